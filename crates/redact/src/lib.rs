@@ -1,0 +1,1 @@
+//! Streaming redactor (placeholder until the redactor issue lands).

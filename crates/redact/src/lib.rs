@@ -1,1 +1,456 @@
-//! Streaming redactor (placeholder until the redactor issue lands).
+//! Streaming redactor: masks secret values, and the usual encodings of
+//! them, in a byte stream.
+//!
+//! A [`Redactor`] is built once per execution from the secrets' (name,
+//! value) pairs. Each output stream (stdout, stderr) gets its own
+//! [`RedactStream`]; the runtime feeds it whatever chunks the process
+//! writes and calls [`RedactStream::finish`] at the end. Every occurrence
+//! of a pattern (see [`patterns`](crate#patterns)) is replaced by
+//! `[REDACTED:NAME]`.
+//!
+//! # Patterns
+//!
+//! For each value of at least 4 bytes: the value; each line of a
+//! multi-line value (LF or CRLF), except PEM armour lines and lines shorter
+//! than 4 bytes; its base64 forms (standard and URL-safe alphabets, the
+//! value at each of the three byte offsets, the characters that depend on
+//! the value alone, and when the value ends the data, the final character
+//! with and without `=` padding); its percent-encoding as
+//! `encodeURIComponent` writes it, with upper- and lower-case hex; and the
+//! inside of the string literal `JSON.stringify` writes. Identical patterns
+//! of different secrets are kept once, under the byte-wise smallest name.
+//!
+//! # Matching
+//!
+//! Leftmost-longest: the earliest occurrence wins and, of the patterns
+//! starting there, the longest. Unlike plain non-overlapping matching, an
+//! occurrence that *overlaps* the end of the previous match (one secret's
+//! tail is another's head) is masked too: its part beyond the previous
+//! match becomes one more `[REDACTED:NAME]`. So the bytes left visible are
+//! exactly those that belong to no occurrence of any pattern. Without
+//! overlaps this is plain leftmost-longest replacement.
+//!
+//! # Streaming
+//!
+//! A stream holds back only a suffix of what it was fed that is a proper
+//! prefix of some pattern (and so might still become a match); everything
+//! else is written at once. The output for any split of the input into
+//! chunks equals [`Redactor::redact`] of the whole input.
+
+mod patterns;
+pub mod reference;
+mod table;
+
+use std::fmt;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use zeroize::Zeroizing;
+
+use table::{GramTable, Hit};
+
+/// Patterns at least this long go to the sampled q-gram table; shorter
+/// ones to an Aho–Corasick automaton.
+const LONG_MIN: usize = 16;
+/// Upper bound on the sampling stride of the q-gram table. Larger strides
+/// sample less text but put more entries in the table.
+const MAX_STRIDE: usize = 24;
+
+/// Masks a fixed set of secrets. Built once per execution; `Send + Sync`,
+/// so one redactor can serve several streams at once.
+pub struct Redactor {
+    /// All pattern bytes, concatenated in sorted order.
+    arena: Zeroizing<Vec<u8>>,
+    /// `(start, len)` in `arena` of each pattern, sorted by pattern bytes.
+    spans: Vec<(usize, usize)>,
+    /// For each pattern, the index of the secret whose name it reports.
+    owner: Vec<u32>,
+    names: Vec<Box<str>>,
+    replacements: Vec<Box<[u8]>>,
+    max_len: usize,
+    /// Patterns shorter than [`LONG_MIN`]: (automaton, its pattern ids ->
+    /// our pattern indices).
+    short: Option<(AhoCorasick, Vec<u32>)>,
+    /// The other patterns (or all of them if the automaton could not be
+    /// built).
+    long: Option<GramTable>,
+    /// Bitset of hashes of every pattern's first 4 bytes, and of first
+    /// bytes: a quick "no pattern starts like this" for the hold-back test.
+    prefix4: Vec<u64>,
+    first_byte: [bool; 256],
+}
+
+const PREFIX4_BITS: u32 = 16;
+
+#[inline]
+fn prefix4_index(bytes: &[u8; 4]) -> usize {
+    (u64::from(u32::from_le_bytes(*bytes)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        >> (64 - PREFIX4_BITS)) as usize
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("names", &self.names)
+            .field("patterns", &self.spans.len())
+            .field(
+                "short_patterns",
+                &self.short.as_ref().map_or(0, |s| s.1.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redactor {
+    /// Builds a redactor. `secrets` are (name, value) pairs; values shorter
+    /// than 4 bytes produce no pattern.
+    pub fn new<N: AsRef<str>, V: AsRef<[u8]>>(secrets: &[(N, V)]) -> Redactor {
+        let names: Vec<Box<str>> = secrets.iter().map(|(n, _)| n.as_ref().into()).collect();
+        let replacements: Vec<Box<[u8]>> = names
+            .iter()
+            .map(|n| format!("[REDACTED:{n}]").into_bytes().into_boxed_slice())
+            .collect();
+
+        let mut all: Vec<(Zeroizing<Vec<u8>>, u32)> = Vec::new();
+        let mut scratch = Vec::new();
+        for (i, (_, value)) in secrets.iter().enumerate() {
+            patterns::expand(value.as_ref(), &mut scratch);
+            all.extend(scratch.drain(..).map(|p| (p, i as u32)));
+        }
+        // Sort by bytes, then by name, so a pattern shared by several
+        // secrets reports the smallest name whatever the input order.
+        all.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
+                .then_with(|| a.1.cmp(&b.1))
+        });
+        all.dedup_by(|later, earlier| later.0 == earlier.0);
+
+        let total: usize = all.iter().map(|p| p.0.len()).sum();
+        let mut arena = Zeroizing::new(Vec::with_capacity(total));
+        let mut spans = Vec::with_capacity(all.len());
+        let mut owner = Vec::with_capacity(all.len());
+        let mut prefix4 = vec![0u64; (1 << PREFIX4_BITS) / 64];
+        let mut first_byte = [false; 256];
+        let mut max_len = 0;
+        for (bytes, secret) in &all {
+            spans.push((arena.len(), bytes.len()));
+            owner.push(*secret);
+            arena.extend_from_slice(bytes);
+            max_len = max_len.max(bytes.len());
+            if let Some(p) = bytes.first_chunk::<4>() {
+                let h = prefix4_index(p);
+                prefix4[h / 64] |= 1 << (h % 64);
+            }
+            if let Some(&b) = bytes.first() {
+                first_byte[usize::from(b)] = true;
+            }
+        }
+        drop(all);
+
+        let mut r = Redactor {
+            arena,
+            spans,
+            owner,
+            names,
+            replacements,
+            max_len,
+            short: None,
+            long: None,
+            prefix4,
+            first_byte,
+        };
+        r.build_finders();
+        r
+    }
+
+    fn build_finders(&mut self) {
+        let n = self.spans.len() as u32;
+        let short_ids: Vec<u32> = (0..n)
+            .filter(|&i| self.pattern(i).len() < LONG_MIN)
+            .collect();
+        let mut long_only = true;
+        if !short_ids.is_empty() {
+            let built = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(short_ids.iter().map(|&i| self.pattern(i)));
+            match built {
+                Ok(ac) => self.short = Some((ac, short_ids)),
+                // Cannot happen for any realistic set; fall back to the
+                // table for everything, which is correct, only slower.
+                Err(_) => long_only = false,
+            }
+        }
+        let in_table = |i: &u32| !long_only || self.pattern(*i).len() >= LONG_MIN;
+        let min_len = (0..n).filter(in_table).map(|i| self.pattern(i).len()).min();
+        if let Some(min_len) = min_len {
+            let pats = (0..n).filter(in_table).map(|i| (i, self.pattern(i)));
+            self.long = Some(GramTable::new(pats, min_len, MAX_STRIDE));
+        }
+    }
+
+    /// Number of distinct patterns.
+    pub fn pattern_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// A new stream (one per output stream of the process).
+    pub fn stream(&self) -> RedactStream<'_> {
+        RedactStream {
+            redactor: self,
+            held: Zeroizing::new(Vec::with_capacity(2 * self.max_len)),
+            covered: 0,
+        }
+    }
+
+    /// Redacts a whole input at once; equal to feeding it to a fresh stream
+    /// in any chunks and finishing.
+    pub fn redact(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        self.process(input, 0, 0, true, &mut out);
+        out
+    }
+
+    #[inline]
+    fn pattern(&self, i: u32) -> &[u8] {
+        let (start, len) = self.spans[i as usize];
+        &self.arena[start..start + len]
+    }
+
+    fn replacement(&self, pattern: u32) -> &[u8] {
+        &self.replacements[self.owner[pattern as usize] as usize]
+    }
+
+    /// Is `x` (non-empty) a proper prefix of some pattern?
+    fn is_proper_prefix(&self, x: &[u8]) -> bool {
+        match x.first_chunk::<4>() {
+            Some(p4) => {
+                let h = prefix4_index(p4);
+                if self.prefix4[h / 64] & (1 << (h % 64)) == 0 {
+                    return false;
+                }
+            }
+            None => {
+                if !x.first().is_some_and(|&b| self.first_byte[usize::from(b)]) {
+                    return false;
+                }
+            }
+        }
+        let idx = self
+            .spans
+            .partition_point(|&(s, l)| &self.arena[s..s + l] < x);
+        for i in idx..self.spans.len().min(idx + 2) {
+            let p = self.pattern(i as u32);
+            if !p.starts_with(x) {
+                return false;
+            }
+            if p.len() > x.len() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The first position `p >= from` such that `text[p..]` is a proper
+    /// prefix of some pattern, or `text.len()`.
+    fn first_partial(&self, text: &[u8], from: usize) -> usize {
+        let lo = from.max(text.len().saturating_sub(self.max_len.saturating_sub(1)));
+        (lo..text.len())
+            .find(|&p| self.is_proper_prefix(&text[p..]))
+            .unwrap_or(text.len())
+    }
+
+    /// Redacts `text` from `pos`, given that the bytes before `pos` have
+    /// been written out and `..covered` is already masked. Writes every byte
+    /// whose fate is decided and returns `(hold, covered)`: the position
+    /// from which `text` must be kept back (`text.len()` when `eof`) and the
+    /// end of the masked region.
+    fn process(
+        &self,
+        text: &[u8],
+        mut pos: usize,
+        mut covered: usize,
+        eof: bool,
+        out: &mut Vec<u8>,
+    ) -> (usize, usize) {
+        let mut search = Search {
+            r: self,
+            text,
+            short: Slot::Unknown,
+            long: Slot::Unknown,
+        };
+        let mut partial: Option<usize> = None;
+        loop {
+            let next = search.candidate(pos, covered);
+            let hold = if eof {
+                text.len()
+            } else {
+                match partial {
+                    Some(p) if p >= pos => p,
+                    _ => {
+                        let p = self.first_partial(text, pos);
+                        partial = Some(p);
+                        p
+                    }
+                }
+            };
+            let written = pos.max(covered);
+            match next {
+                Some(hit) if hit.start < hold => {
+                    if hit.start > written {
+                        out.extend_from_slice(&text[written..hit.start]);
+                    }
+                    out.extend_from_slice(self.replacement(hit.pattern));
+                    covered = hit.end;
+                    pos = hit.start + 1;
+                }
+                _ => {
+                    if hold > written {
+                        out.extend_from_slice(&text[written..hold]);
+                    }
+                    return (hold, covered);
+                }
+            }
+        }
+    }
+}
+
+/// Cached result of one finder within one `process` call.
+#[derive(Clone, Copy)]
+enum Slot {
+    Unknown,
+    /// The next occurrence at or after the position last searched from
+    /// (`None`: there is none).
+    Found(Option<Hit>),
+}
+
+struct Search<'r, 't> {
+    r: &'r Redactor,
+    text: &'t [u8],
+    short: Slot,
+    long: Slot,
+}
+
+impl Search<'_, '_> {
+    fn short(&mut self, pos: usize) -> Option<Hit> {
+        let (ac, ids) = self.r.short.as_ref()?;
+        match self.short {
+            Slot::Found(None) => return None,
+            Slot::Found(Some(h)) if h.start >= pos => return Some(h),
+            _ => {}
+        }
+        let found = ac
+            .find(Input::new(self.text).span(pos..self.text.len()))
+            .map(|m| Hit {
+                start: m.start(),
+                end: m.end(),
+                pattern: ids[m.pattern().as_usize()],
+            });
+        self.short = Slot::Found(found);
+        found
+    }
+
+    fn long(&mut self, pos: usize) -> Option<Hit> {
+        let table = self.r.long.as_ref()?;
+        match self.long {
+            Slot::Found(None) => return None,
+            Slot::Found(Some(h)) if h.start >= pos => return Some(h),
+            _ => {}
+        }
+        let found = table.find(self.text, pos, |i| self.r.pattern(i));
+        self.long = Slot::Found(found);
+        found
+    }
+
+    /// The leftmost-longest occurrence starting at or after `pos` that
+    /// reaches past `covered`.
+    fn candidate(&mut self, mut pos: usize, covered: usize) -> Option<Hit> {
+        loop {
+            let a = self.short(pos);
+            let b = self.long(pos);
+            let best = match (a, b) {
+                (Some(a), Some(b)) => {
+                    if (a.start, std::cmp::Reverse(a.end)) <= (b.start, std::cmp::Reverse(b.end)) {
+                        a
+                    } else {
+                        b
+                    }
+                }
+                (a, b) => a.or(b)?,
+            };
+            if best.end > covered {
+                return Some(best);
+            }
+            pos = best.start + 1;
+        }
+    }
+}
+
+/// One output stream being redacted. Feed it chunks as they come; call
+/// [`finish`](RedactStream::finish) at the end of the stream.
+pub struct RedactStream<'r> {
+    redactor: &'r Redactor,
+    /// Bytes kept back: a proper prefix of some pattern. Capacity is
+    /// reserved up front so it never reallocates (and so never leaves an
+    /// unzeroized copy behind).
+    held: Zeroizing<Vec<u8>>,
+    /// How many bytes at the start of `held` are already masked.
+    covered: usize,
+}
+
+impl fmt::Debug for RedactStream<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedactStream")
+            .field("patterns", &self.redactor.pattern_count())
+            .field("held_bytes", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedactStream<'_> {
+    /// Redacts `chunk` and appends to `out` everything that can be written
+    /// now; keeps back only a suffix that could still begin a pattern.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if chunk.is_empty() {
+            return;
+        }
+        let r = self.redactor;
+        out.reserve(chunk.len() + self.held.len());
+        let mut rest = chunk;
+        let mut pos = 0;
+        let mut covered = 0;
+        if !self.held.is_empty() {
+            // Re-examine the held bytes together with the start of the
+            // chunk: enough of it that the hold point must move into the
+            // chunk unless the whole chunk is taken.
+            let old = self.held.len();
+            let k = chunk.len().min(r.max_len);
+            self.held.extend_from_slice(&chunk[..k]);
+            let (hold, cov) = r.process(&self.held, 0, self.covered, false, out);
+            if hold < old {
+                // The held bytes plus the whole chunk are still a prefix.
+                self.held.drain(..hold);
+                self.covered = cov.saturating_sub(hold);
+                return;
+            }
+            self.held.clear();
+            pos = hold - old;
+            covered = cov.saturating_sub(old);
+        }
+        let (hold, cov) = r.process(rest, pos, covered, false, out);
+        rest = &rest[hold..];
+        self.held.extend_from_slice(rest);
+        self.covered = cov.saturating_sub(hold);
+    }
+
+    /// End of the stream: writes out (redacted) what was kept back. The
+    /// stream can then be reused for a new stream.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.redactor
+            .process(&self.held, 0, self.covered, true, out);
+        self.held.clear();
+        self.covered = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,60 @@
+//! Slow, obviously-correct implementations, for tests, fuzzing and the
+//! throughput example. They use the redactor's own pattern list (so the
+//! pattern generation is shared and tested on its own); only the matching
+//! is reimplemented.
+
+use crate::Redactor;
+
+/// The redactor's matching rule, naively: for each position in order, the
+/// longest pattern starting there; it is masked if it reaches past what is
+/// already masked.
+pub fn leftmost_longest(r: &Redactor, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut covered = 0;
+    for start in 0..input.len() {
+        let longest = (0..r.pattern_count() as u32)
+            .filter(|&i| input[start..].starts_with(r.pattern(i)))
+            .max_by_key(|&i| r.pattern(i).len());
+        if let Some(i) = longest {
+            let end = start + r.pattern(i).len();
+            if end > covered {
+                if start > covered {
+                    out.extend_from_slice(&input[covered..start]);
+                }
+                out.extend_from_slice(r.replacement(i));
+                covered = end;
+            }
+        }
+    }
+    if covered < input.len() {
+        out.extend_from_slice(&input[covered..]);
+    }
+    out
+}
+
+/// The naive approach, for scale: one search-and-replace pass over the
+/// whole text per pattern, longest patterns first.
+pub fn replace_each(r: &Redactor, input: &[u8]) -> Vec<u8> {
+    let mut order: Vec<u32> = (0..r.pattern_count() as u32).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(r.pattern(i).len()));
+    let mut text = input.to_vec();
+    for i in order {
+        let finder = memchr::memmem::Finder::new(r.pattern(i));
+        if finder.find(&text).is_none() {
+            continue;
+        }
+        let mut next = Vec::with_capacity(text.len());
+        let mut last = 0;
+        for m in finder.find_iter(&text) {
+            if m < last {
+                continue;
+            }
+            next.extend_from_slice(&text[last..m]);
+            next.extend_from_slice(r.replacement(i));
+            last = m + r.pattern(i).len();
+        }
+        next.extend_from_slice(&text[last..]);
+        text = next;
+    }
+    text
+}

@@ -1,0 +1,102 @@
+//! `Paige`: the library's entry point, shared by the CLI and the server.
+//!
+//! It owns the store and the key provider; the operations live beside the
+//! concern they serve (`secrets`, `projects`, `auth`) as `impl Paige` blocks.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
+use crate::error::{Error, Result};
+use crate::store::{Actor, ProjectRecord, SqliteStore, Store};
+
+#[derive(Debug, Clone)]
+pub struct Paige {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+}
+
+impl Paige {
+    /// Opens the embedded store in the data dir, creating the dir, the
+    /// master key and the database on first use.
+    pub async fn open(config: &Config) -> Result<Self> {
+        config.prepare()?;
+        let keys = FileKeyProvider::open_or_create(&config.master_key_path())?;
+        let store = SqliteStore::open(&config.database_path()).await?;
+        Self::with_parts(Arc::new(store), Arc::new(keys)).await
+    }
+
+    /// Assembles a `Paige` from a store and a key provider, finishing or
+    /// undoing a master-key rotation that a crash interrupted.
+    pub async fn with_parts(store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> Result<Self> {
+        let paige = Self { store, keys };
+        paige.recover_rotation().await?;
+        Ok(paige)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Unwraps a project's data key under the master key that wrapped it.
+    pub(crate) fn data_key(&self, project: &ProjectRecord) -> Result<DataKey> {
+        let kek = self.keys.by_id(&KeyId::from(project.kek_id.clone()))?;
+        crypto::unwrap_data_key(&kek, project.id, &project.wrapped_data_key).map_err(|source| Error::DataKey {
+            project: project.slug.clone(),
+            source,
+        })
+    }
+
+    /// Replaces the master key: stage the new key beside the old one,
+    /// re-wrap every data key in one transaction, then make the new key the
+    /// only one in the file. Values are not touched. Returns the number of
+    /// data keys re-wrapped.
+    pub async fn rotate_master_key(&self, actor: &Actor) -> Result<usize> {
+        let old = self.keys.current()?;
+        let new = MasterKey::generate();
+        self.keys.stage(&new)?;
+        let new_id = new.id().as_str().to_owned();
+        let rewrap = |project_id: i64, wrapped: &[u8], kek_id: &str| -> Result<Vec<u8>> {
+            if kek_id != old.id().as_str() {
+                return Err(Error::Config(format!(
+                    "project #{project_id} is wrapped by master key {kek_id}, not the current key {}",
+                    old.id()
+                )));
+            }
+            let dek = crypto::unwrap_data_key(&old, project_id, wrapped).map_err(|source| Error::DataKey {
+                project: format!("#{project_id}"),
+                source,
+            })?;
+            Ok(crypto::wrap_data_key(&new, project_id, &dek))
+        };
+        let count = match self.store.rewrap_data_keys(&new_id, &rewrap, actor).await {
+            Ok(count) => count,
+            Err(e) => {
+                // Nothing was committed: the old key stays the only key.
+                self.keys.discard_pending()?;
+                return Err(e);
+            }
+        };
+        self.keys.install(new)?;
+        Ok(count)
+    }
+
+    /// After a crash during rotation a staged key may be left beside the
+    /// current one. If the database already uses it, the rotation committed
+    /// and the file swap is finished now; otherwise the staged key is dropped.
+    async fn recover_rotation(&self) -> Result<()> {
+        let Some(staged) = self.keys.pending()? else {
+            return Ok(());
+        };
+        let in_use = self.store.kek_ids_in_use().await?;
+        if in_use.iter().any(|id| id == staged.id().as_str()) {
+            self.keys.install(staged)
+        } else {
+            self.keys.discard_pending()
+        }
+    }
+}

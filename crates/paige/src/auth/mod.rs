@@ -1,0 +1,71 @@
+//! Users, passwords and API tokens.
+
+pub mod passwords;
+pub mod tokens;
+
+use secrecy::SecretString;
+
+use crate::app::Paige;
+use crate::error::{Error, Result};
+use crate::store::{Actor, UserRecord};
+
+pub use tokens::ApiToken;
+
+pub const EMAIL_MAX_LEN: usize = 254;
+
+/// Normalises an email to lower case and checks its shape (one `@`, a
+/// non-empty local part, a dotted domain, no spaces or control characters).
+pub fn normalize_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= EMAIL_MAX_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::invalid(
+            "invalid_email",
+            format!("invalid email {email:?}: expected name@domain.tld of at most {EMAIL_MAX_LEN} characters"),
+        ))
+    }
+}
+
+impl Paige {
+    pub async fn create_user(&self, email: &str, password: &SecretString, actor: &Actor) -> Result<UserRecord> {
+        let email = normalize_email(email)?;
+        passwords::check_password(password)?;
+        let hash = passwords::hash_password(password)?;
+        self.store.create_user(&email, &hash, actor).await
+    }
+
+    pub async fn user(&self, email: &str) -> Result<UserRecord> {
+        let email = normalize_email(email)?;
+        self.store
+            .user_by_email(&email)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {email}")))
+    }
+
+    /// Creates an API token for a user. The token is returned once; only
+    /// its hash is stored.
+    pub async fn create_token(&self, email: &str, actor: &Actor) -> Result<ApiToken> {
+        let user = self.user(email).await?;
+        let token = ApiToken::generate();
+        self.store.create_token(user.id, &token.hash(), actor).await?;
+        Ok(token)
+    }
+
+    /// The user an API token belongs to, if it is valid and not revoked.
+    pub async fn user_for_token(&self, presented: &str) -> Result<Option<UserRecord>> {
+        self.store.user_by_token_hash(&tokens::hash_token(presented)).await
+    }
+}

@@ -1,0 +1,378 @@
+//! The `paige` command line (SPEC §6). Each subcommand is a thin call into
+//! [`Paige`]; values and passwords are read from standard input only.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::Paige;
+use crate::config::{Config, DEFAULT_DATA_DIR};
+use crate::error::{Error, Result};
+use crate::projects::parse_role;
+use crate::secrets::{dotenv, rules};
+use crate::store::{Actor, Page, SecretMeta, format_utc};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "paige",
+    version,
+    about = "Paige Secrets: encrypted, write-only secrets for bot projects"
+)]
+pub struct Cli {
+    /// Directory of the embedded database and the master key.
+    #[arg(long, global = true, env = "PAIGE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Master key file, instead of <data dir>/master.key.
+    #[arg(long, global = true, env = "PAIGE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Projects(ProjectsCommand),
+    /// Manage project members.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// Set, list and delete a project's secrets (values are never shown).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Manage the master key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show a project's audit log, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input.
+    Create { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create an API token for a user and print it, once.
+    Create { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCommand {
+    /// Create a project, optionally with an owner.
+    Create {
+        slug: String,
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// List all projects.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add a member to a project, or change their role.
+    Add {
+        slug: String,
+        email: String,
+        /// owner, admin, developer or viewer.
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret; the value is read from standard input, never the command line.
+    Set { slug: String, key: String },
+    /// List keys with when and by whom each was last updated.
+    List {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret.
+    Rm { slug: String, key: String },
+    /// Import a .env file: every line is applied, or none.
+    Import { slug: String, file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new master key and re-wrap every project's data key with it.
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    pub slug: String,
+    /// How many events to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The actor recorded for changes made from this machine's command line.
+fn cli_actor() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    Actor {
+        name: format!("cli:{user}"),
+        user_id: None,
+        request_id: None,
+    }
+}
+
+async fn execute(cli: Cli) -> Result<()> {
+    let config = Config {
+        data_dir: cli.data_dir,
+        master_key_file: cli.master_key_file,
+    };
+    let paige = Paige::open(&config).await?;
+    let result = dispatch(&paige, cli.command).await;
+    paige.close().await;
+    result
+}
+
+async fn dispatch(paige: &Paige, command: Command) -> Result<()> {
+    let actor = cli_actor();
+    match command {
+        Command::Users(UsersCommand::Create { email }) => {
+            let password = read_password()?;
+            let user = paige.create_user(&email, &password, &actor).await?;
+            println!("created user {}", user.email);
+        }
+        Command::Tokens(TokensCommand::Create { email }) => {
+            let token = paige.create_token(&email, &actor).await?;
+            println!("{}", token.expose());
+            eprintln!("This token is shown once; store it now.");
+        }
+        Command::Projects(ProjectsCommand::Create { slug, owner }) => {
+            let project = paige.create_project(&slug, owner.as_deref(), &actor).await?;
+            match owner {
+                Some(owner) => println!("created project {} (owner {owner})", project.slug),
+                None => println!("created project {}", project.slug),
+            }
+        }
+        Command::Projects(ProjectsCommand::List) => {
+            for project in paige.list_projects().await? {
+                println!("{}\t{}", project.slug, format_utc(project.created_at));
+            }
+        }
+        Command::Members(MembersCommand::Add { slug, email, role }) => {
+            let role = parse_role(&role)?;
+            paige.add_member(&slug, &email, role, &actor).await?;
+            println!("{email} is now {role} of {slug}");
+        }
+        Command::Secrets(command) => secrets(paige, command, &actor).await?,
+        Command::Keys(KeysCommand::Rotate) => {
+            let count = paige.rotate_master_key(&actor).await?;
+            println!("master key rotated: {count} data keys re-wrapped");
+        }
+        Command::Audit(args) => audit(paige, &args).await?,
+    }
+    Ok(())
+}
+
+async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Result<()> {
+    match command {
+        SecretsCommand::Set { slug, key } => {
+            // Check the key before asking for a value nobody can use.
+            rules::check_key(&key)?;
+            let value = read_value(&key)?;
+            let set = paige.set_secret(&slug, &key, &value, actor).await?;
+            if let Some(warning) = set.warning {
+                eprintln!("warning: {warning}");
+            }
+            let verb = if set.outcome.created { "created" } else { "overwrote" };
+            println!("{verb} {key} in {slug} (version {})", set.outcome.version);
+        }
+        SecretsCommand::List { slug, json } => {
+            let secrets = paige.list_secrets(&slug).await?;
+            if json {
+                print_json(&SecretList::from(&secrets))?;
+            } else {
+                print_secret_table(&secrets);
+            }
+        }
+        SecretsCommand::Rm { slug, key } => {
+            let version = paige.delete_secret(&slug, &key, actor).await?;
+            println!("deleted {key} from {slug} (was version {version})");
+        }
+        SecretsCommand::Import { slug, file } => {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", file.display())))?,
+            );
+            let entries: Vec<(String, SecretString)> =
+                dotenv::parse(&text)?.into_iter().map(|e| (e.key, e.value)).collect();
+            let outcomes = paige.import_secrets(&slug, &entries, actor).await?;
+            let created = outcomes.iter().filter(|o| o.created).count();
+            println!(
+                "imported {} secrets into {slug} ({created} created, {} overwritten)",
+                outcomes.len(),
+                outcomes.len() - created
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn audit(paige: &Paige, args: &AuditArgs) -> Result<()> {
+    let project = paige.project(&args.slug).await?;
+    let page = Page {
+        before_id: None,
+        limit: args.limit,
+    };
+    let events = paige.store().audit_events(project.id, page).await?;
+    if args.json {
+        let events: Vec<_> = events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "id": e.id, "at": format_utc(e.at), "actor": e.actor, "action": e.action,
+                    "key": e.key, "version": e.version, "request_id": e.request_id, "detail": e.detail,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "events": events }));
+    }
+    for e in events {
+        println!(
+            "{}  {:<18} {:<24} {} {}",
+            format_utc(e.at),
+            e.action,
+            e.actor,
+            e.key
+                .map(|k| format!("{k} v{}", e.version.unwrap_or_default()))
+                .unwrap_or_default(),
+            e.detail.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SecretList<'a> {
+    secrets: Vec<SecretListEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct SecretListEntry<'a> {
+    key: &'a str,
+    updated_at: String,
+    updated_by: &'a str,
+    version: i64,
+}
+
+impl<'a> From<&'a Vec<SecretMeta>> for SecretList<'a> {
+    fn from(secrets: &'a Vec<SecretMeta>) -> Self {
+        Self {
+            secrets: secrets
+                .iter()
+                .map(|s| SecretListEntry {
+                    key: &s.key,
+                    updated_at: format_utc(s.updated_at),
+                    updated_by: &s.updated_by,
+                    version: s.version,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Config(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_secret_table(secrets: &[SecretMeta]) {
+    let width = secrets.iter().map(|s| s.key.len()).max().unwrap_or(0).max(3);
+    println!("{:<width$}  {:<24}  UPDATED BY", "KEY", "UPDATED (UTC)");
+    for s in secrets {
+        println!("{:<width$}  {:<24}  {}", s.key, format_utc(s.updated_at), s.updated_by);
+    }
+}
+
+/// Reads a secret value: a hidden prompt on a terminal, otherwise all of
+/// standard input (one trailing newline dropped).
+fn read_value(key: &str) -> Result<SecretString> {
+    let bytes = if io::stdin().is_terminal() {
+        let typed = Zeroizing::new(
+            rpassword::prompt_password(format!("Value for {key} (input hidden): "))
+                .map_err(|e| Error::invalid("unreadable_input", format!("cannot read the value: {e}")))?,
+        );
+        Zeroizing::new(typed.as_bytes().to_vec())
+    } else {
+        read_stdin_bounded(rules::VALUE_MAX_BYTES)?
+    };
+    let value = rules::value_from_input(&bytes)?;
+    Ok(value)
+}
+
+fn read_password() -> Result<SecretString> {
+    if io::stdin().is_terminal() {
+        let first = Zeroizing::new(
+            rpassword::prompt_password("Password: ")
+                .map_err(|e| Error::invalid("unreadable_input", format!("cannot read the password: {e}")))?,
+        );
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Repeat password: ")
+                .map_err(|e| Error::invalid("unreadable_input", format!("cannot read the password: {e}")))?,
+        );
+        if *first != *again {
+            return Err(Error::invalid("password_mismatch", "the two passwords differ"));
+        }
+        return Ok(SecretString::from(first.as_str()));
+    }
+    let bytes = read_stdin_bounded(crate::auth::passwords::PASSWORD_MAX_BYTES)?;
+    let value = rules::value_from_input(&bytes)
+        .map_err(|_| Error::invalid("invalid_password", "a password must be UTF-8 text"))?;
+    Ok(SecretString::from(value.expose_secret()))
+}
+
+/// Reads standard input up to a little past `max` bytes, so an endless
+/// stream is refused instead of filling memory; the caller's rules report
+/// the exact size.
+fn read_stdin_bounded(max: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    let limit = u64::try_from(max + 3).unwrap_or(u64::MAX);
+    io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::invalid("unreadable_input", format!("cannot read standard input: {e}")))?;
+    io::stdout().flush().ok();
+    Ok(bytes)
+}

@@ -1,0 +1,19 @@
+//! Paige Secrets: encrypted, write-only, per-project secrets for bot code.
+//!
+//! The CLI (`main.rs` → [`cli`]) and, later, the HTTP server call the same
+//! [`Paige`] operations. Values are sealed with envelope encryption
+//! ([`crypto`]) and persisted through the [`store::Store`] trait.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod projects;
+pub mod secrets;
+pub mod store;
+
+pub use app::Paige;
+pub use config::Config;
+pub use error::{Error, Result};

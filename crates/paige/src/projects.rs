@@ -1,0 +1,71 @@
+//! Projects and their members.
+
+use crate::app::Paige;
+use crate::crypto::{self, DataKey};
+use crate::error::{Error, Result};
+use crate::store::{Actor, ProjectRecord, Role};
+
+pub const SLUG_MAX_LEN: usize = 63;
+
+/// A slug is 1–63 characters of `a-z`, `0-9` and `-`, starting with a
+/// letter and not ending with `-`: it is safe in URLs and paths as it is.
+pub fn check_slug(slug: &str) -> Result<()> {
+    let rule = "a project slug is 1 to 63 characters of a-z, 0-9 and -, starting with a letter and not ending with -";
+    let ok = !slug.is_empty()
+        && slug.len() <= SLUG_MAX_LEN
+        && slug.starts_with(|c: char| c.is_ascii_lowercase())
+        && !slug.ends_with('-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("invalid_slug", format!("invalid slug {slug:?}: {rule}")))
+    }
+}
+
+pub fn parse_role(role: &str) -> Result<Role> {
+    Role::parse(role).ok_or_else(|| {
+        Error::invalid(
+            "invalid_role",
+            format!("invalid role {role:?}: a role is one of owner, admin, developer, viewer"),
+        )
+    })
+}
+
+impl Paige {
+    /// Creates a project with a fresh data key, wrapped by the current
+    /// master key and bound to the project's id.
+    pub async fn create_project(&self, slug: &str, owner_email: Option<&str>, actor: &Actor) -> Result<ProjectRecord> {
+        check_slug(slug)?;
+        let owner = match owner_email {
+            Some(email) => Some(self.user(email).await?.id),
+            None => None,
+        };
+        let kek = self.keys.current()?;
+        let dek = DataKey::generate();
+        let wrap = |project_id: i64| crypto::wrap_data_key(&kek, project_id, &dek);
+        self.store
+            .create_project(slug, kek.id().as_str(), &wrap, owner, actor)
+            .await
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {
+        self.store.list_projects().await
+    }
+
+    pub async fn project(&self, slug: &str) -> Result<ProjectRecord> {
+        self.store
+            .project_by_slug(slug)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("project {slug}")))
+    }
+
+    /// Adds a member, or changes the role of an existing one.
+    pub async fn add_member(&self, slug: &str, email: &str, role: Role, actor: &Actor) -> Result<()> {
+        let project = self.project(slug).await?;
+        let user = self.user(email).await?;
+        self.store.set_member(project.id, user.id, role, actor).await
+    }
+}

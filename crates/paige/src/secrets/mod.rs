@@ -1,0 +1,136 @@
+//! The secrets domain: set, import, list, delete and resolve.
+//!
+//! Values travel as `SecretString` (zeroized on drop, never printed) from
+//! the caller to the sealing closure handed to the store, and back out of
+//! `resolve` only for the runtime.
+
+pub mod dotenv;
+pub mod rules;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::Paige;
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::store::{Actor, SecretMeta, SecretWrite, WriteOutcome};
+
+pub use rules::{RuleError, ValueWarning};
+
+/// The result of setting one secret.
+#[derive(Debug, Clone)]
+pub struct SetOutcome {
+    pub outcome: WriteOutcome,
+    pub warning: Option<ValueWarning>,
+}
+
+/// A project's current secrets, decrypted, for one execution.
+pub struct Resolved {
+    pub project_id: i64,
+    pub secrets: Vec<(String, SecretString)>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.secrets.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Resolved")
+            .field("project_id", &self.project_id)
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+impl Paige {
+    /// Sets (creates or overwrites) one secret.
+    pub async fn set_secret(&self, slug: &str, key: &str, value: &SecretString, actor: &Actor) -> Result<SetOutcome> {
+        rules::check_key(key)?;
+        let warning = rules::check_value(value)?;
+        let mut outcomes = self.write(slug, &[(key, value)], actor).await?;
+        let outcome = outcomes
+            .pop()
+            .ok_or_else(|| Error::Config("the store reported no write".into()))?;
+        Ok(SetOutcome { outcome, warning })
+    }
+
+    /// Sets every entry or none. Entries are checked first; the project's
+    /// limits are checked in the same transaction as the writes.
+    pub async fn import_secrets(
+        &self,
+        slug: &str,
+        entries: &[(String, SecretString)],
+        actor: &Actor,
+    ) -> Result<Vec<WriteOutcome>> {
+        for (key, value) in entries {
+            rules::check_key(key)?;
+            rules::check_value(value)?;
+        }
+        let pairs: Vec<(&str, &SecretString)> = entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        self.write(slug, &pairs, actor).await
+    }
+
+    async fn write(&self, slug: &str, entries: &[(&str, &SecretString)], actor: &Actor) -> Result<Vec<WriteOutcome>> {
+        let project = self.project(slug).await?;
+        let dek = self.data_key(&project)?;
+        let seals: Vec<_> = entries
+            .iter()
+            .map(|&(key, value)| {
+                let dek = &dek;
+                let project_id = project.id;
+                move |version: i64| crypto::seal_value(dek, project_id, key, version, value)
+            })
+            .collect();
+        let writes: Vec<SecretWrite<'_>> = entries
+            .iter()
+            .zip(&seals)
+            .map(|(&(key, value), seal)| SecretWrite {
+                key,
+                value_len: value.expose_secret().len(),
+                seal,
+            })
+            .collect();
+        self.store.write_secrets(project.id, &writes, actor).await
+    }
+
+    /// Lists a project's keys with when and by whom each was last set.
+    pub async fn list_secrets(&self, slug: &str) -> Result<Vec<SecretMeta>> {
+        let project = self.project(slug).await?;
+        self.store.list_secrets(project.id).await
+    }
+
+    /// Deletes a key; returns the version it had.
+    pub async fn delete_secret(&self, slug: &str, key: &str, actor: &Actor) -> Result<i64> {
+        rules::check_key(key)?;
+        let project = self.project(slug).await?;
+        self.store
+            .delete_secret(project.id, key, actor)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("secret {key} in project {slug}")))
+    }
+
+    /// Every current secret of a project, decrypted, from one consistent
+    /// read. A ciphertext that does not verify fails the whole call with an
+    /// integrity error that names the key.
+    pub async fn resolve(&self, slug: &str) -> Result<Resolved> {
+        let (project, sealed) = self
+            .store
+            .sealed_secrets(slug)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("project {slug}")))?;
+        let dek = self.data_key(&project)?;
+        let secrets = sealed
+            .into_iter()
+            .map(|s| {
+                crypto::open_value(&dek, project.id, &s.key, s.version, &s.ciphertext)
+                    .map(|value| (s.key.clone(), value))
+                    .map_err(|source| Error::Integrity {
+                        project: project.slug.clone(),
+                        key: s.key,
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Resolved {
+            project_id: project.id,
+            secrets,
+        })
+    }
+}

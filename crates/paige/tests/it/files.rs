@@ -1,0 +1,59 @@
+//! A planted value never reaches any file in the data dir.
+
+use crate::common::{Env, actor, all_files, contains, secret};
+
+const PLANTED: &[&str] = &[
+    "planted-first-7f3a9c41e2b8d5",
+    "planted-overwrite-0c9e44b1aa",
+    "planted-imported-5d1e0f77c3",
+    "-----BEGIN PRIVATE KEY-----\nplanted-line-MIIEvQIBADANBg\n-----END PRIVATE KEY-----",
+];
+
+fn assert_absent(env: &Env, moment: &str) {
+    let files = all_files(&env.data_dir());
+    let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    assert!(names.iter().any(|n| n.ends_with("paige.db")), "{moment}: {names:?}");
+    // The scan itself must be able to see what is stored in the clear.
+    assert!(
+        files.iter().any(|(_, bytes)| contains(bytes, b"PLANTED_KEY")),
+        "{moment}: key names are stored in the clear and should be found"
+    );
+    for (path, bytes) in &files {
+        for value in PLANTED {
+            assert!(
+                !contains(bytes, value.as_bytes()),
+                "{moment}: {} contains a planted value",
+                path.display()
+            );
+            for line in value.lines().filter(|l| l.starts_with("planted")) {
+                assert!(
+                    !contains(bytes, line.as_bytes()),
+                    "{moment}: {} contains a line",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn planted_values_are_absent_from_every_file_after_writes_overwrites_and_deletes() {
+    let env = Env::new().await;
+    env.project("bot").await;
+
+    env.set("bot", "PLANTED_KEY", PLANTED[0]).await;
+    env.set("bot", "PEM_KEY", PLANTED[3]).await;
+    assert_absent(&env, "after the first writes");
+
+    env.set("bot", "PLANTED_KEY", PLANTED[1]).await;
+    let entries = vec![("IMPORTED".to_owned(), secret(PLANTED[2]))];
+    env.paige.import_secrets("bot", &entries, &actor()).await.unwrap();
+    assert_absent(&env, "after an overwrite and an import");
+
+    env.paige.delete_secret("bot", "IMPORTED", &actor()).await.unwrap();
+    env.paige.delete_secret("bot", "PEM_KEY", &actor()).await.unwrap();
+    assert_absent(&env, "after deletes, database open");
+
+    env.paige.close().await;
+    assert_absent(&env, "after close");
+}

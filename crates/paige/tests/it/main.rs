@@ -1,0 +1,14 @@
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+//! The one integration-test binary: every module drives the real library,
+//! the real `paige` binary and a real SQLite file in a temporary data dir.
+
+mod common;
+
+mod binding;
+mod cli;
+mod durability;
+mod files;
+mod rotation;
+mod rules;
+mod writes;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod projects;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 

@@ -7,7 +7,9 @@
 //! version bump, the sealed value (whose associated data includes the
 //! version), the project limits and the audit record in one transaction.
 
+pub mod executions;
 pub mod sqlite;
+mod sqlite_executions;
 
 use std::fmt;
 
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+pub use executions::ExecutionStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -199,7 +202,7 @@ pub struct Page {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;

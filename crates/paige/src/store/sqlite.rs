@@ -57,9 +57,14 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
-    /// The writer pool, for tests and checks that need raw SQL.
+    /// The writer pool: one connection; start writes with `BEGIN IMMEDIATE`.
     pub fn pool(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// The reader pool, for reads that need no write lock.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
     }
 }
 

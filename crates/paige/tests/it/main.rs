@@ -11,4 +11,5 @@ mod durability;
 mod files;
 mod rotation;
 mod rules;
+mod runtime;
 mod writes;

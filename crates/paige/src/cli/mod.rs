@@ -1,6 +1,8 @@
 //! The `paige` command line (SPEC §6). Each subcommand is a thin call into
 //! [`Paige`]; values and passwords are read from standard input only.
 
+mod runtime;
+
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +58,11 @@ pub enum Command {
     Keys(KeysCommand),
     /// Show a project's audit log, newest first.
     Audit(AuditArgs),
+    /// Replace a project's bot code.
+    #[command(subcommand)]
+    Code(runtime::CodeCommand),
+    /// Run a command as one execution of a project, locally, with its secrets.
+    Run(runtime::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +207,8 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<()> {
             println!("master key rotated: {count} data keys re-wrapped");
         }
         Command::Audit(args) => audit(paige, &args).await?,
+        Command::Code(command) => runtime::code(paige, command, &actor).await?,
+        Command::Run(args) => return runtime::run(paige, args, &actor).await,
     }
     Ok(())
 }

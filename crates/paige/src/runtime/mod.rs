@@ -1,0 +1,1 @@
+//! Bot executions: code, environment, limits, redacted logs.

@@ -14,6 +14,7 @@ use crate::store::{Actor, ProjectRecord, SqliteStore, Store};
 pub struct Paige {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) config: Config,
 }
 
 impl Paige {
@@ -23,15 +24,19 @@ impl Paige {
         config.prepare()?;
         let keys = FileKeyProvider::open_or_create(&config.master_key_path())?;
         let store = SqliteStore::open(&config.database_path()).await?;
-        Self::with_parts(Arc::new(store), Arc::new(keys)).await
+        Self::with_parts(config.clone(), Arc::new(store), Arc::new(keys)).await
     }
 
     /// Assembles a `Paige` from a store and a key provider, finishing or
     /// undoing a master-key rotation that a crash interrupted.
-    pub async fn with_parts(store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> Result<Self> {
-        let paige = Self { store, keys };
+    pub async fn with_parts(config: Config, store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> Result<Self> {
+        let paige = Self { store, keys, config };
         paige.recover_rotation().await?;
         Ok(paige)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -53,7 +53,7 @@ use table::{GramTable, Hit};
 const LONG_MIN: usize = 16;
 /// Upper bound on the sampling stride of the q-gram table. Larger strides
 /// sample less text but put more entries in the table.
-const MAX_STRIDE: usize = 24;
+const MAX_STRIDE: usize = 32;
 
 /// Masks a fixed set of secrets. Built once per execution; `Send + Sync`,
 /// so one redactor can serve several streams at once.
@@ -83,8 +83,7 @@ const PREFIX4_BITS: u32 = 16;
 
 #[inline]
 fn prefix4_index(bytes: &[u8; 4]) -> usize {
-    (u64::from(u32::from_le_bytes(*bytes)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        >> (64 - PREFIX4_BITS)) as usize
+    (u64::from(u32::from_le_bytes(*bytes)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PREFIX4_BITS)) as usize
 }
 
 impl fmt::Debug for Redactor {
@@ -92,10 +91,7 @@ impl fmt::Debug for Redactor {
         f.debug_struct("Redactor")
             .field("names", &self.names)
             .field("patterns", &self.spans.len())
-            .field(
-                "short_patterns",
-                &self.short.as_ref().map_or(0, |s| s.1.len()),
-            )
+            .field("short_patterns", &self.short.as_ref().map_or(0, |s| s.1.len()))
             .finish_non_exhaustive()
     }
 }
@@ -165,9 +161,7 @@ impl Redactor {
 
     fn build_finders(&mut self) {
         let n = self.spans.len() as u32;
-        let short_ids: Vec<u32> = (0..n)
-            .filter(|&i| self.pattern(i).len() < LONG_MIN)
-            .collect();
+        let short_ids: Vec<u32> = (0..n).filter(|&i| self.pattern(i).len() < LONG_MIN).collect();
         let mut long_only = true;
         if !short_ids.is_empty() {
             let built = AhoCorasick::builder()
@@ -198,7 +192,7 @@ impl Redactor {
         RedactStream {
             redactor: self,
             held: Zeroizing::new(Vec::with_capacity(2 * self.max_len)),
-            covered: 0,
+            masked: Masked::default(),
         }
     }
 
@@ -206,7 +200,7 @@ impl Redactor {
     /// in any chunks and finishing.
     pub fn redact(&self, input: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(input.len());
-        self.process(input, 0, 0, true, &mut out);
+        self.process(input, 0, &mut Masked::default(), true, &mut out);
         out
     }
 
@@ -235,9 +229,7 @@ impl Redactor {
                 }
             }
         }
-        let idx = self
-            .spans
-            .partition_point(|&(s, l)| &self.arena[s..s + l] < x);
+        let idx = self.spans.partition_point(|&(s, l)| &self.arena[s..s + l] < x);
         for i in idx..self.spans.len().min(idx + 2) {
             let p = self.pattern(i as u32);
             if !p.starts_with(x) {
@@ -260,18 +252,10 @@ impl Redactor {
     }
 
     /// Redacts `text` from `pos`, given that the bytes before `pos` have
-    /// been written out and `..covered` is already masked. Writes every byte
-    /// whose fate is decided and returns `(hold, covered)`: the position
-    /// from which `text` must be kept back (`text.len()` when `eof`) and the
-    /// end of the masked region.
-    fn process(
-        &self,
-        text: &[u8],
-        mut pos: usize,
-        mut covered: usize,
-        eof: bool,
-        out: &mut Vec<u8>,
-    ) -> (usize, usize) {
+    /// been written out and `..masked.end` is already masked. Writes every
+    /// byte whose fate is decided, updates `masked` and returns the position
+    /// from which `text` must be kept back (`text.len()` when `eof`).
+    fn process(&self, text: &[u8], mut pos: usize, masked: &mut Masked, eof: bool, out: &mut Vec<u8>) -> usize {
         let mut search = Search {
             r: self,
             text,
@@ -280,7 +264,7 @@ impl Redactor {
         };
         let mut partial: Option<usize> = None;
         loop {
-            let next = search.candidate(pos, covered);
+            let next = search.candidate(pos, masked.end);
             let hold = if eof {
                 text.len()
             } else {
@@ -293,23 +277,46 @@ impl Redactor {
                     }
                 }
             };
-            let written = pos.max(covered);
+            let written = pos.max(masked.end);
             match next {
                 Some(hit) if hit.start < hold => {
+                    let owner = self.owner[hit.pattern as usize];
                     if hit.start > written {
                         out.extend_from_slice(&text[written..hit.start]);
                     }
-                    out.extend_from_slice(self.replacement(hit.pattern));
-                    covered = hit.end;
+                    // An occurrence overlapping the previous one of the same
+                    // secret extends its token rather than adding one.
+                    if hit.start >= masked.end || owner != masked.owner {
+                        out.extend_from_slice(&self.replacements[owner as usize]);
+                    }
+                    *masked = Masked { end: hit.end, owner };
                     pos = hit.start + 1;
                 }
                 _ => {
                     if hold > written {
                         out.extend_from_slice(&text[written..hold]);
                     }
-                    return (hold, covered);
+                    return hold;
                 }
             }
+        }
+    }
+}
+
+/// The end of the masked region (relative to the text being processed)
+/// and the secret whose token was written last.
+#[derive(Clone, Copy, Default)]
+struct Masked {
+    end: usize,
+    owner: u32,
+}
+
+impl Masked {
+    /// The same state, for text starting `by` bytes later.
+    fn shift(self, by: usize) -> Masked {
+        Masked {
+            end: self.end.saturating_sub(by),
+            owner: self.owner,
         }
     }
 }
@@ -338,13 +345,11 @@ impl Search<'_, '_> {
             Slot::Found(Some(h)) if h.start >= pos => return Some(h),
             _ => {}
         }
-        let found = ac
-            .find(Input::new(self.text).span(pos..self.text.len()))
-            .map(|m| Hit {
-                start: m.start(),
-                end: m.end(),
-                pattern: ids[m.pattern().as_usize()],
-            });
+        let found = ac.find(Input::new(self.text).span(pos..self.text.len())).map(|m| Hit {
+            start: m.start(),
+            end: m.end(),
+            pattern: ids[m.pattern().as_usize()],
+        });
         self.short = Slot::Found(found);
         found
     }
@@ -393,8 +398,8 @@ pub struct RedactStream<'r> {
     /// reserved up front so it never reallocates (and so never leaves an
     /// unzeroized copy behind).
     held: Zeroizing<Vec<u8>>,
-    /// How many bytes at the start of `held` are already masked.
-    covered: usize,
+    /// How much of `held` is already masked, and by whom.
+    masked: Masked,
 }
 
 impl fmt::Debug for RedactStream<'_> {
@@ -415,9 +420,8 @@ impl RedactStream<'_> {
         }
         let r = self.redactor;
         out.reserve(chunk.len() + self.held.len());
-        let mut rest = chunk;
         let mut pos = 0;
-        let mut covered = 0;
+        let mut masked = Masked::default();
         if !self.held.is_empty() {
             // Re-examine the held bytes together with the start of the
             // chunk: enough of it that the hold point must move into the
@@ -425,30 +429,30 @@ impl RedactStream<'_> {
             let old = self.held.len();
             let k = chunk.len().min(r.max_len);
             self.held.extend_from_slice(&chunk[..k]);
-            let (hold, cov) = r.process(&self.held, 0, self.covered, false, out);
+            let mut m = self.masked;
+            let hold = r.process(&self.held, 0, &mut m, false, out);
             if hold < old {
                 // The held bytes plus the whole chunk are still a prefix.
                 self.held.drain(..hold);
-                self.covered = cov.saturating_sub(hold);
+                self.masked = m.shift(hold);
                 return;
             }
             self.held.clear();
             pos = hold - old;
-            covered = cov.saturating_sub(old);
+            masked = m.shift(old);
         }
-        let (hold, cov) = r.process(rest, pos, covered, false, out);
-        rest = &rest[hold..];
-        self.held.extend_from_slice(rest);
-        self.covered = cov.saturating_sub(hold);
+        let hold = r.process(chunk, pos, &mut masked, false, out);
+        self.held.extend_from_slice(&chunk[hold..]);
+        self.masked = masked.shift(hold);
     }
 
     /// End of the stream: writes out (redacted) what was kept back. The
     /// stream can then be reused for a new stream.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        self.redactor
-            .process(&self.held, 0, self.covered, true, out);
+        let mut masked = self.masked;
+        self.redactor.process(&self.held, 0, &mut masked, true, out);
         self.held.clear();
-        self.covered = 0;
+        self.masked = Masked::default();
     }
 }
 

@@ -21,11 +21,20 @@ pub fn expand(value: &[u8], out: &mut Vec<Zeroizing<Vec<u8>>>) {
     out.push(Zeroizing::new(value.to_vec()));
     lines(value, out);
     base64_forms(value, out);
+    // Skip forms equal to ones already pushed (the common case for
+    // token-like values), to spare the caller's sort.
     let upper = percent_encode(value, b"0123456789ABCDEF");
-    let lower = percent_encode(value, b"0123456789abcdef");
-    out.push(upper);
-    out.push(lower);
-    out.push(json_escape(value));
+    if upper[..] != *value {
+        let lower = percent_encode(value, b"0123456789abcdef");
+        if lower != upper {
+            out.push(lower);
+        }
+        out.push(upper);
+    }
+    let json = json_escape(value);
+    if json[..] != *value {
+        out.push(json);
+    }
 }
 
 /// Each line of a multi-line value (split on LF, one trailing CR removed),
@@ -45,9 +54,7 @@ fn lines(value: &[u8], out: &mut Vec<Zeroizing<Vec<u8>>>) {
 /// `-----BEGIN …-----` / `-----END …-----` (surrounding blanks ignored).
 pub fn is_pem_armour(line: &[u8]) -> bool {
     let line = line.trim_ascii();
-    (line.starts_with(b"-----BEGIN") || line.starts_with(b"-----END"))
-        && line.ends_with(b"-----")
-        && line.len() >= 10
+    (line.starts_with(b"-----BEGIN") || line.starts_with(b"-----END")) && line.ends_with(b"-----") && line.len() >= 10
 }
 
 /// Standard base64 with padding of `o` zero bytes followed by `value`.
@@ -92,9 +99,19 @@ pub fn base64_forms(value: &[u8], out: &mut Vec<Zeroizing<Vec<u8>>>) {
             let first = bits_start.div_ceil(6);
             let core_end = bits_end / 6;
             let unpadded_end = bits_end.div_ceil(6);
+            let std_form = alphabet == B64_STD;
+            let differs = enc[first..]
+                .iter()
+                .any(|&c| c == b'+' || c == b'/' || c == b'-' || c == b'_');
+            if !std_form && !differs {
+                // The URL-safe forms equal the standard ones.
+                continue;
+            }
+            let mut last = first;
             for end in [core_end, unpadded_end, enc.len()] {
-                if end > first && end - first >= MIN_LEN {
+                if end > last && end - first >= MIN_LEN {
                     out.push(Zeroizing::new(enc[first..end].to_vec()));
+                    last = end;
                 }
             }
         }

@@ -5,12 +5,23 @@
 
 use crate::Redactor;
 
+/// Every form the redactor masks for one value (the value, its lines,
+/// base64, percent and JSON forms), possibly with duplicates. For planting
+/// occurrences in test input; the caller already holds the value.
+pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    crate::patterns::expand(value, &mut out);
+    out.into_iter().map(|f| f.to_vec()).collect()
+}
+
 /// The redactor's matching rule, naively: for each position in order, the
 /// longest pattern starting there; it is masked if it reaches past what is
-/// already masked.
+/// already masked, with a new token unless it overlaps the previous
+/// occurrence of the same secret.
 pub fn leftmost_longest(r: &Redactor, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut covered = 0;
+    let mut last_owner = None;
     for start in 0..input.len() {
         let longest = (0..r.pattern_count() as u32)
             .filter(|&i| input[start..].starts_with(r.pattern(i)))
@@ -21,8 +32,12 @@ pub fn leftmost_longest(r: &Redactor, input: &[u8]) -> Vec<u8> {
                 if start > covered {
                     out.extend_from_slice(&input[covered..start]);
                 }
-                out.extend_from_slice(r.replacement(i));
+                let owner = r.owner[i as usize];
+                if start >= covered || last_owner != Some(owner) {
+                    out.extend_from_slice(r.replacement(i));
+                }
                 covered = end;
+                last_owner = Some(owner);
             }
         }
     }

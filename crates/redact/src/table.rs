@@ -58,6 +58,13 @@ fn hash(gram: u32) -> u64 {
     u64::from(gram).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// Blocked Bloom filter: the word is chosen by the top bits of the hash,
+/// two bits in it by bits 32..44 (the word index uses bits 47 and up).
+#[inline(always)]
+fn mask(h: u64) -> u64 {
+    (1u64 << ((h >> 32) & 63)) | (1u64 << ((h >> 38) & 63))
+}
+
 #[inline(always)]
 fn gram_at(bytes: &[u8]) -> Option<u32> {
     bytes.first_chunk::<4>().map(|g| u32::from_le_bytes(*g))
@@ -71,56 +78,57 @@ impl GramTable {
         max_stride: usize,
     ) -> GramTable {
         let stride = min_len.saturating_sub(3).clamp(1, max_stride.max(1));
-        let mut grams: Vec<Entry> = Vec::new();
-        for (pattern, bytes) in patterns {
-            for offset in 0..stride {
-                if let Some(gram) = bytes.get(offset..).and_then(gram_at) {
-                    grams.push(Entry {
-                        gram,
-                        pattern,
-                        offset: offset as u32,
-                    });
-                }
-            }
-        }
-        let n = grams.len().max(1);
-        // About 8 filter bits per entry: roughly one text gram in eight
-        // passes the filter by chance. Buckets: about one entry each.
-        let filter_bits = (n * 8).next_power_of_two().clamp(1 << 12, 1 << 22);
-        let bucket_count = n.next_power_of_two().clamp(1 << 4, 1 << 21);
+        let grams = |bytes: &'a [u8]| {
+            (0..stride)
+                .filter_map(move |offset| bytes.get(offset..).and_then(gram_at).map(|gram| (gram, offset as u32)))
+        };
+        let n: usize = patterns.clone().map(|(_, b)| grams(b).count()).sum();
+        // About 8 filter bits per entry (with two bits set per entry, about
+        // one text gram in twenty passes by chance); about two entries per
+        // bucket.
+        let filter_bits = (n.max(1) * 8).next_power_of_two().clamp(1 << 12, 1 << 23);
+        let bucket_count = (n / 2).next_power_of_two().clamp(1 << 4, 1 << 20);
         let filter_shift = 64 - filter_bits.trailing_zeros();
         let bucket_shift = 64 - bucket_count.trailing_zeros();
         let mut filter = vec![0u64; filter_bits / 64];
-        let mut counts = vec![0u32; bucket_count + 1];
-        for e in &grams {
-            let h = hash(e.gram);
-            let f = (h >> filter_shift) as usize;
-            filter[f / 64] |= 1 << (f % 64);
-            counts[(h >> bucket_shift) as usize + 1] += 1;
+        // Counting sort into buckets: `ends[b]` first counts, then (prefix
+        // sums) marks the end of bucket `b`; filling from the ends down
+        // leaves `ends[b]` at the start of bucket `b`.
+        let mut ends = vec![0u32; bucket_count + 1];
+        for (_, bytes) in patterns.clone() {
+            for (gram, _) in grams(bytes) {
+                let h = hash(gram);
+                filter[(h >> filter_shift) as usize / 64] |= mask(h);
+                ends[(h >> bucket_shift) as usize] += 1;
+            }
         }
-        for b in 1..counts.len() {
-            counts[b] += counts[b - 1];
+        let mut sum = 0;
+        for e in ends.iter_mut() {
+            sum += *e;
+            *e = sum;
         }
-        let mut fill = counts.clone();
         let mut entries = vec![
             Entry {
                 gram: 0,
                 pattern: 0,
                 offset: 0
             };
-            grams.len()
+            n
         ];
-        for e in grams {
-            let b = (hash(e.gram) >> bucket_shift) as usize;
-            entries[fill[b] as usize] = e;
-            fill[b] += 1;
+        for (pattern, bytes) in patterns {
+            for (gram, offset) in grams(bytes) {
+                let b = (hash(gram) >> bucket_shift) as usize;
+                ends[b] -= 1;
+                entries[ends[b] as usize] = Entry { gram, pattern, offset };
+            }
         }
+        let bucket_starts = ends;
         GramTable {
             stride,
             filter_shift,
             filter,
             bucket_shift,
-            bucket_starts: counts,
+            bucket_starts,
             entries,
         }
     }
@@ -129,26 +137,38 @@ impl GramTable {
     /// the table and, among those starting there, the longest.
     /// `pattern(i)` returns the bytes of pattern `i`.
     #[inline]
-    pub fn find<'p>(
-        &self,
-        text: &[u8],
-        pos: usize,
-        pattern: impl Fn(u32) -> &'p [u8],
-    ) -> Option<Hit> {
+    pub fn find<'p>(&self, text: &[u8], pos: usize, pattern: impl Fn(u32) -> &'p [u8]) -> Option<Hit> {
         let stride = self.stride;
-        let first = pos.div_ceil(stride) * stride;
-        let rest = text.get(first..)?;
-        for (k, block) in rest.chunks(stride).enumerate() {
-            let Some(gram) = gram_at(block) else { break };
-            let h = hash(gram);
-            let f = (h >> self.filter_shift) as usize;
-            if self.filter[f / 64] & (1 << (f % 64)) == 0 {
-                continue;
+        let mut at = pos.div_ceil(stride) * stride;
+        // Four lattice points per step: four independent lookups and one
+        // branch in the common case (none passes the filter).
+        while at + 3 * stride + 4 <= text.len() {
+            let g = [0, 1, 2, 3].map(|k| text.get(at + k * stride..).and_then(gram_at).unwrap_or_default());
+            let h = g.map(hash);
+            let miss = h.map(|h| {
+                let m = mask(h);
+                self.filter[(h >> self.filter_shift) as usize / 64] & m != m
+            });
+            if !(miss[0] & miss[1] & miss[2] & miss[3]) {
+                for k in 0..4 {
+                    if !miss[k]
+                        && let Some(hit) = self.check(text, at + k * stride, pos, g[k], h[k], &pattern)
+                    {
+                        return Some(hit);
+                    }
+                }
             }
-            let at = first + k * stride;
-            if let Some(hit) = self.check(text, at, pos, gram, h, &pattern) {
+            at += 4 * stride;
+        }
+        while let Some(gram) = text.get(at..).and_then(gram_at) {
+            let h = hash(gram);
+            let m = mask(h);
+            if self.filter[(h >> self.filter_shift) as usize / 64] & m == m
+                && let Some(hit) = self.check(text, at, pos, gram, h, &pattern)
+            {
                 return Some(hit);
             }
+            at += stride;
         }
         None
     }
@@ -191,12 +211,7 @@ impl GramTable {
                 pattern: e.pattern,
             };
             best = match best {
-                Some(b)
-                    if (b.start, std::cmp::Reverse(b.end))
-                        <= (hit.start, std::cmp::Reverse(hit.end)) =>
-                {
-                    Some(b)
-                }
+                Some(b) if (b.start, std::cmp::Reverse(b.end)) <= (hit.start, std::cmp::Reverse(hit.end)) => Some(b),
                 _ => Some(hit),
             };
         }

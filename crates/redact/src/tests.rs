@@ -89,6 +89,13 @@ fn overlapping_occurrences_are_both_masked() {
     let out = r.redact(b"abcdefgh12345678901234567!");
     assert_eq!(out, b"[REDACTED:A][REDACTED:B]!");
     assert_eq!(bytewise(&r, b"abcdefgh12345678901234567!"), out);
+    // Overlapping occurrences of the same secret make one token.
+    let r = redactor(&[("PIN", b"0000")]);
+    assert_eq!(r.redact(b"id=0000000000;"), b"id=[REDACTED:PIN];");
+    assert_eq!(bytewise(&r, b"id=0000000000;"), b"id=[REDACTED:PIN];");
+    // Adjacent (not overlapping) occurrences make one token each.
+    let r = redactor(&[("KEY", b"abcd")]);
+    assert_eq!(r.redact(b"abcdabcd"), b"[REDACTED:KEY][REDACTED:KEY]");
     // A secret inside another produces no extra token.
     let r = redactor(&[("OUTER", b"xxxxINNERxxxx"), ("INNER", b"INNER")]);
     assert_eq!(r.redact(b"xxxxINNERxxxx"), b"[REDACTED:OUTER]");
@@ -185,9 +192,7 @@ fn many_secrets_use_the_table_and_agree_with_reference() {
     let secrets: Vec<(String, Vec<u8>)> = (0..50)
         .map(|i| {
             let len = rng.gen_range(4..60);
-            let v = (0..len)
-                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
-                .collect();
+            let v = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
             (format!("S{i}"), v)
         })
         .collect();
@@ -260,10 +265,7 @@ fn base_value() -> impl Strategy<Value = Vec<u8>> {
 fn secrets() -> impl Strategy<Value = Vec<Vec<u8>>> {
     (
         prop::collection::vec(base_value(), 1..4),
-        prop::collection::vec(
-            (0u8..4, any::<usize>(), any::<usize>(), any::<usize>()),
-            0..4,
-        ),
+        prop::collection::vec((0u8..4, any::<usize>(), any::<usize>(), any::<usize>()), 0..4),
     )
         .prop_map(|(mut values, derived)| {
             for (kind, i, a, b) in derived {

@@ -113,10 +113,7 @@ fn lines_of_multiline_values() {
     let mut out = Vec::new();
     lines(value, &mut out);
     let got: Vec<Vec<u8>> = out.into_iter().map(|l| l.to_vec()).collect();
-    assert_eq!(
-        got,
-        vec![b"MIIEvQIBADAN".to_vec(), b"BgkqhkiG9w0BAQEF".to_vec()]
-    );
+    assert_eq!(got, vec![b"MIIEvQIBADAN".to_vec(), b"BgkqhkiG9w0BAQEF".to_vec()]);
     let p = all(value);
     assert!(p.contains(&value[..]));
     assert!(!p.contains(&b"-----BEGIN PRIVATE KEY-----"[..]));

@@ -266,7 +266,7 @@ fn main() {
         for chunk in sample.chunks(CHUNK) {
             black_box(reference::replace_each(&redactor, black_box(chunk)));
         }
-        format!(" naive_mb_s={:.0}", mb_s(sample.len(), t.elapsed()))
+        format!(" naive_mb_s={:.2}", mb_s(sample.len(), t.elapsed()))
     } else {
         String::new()
     };

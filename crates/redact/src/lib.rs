@@ -8,6 +8,20 @@
 //! of a pattern (see [`patterns`](crate#patterns)) is replaced by
 //! `[REDACTED:NAME]`.
 //!
+//! ```
+//! use paige_redact::Redactor;
+//!
+//! let redactor = Redactor::new(&[("API_KEY", "sk_live_0123456789")]);
+//! let mut stdout = redactor.stream();
+//! let mut out = Vec::new();
+//! stdout.feed(b"key=sk_live_01", &mut out); // "sk_live_01" is held back
+//! assert_eq!(out, b"key=");
+//! stdout.feed(b"23456789\n", &mut out);
+//! stdout.finish(&mut out);
+//! assert_eq!(out, b"key=[REDACTED:API_KEY]\n");
+//! assert_eq!(redactor.redact(b"key=sk_live_0123456789\n"), out);
+//! ```
+//!
 //! # Patterns
 //!
 //! For each value of at least 4 bytes: the value; each line of a

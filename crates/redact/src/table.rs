@@ -7,9 +7,10 @@
 //! `[s, s + S)`, and the 4 bytes at `i` are the pattern's bytes at offset
 //! `j = i - s < S`, which lie inside the pattern because `j + 4 <= min_len`.
 //! So the table holds, for every pattern and every `j < S`, the 4-gram at
-//! `j`; the search looks up one 4-gram per `S` bytes of text in a bitset
-//! (most text is rejected there) and, on a hit, checks the few entries of
-//! that gram exactly.
+//! `j` (patterns sharing their first `S + 3` bytes share entries); the
+//! search looks up one 4-gram per `S` bytes of text in a blocked Bloom
+//! filter (most text is rejected there) and, on a hit, checks the few
+//! entries of that gram's bucket exactly.
 //!
 //! Because each start `s` is examined at exactly one lattice point, and
 //! lattice points are visited in order, the first lattice point that yields
@@ -27,11 +28,14 @@ pub(crate) struct Hit {
     pub pattern: u32,
 }
 
+/// The 4-gram at `offset` of the patterns `first..first + count`, which
+/// share their first `stride + 3` bytes.
 #[derive(Clone, Copy)]
 struct Entry {
     gram: u32,
-    pattern: u32,
-    offset: u32,
+    first: u32,
+    offset: u16,
+    count: u16,
 }
 
 pub(crate) struct GramTable {
@@ -71,18 +75,33 @@ fn gram_at(bytes: &[u8]) -> Option<u32> {
 }
 
 impl GramTable {
-    /// `patterns`: (index, bytes) with every `bytes.len() >= min_len >= 4`.
-    pub fn new<'a>(
-        patterns: impl Iterator<Item = (u32, &'a [u8])> + Clone,
-        min_len: usize,
-        max_stride: usize,
-    ) -> GramTable {
-        let stride = min_len.saturating_sub(3).clamp(1, max_stride.max(1));
+    /// `patterns`: (index, bytes) in increasing index order, which is sorted
+    /// byte order; every `bytes.len() >= min_len >= 4`.
+    pub fn new<'a>(patterns: impl Iterator<Item = (u32, &'a [u8])>, min_len: usize, max_stride: usize) -> GramTable {
+        let stride = min_len.saturating_sub(3).clamp(1, max_stride.clamp(1, 1 << 15));
+        // Patterns that share their first `stride + 3` bytes (the base64
+        // forms with and without their last characters, percent-encodings
+        // in both cases, …) share their entries. `patterns` come in sorted
+        // order, so such patterns are adjacent.
+        let shared = stride + 3;
+        let mut groups: Vec<(u32, u16, &'a [u8])> = Vec::new();
+        for (i, bytes) in patterns {
+            match groups.last_mut() {
+                Some((first, count, rep))
+                    if *first + u32::from(*count) == i
+                        && *count < u16::MAX
+                        && rep.get(..shared).is_some_and(|r| bytes.starts_with(r)) =>
+                {
+                    *count += 1
+                }
+                _ => groups.push((i, 1, bytes)),
+            }
+        }
         let grams = |bytes: &'a [u8]| {
             (0..stride)
-                .filter_map(move |offset| bytes.get(offset..).and_then(gram_at).map(|gram| (gram, offset as u32)))
+                .filter_map(move |offset| bytes.get(offset..).and_then(gram_at).map(|gram| (gram, offset as u16)))
         };
-        let n: usize = patterns.clone().map(|(_, b)| grams(b).count()).sum();
+        let n: usize = groups.iter().map(|g| grams(g.2).count()).sum();
         // About 8 filter bits per entry (with two bits set per entry, about
         // one text gram in twenty passes by chance); about two entries per
         // bucket.
@@ -95,7 +114,7 @@ impl GramTable {
         // sums) marks the end of bucket `b`; filling from the ends down
         // leaves `ends[b]` at the start of bucket `b`.
         let mut ends = vec![0u32; bucket_count + 1];
-        for (_, bytes) in patterns.clone() {
+        for &(_, _, bytes) in &groups {
             for (gram, _) in grams(bytes) {
                 let h = hash(gram);
                 filter[(h >> filter_shift) as usize / 64] |= mask(h);
@@ -110,16 +129,22 @@ impl GramTable {
         let mut entries = vec![
             Entry {
                 gram: 0,
-                pattern: 0,
-                offset: 0
+                first: 0,
+                offset: 0,
+                count: 0
             };
             n
         ];
-        for (pattern, bytes) in patterns {
+        for &(first, count, bytes) in &groups {
             for (gram, offset) in grams(bytes) {
                 let b = (hash(gram) >> bucket_shift) as usize;
                 ends[b] -= 1;
-                entries[ends[b] as usize] = Entry { gram, pattern, offset };
+                entries[ends[b] as usize] = Entry {
+                    gram,
+                    first,
+                    offset,
+                    count,
+                };
             }
         }
         let bucket_starts = ends;
@@ -198,22 +223,26 @@ impl GramTable {
             if start < pos {
                 continue;
             }
-            let p = pattern(e.pattern);
             let Some(candidate) = text.get(start..) else {
                 continue;
             };
-            if !candidate.starts_with(p) {
-                continue;
+            for i in e.first..e.first + u32::from(e.count) {
+                let p = pattern(i);
+                if !candidate.starts_with(p) {
+                    continue;
+                }
+                let hit = Hit {
+                    start,
+                    end: start + p.len(),
+                    pattern: i,
+                };
+                best = match best {
+                    Some(b) if (b.start, std::cmp::Reverse(b.end)) <= (hit.start, std::cmp::Reverse(hit.end)) => {
+                        Some(b)
+                    }
+                    _ => Some(hit),
+                };
             }
-            let hit = Hit {
-                start,
-                end: start + p.len(),
-                pattern: e.pattern,
-            };
-            best = match best {
-                Some(b) if (b.start, std::cmp::Reverse(b.end)) <= (hit.start, std::cmp::Reverse(hit.end)) => Some(b),
-                _ => Some(hit),
-            };
         }
         best
     }

@@ -139,7 +139,9 @@ pub fn percent_encode(value: &[u8], hex: &[u8; 16]) -> Zeroizing<Vec<u8>> {
 /// non-ASCII and invalid UTF-8, unchanged.
 pub fn json_escape(value: &[u8]) -> Zeroizing<Vec<u8>> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 8));
+    // Worst case (`\u00xx` for every byte), so it never reallocates and
+    // leaves no unzeroized copy behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 6));
     for &b in value {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),

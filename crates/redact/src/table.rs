@@ -19,6 +19,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroize;
+
 /// A verified occurrence: `pattern` (an index into the redactor's sorted
 /// pattern list) occurs at `start..end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,15 @@ pub(crate) struct GramTable {
     bucket_shift: u32,
     bucket_starts: Vec<u32>,
     entries: Vec<Entry>,
+}
+
+impl Drop for GramTable {
+    /// The grams are fragments of the patterns: zeroize them.
+    fn drop(&mut self) {
+        for e in &mut self.entries {
+            e.gram.zeroize();
+        }
+    }
 }
 
 impl fmt::Debug for GramTable {

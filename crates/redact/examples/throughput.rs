@@ -17,7 +17,8 @@
 //! pass per pattern over a sample (`--naive-mib`, default 4; 0 skips it).
 //! MB = 10^6 bytes. Options: `--secrets N` (100), `--mib M` (256),
 //! `--naive-mib M` (4), `--seed S` (1), `--passes P` (1: time the copy and
-//! the redaction P times each and print the best).
+//! the redaction P times each and print the best), `--len L` (40: secret
+//! length in bytes).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ struct Args {
     naive_mib: usize,
     seed: u64,
     passes: usize,
+    len: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         naive_mib: 4,
         seed: 1,
         passes: 1,
+        len: 40,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
             "--naive-mib" => args.naive_mib = n as usize,
             "--seed" => args.seed = n,
             "--passes" => args.passes = (n as usize).max(1),
+            "--len" => args.len = n as usize,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -163,8 +167,8 @@ fn log_line(rng: &mut StdRng, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-fn secret(rng: &mut StdRng) -> Vec<u8> {
-    (0..40)
+fn secret(rng: &mut StdRng, len: usize) -> Vec<u8> {
+    (0..len)
         .map(|_| SECRET_ALPHABET[rng.gen_range(0..SECRET_ALPHABET.len())])
         .collect()
 }
@@ -183,7 +187,7 @@ fn main() {
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
     let secrets: Vec<(String, Vec<u8>)> = (0..args.secrets)
-        .map(|i| (format!("SECRET_{i}"), secret(&mut rng)))
+        .map(|i| (format!("SECRET_{i}"), secret(&mut rng, args.len)))
         .collect();
 
     let mut builds: Vec<Duration> = (0..11)

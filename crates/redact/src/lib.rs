@@ -62,12 +62,30 @@ use zeroize::Zeroizing;
 
 use table::{GramTable, Hit};
 
-/// Patterns at least this long go to the sampled q-gram table; shorter
-/// ones to an Aho–Corasick automaton.
-const LONG_MIN: usize = 16;
-/// Upper bound on the sampling stride of the q-gram table. Larger strides
+/// Length classes: patterns of at least `CLASSES[i]` bytes (and less than
+/// the previous bound) share a q-gram table whose stride follows from the
+/// shortest of them, so a few short patterns do not slow the scan for the
+/// long ones. Patterns shorter than the last bound (4–7 bytes, from values
+/// the store warns about) go to an Aho–Corasick automaton, or to a third
+/// table if there are many.
+const CLASSES: [usize; 2] = [16, 8];
+/// Upper bound on the sampling stride of a q-gram table. Larger strides
 /// sample less text but put more entries in the table.
 const MAX_STRIDE: usize = 32;
+/// The shortest patterns go to the automaton only if there are at most this
+/// many (its SIMD prefilter then applies); more go to a table with a small
+/// stride, which degrades more gently.
+const AUTOMATON_MAX: usize = 48;
+/// At most this many finders: one table per class and the automaton.
+const FINDERS: usize = CLASSES.len() + 1;
+
+/// Finds the leftmost occurrence (and the longest there) of a subset of the
+/// patterns.
+enum Finder {
+    Table(GramTable),
+    /// An automaton, and its pattern ids -> our pattern indices.
+    Automaton(AhoCorasick, Vec<u32>),
+}
 
 /// Masks a fixed set of secrets. Built once per execution; `Send + Sync`,
 /// so one redactor can serve several streams at once.
@@ -81,12 +99,8 @@ pub struct Redactor {
     names: Vec<Box<str>>,
     replacements: Vec<Box<[u8]>>,
     max_len: usize,
-    /// Patterns shorter than [`LONG_MIN`]: (automaton, its pattern ids ->
-    /// our pattern indices).
-    short: Option<(AhoCorasick, Vec<u32>)>,
-    /// The other patterns (or all of them if the automaton could not be
-    /// built).
-    long: Option<GramTable>,
+    /// Each pattern is in exactly one finder; at most [`FINDERS`].
+    finders: Vec<Finder>,
     /// Bitset of hashes of every pattern's first 4 bytes, and of first
     /// bytes: a quick "no pattern starts like this" for the hold-back test.
     prefix4: Vec<u64>,
@@ -105,7 +119,7 @@ impl fmt::Debug for Redactor {
         f.debug_struct("Redactor")
             .field("names", &self.names)
             .field("patterns", &self.spans.len())
-            .field("short_patterns", &self.short.as_ref().map_or(0, |s| s.1.len()))
+            .field("finders", &self.finders.len())
             .finish_non_exhaustive()
     }
 }
@@ -164,8 +178,7 @@ impl Redactor {
             names,
             replacements,
             max_len,
-            short: None,
-            long: None,
+            finders: Vec::new(),
             prefix4,
             first_byte,
         };
@@ -175,24 +188,38 @@ impl Redactor {
 
     fn build_finders(&mut self) {
         let n = self.spans.len() as u32;
-        let short_ids: Vec<u32> = (0..n).filter(|&i| self.pattern(i).len() < LONG_MIN).collect();
-        let mut long_only = true;
-        if !short_ids.is_empty() {
-            let built = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(short_ids.iter().map(|&i| self.pattern(i)));
-            match built {
-                Ok(ac) => self.short = Some((ac, short_ids)),
-                // Cannot happen for any realistic set; fall back to the
-                // table for everything, which is correct, only slower.
-                Err(_) => long_only = false,
-            }
+        let mut upper = usize::MAX;
+        for lower in CLASSES {
+            let ids: Vec<u32> = (0..n)
+                .filter(|&i| (lower..upper).contains(&self.spans[i as usize].1))
+                .collect();
+            self.add_table(&ids);
+            upper = lower;
         }
-        let in_table = |i: &u32| !long_only || self.pattern(*i).len() >= LONG_MIN;
-        let min_len = (0..n).filter(in_table).map(|i| self.pattern(i).len()).min();
-        if let Some(min_len) = min_len {
-            let pats = (0..n).filter(in_table).map(|i| (i, self.pattern(i)));
-            self.long = Some(GramTable::new(pats, min_len, MAX_STRIDE));
+        let short: Vec<u32> = (0..n).filter(|&i| self.spans[i as usize].1 < upper).collect();
+        if short.is_empty() {
+            return;
+        }
+        if short.len() > AUTOMATON_MAX {
+            self.add_table(&short);
+            return;
+        }
+        let built = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(short.iter().map(|&i| self.pattern(i)));
+        match built {
+            Ok(ac) => self.finders.push(Finder::Automaton(ac, short)),
+            // Cannot happen for any realistic set; a table is correct too,
+            // only slower.
+            Err(_) => self.add_table(&short),
+        }
+    }
+
+    /// A q-gram table for `ids` (in increasing order), if there are any.
+    fn add_table(&mut self, ids: &[u32]) {
+        if let Some(min_len) = ids.iter().map(|&i| self.spans[i as usize].1).min() {
+            let table = GramTable::new(ids.iter().map(|&i| (i, self.pattern(i))), min_len, MAX_STRIDE);
+            self.finders.push(Finder::Table(table));
         }
     }
 
@@ -273,8 +300,7 @@ impl Redactor {
         let mut search = Search {
             r: self,
             text,
-            short: Slot::Unknown,
-            long: Slot::Unknown,
+            slots: [Slot::Unknown; FINDERS],
         };
         let mut partial: Option<usize> = None;
         loop {
@@ -347,36 +373,27 @@ enum Slot {
 struct Search<'r, 't> {
     r: &'r Redactor,
     text: &'t [u8],
-    short: Slot,
-    long: Slot,
+    /// One per finder.
+    slots: [Slot; FINDERS],
 }
 
 impl Search<'_, '_> {
-    fn short(&mut self, pos: usize) -> Option<Hit> {
-        let (ac, ids) = self.r.short.as_ref()?;
-        match self.short {
+    /// The next occurrence at or after `pos` found by finder `k`.
+    fn next(&mut self, k: usize, pos: usize) -> Option<Hit> {
+        match self.slots[k] {
             Slot::Found(None) => return None,
             Slot::Found(Some(h)) if h.start >= pos => return Some(h),
             _ => {}
         }
-        let found = ac.find(Input::new(self.text).span(pos..self.text.len())).map(|m| Hit {
-            start: m.start(),
-            end: m.end(),
-            pattern: ids[m.pattern().as_usize()],
-        });
-        self.short = Slot::Found(found);
-        found
-    }
-
-    fn long(&mut self, pos: usize) -> Option<Hit> {
-        let table = self.r.long.as_ref()?;
-        match self.long {
-            Slot::Found(None) => return None,
-            Slot::Found(Some(h)) if h.start >= pos => return Some(h),
-            _ => {}
-        }
-        let found = table.find(self.text, pos, |i| self.r.pattern(i));
-        self.long = Slot::Found(found);
+        let found = match &self.r.finders[k] {
+            Finder::Table(table) => table.find(self.text, pos, |i| self.r.pattern(i)),
+            Finder::Automaton(ac, ids) => ac.find(Input::new(self.text).span(pos..self.text.len())).map(|m| Hit {
+                start: m.start(),
+                end: m.end(),
+                pattern: ids[m.pattern().as_usize()],
+            }),
+        };
+        self.slots[k] = Slot::Found(found);
         found
     }
 
@@ -384,18 +401,16 @@ impl Search<'_, '_> {
     /// reaches past `covered`.
     fn candidate(&mut self, mut pos: usize, covered: usize) -> Option<Hit> {
         loop {
-            let a = self.short(pos);
-            let b = self.long(pos);
-            let best = match (a, b) {
-                (Some(a), Some(b)) => {
-                    if (a.start, std::cmp::Reverse(a.end)) <= (b.start, std::cmp::Reverse(b.end)) {
-                        a
-                    } else {
-                        b
+            let mut best: Option<Hit> = None;
+            for k in 0..self.r.finders.len() {
+                if let Some(h) = self.next(k, pos) {
+                    let key = |h: Hit| (h.start, std::cmp::Reverse(h.end));
+                    if best.is_none_or(|b| key(h) < key(b)) {
+                        best = Some(h);
                     }
                 }
-                (a, b) => a.or(b)?,
-            };
+            }
+            let best = best?;
             if best.end > covered {
                 return Some(best);
             }

@@ -197,7 +197,8 @@ fn many_secrets_use_the_table_and_agree_with_reference() {
         })
         .collect();
     let r = Redactor::new(&secrets);
-    assert!(r.long.is_some() && r.short.is_some());
+    // Two q-gram tables (16+ and 8–15 bytes) and the automaton (4–7).
+    assert_eq!(r.finders.len(), 3);
     let mut text = Vec::new();
     for i in 0..400 {
         let filler_len = rng.gen_range(0..80);
@@ -215,6 +216,29 @@ fn many_secrets_use_the_table_and_agree_with_reference() {
     assert_eq!(bytewise(&r, &text), expected);
     let chunks: Vec<&[u8]> = text.chunks(97).collect();
     assert_eq!(stream_all(&r, &chunks), expected);
+}
+
+#[test]
+fn many_short_secrets_use_a_table_and_agree_with_reference() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let alphabet = b"abcdefgh0123+/=%";
+    let secrets: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let len = rng.gen_range(4..8);
+            let v = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+            (format!("S{i}"), v)
+        })
+        .collect();
+    let r = Redactor::new(&secrets);
+    assert!(r.finders.iter().all(|f| matches!(f, crate::Finder::Table(_))));
+    let text: Vec<u8> = (0..20_000)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+        .collect();
+    let expected = reference::leftmost_longest(&r, &text);
+    assert_ne!(expected, text);
+    assert_eq!(r.redact(&text), expected);
+    assert_eq!(bytewise(&r, &text), expected);
 }
 
 // ---- property tests -------------------------------------------------

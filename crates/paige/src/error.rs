@@ -22,6 +22,11 @@ pub enum Error {
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The request clashes with the current state (e.g. removing the last owner).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("authentication required")]
     Unauthenticated,
     #[error("your role does not allow this")]
@@ -60,6 +65,8 @@ impl Error {
             Self::Invalid { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::AlreadyExists(_) => "already_exists",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::Integrity { .. } | Self::DataKey { .. } => "integrity",

@@ -3,7 +3,7 @@
 use crate::app::Paige;
 use crate::crypto::{self, DataKey};
 use crate::error::{Error, Result};
-use crate::store::{Actor, ProjectRecord, Role};
+use crate::store::{Actor, Member, ProjectRecord, Role, UserRecord};
 
 pub const SLUG_MAX_LEN: usize = 63;
 
@@ -62,10 +62,30 @@ impl Paige {
             .ok_or_else(|| Error::NotFound(format!("project {slug}")))
     }
 
-    /// Adds a member, or changes the role of an existing one.
-    pub async fn add_member(&self, slug: &str, email: &str, role: Role, actor: &Actor) -> Result<()> {
+    /// Adds a member, or changes the role of an existing one; true if new.
+    pub async fn add_member(&self, slug: &str, email: &str, role: Role, actor: &Actor) -> Result<bool> {
         let project = self.project(slug).await?;
         let user = self.user(email).await?;
         self.store.set_member(project.id, user.id, role, actor).await
+    }
+
+    pub async fn remove_member(&self, slug: &str, email: &str, actor: &Actor) -> Result<()> {
+        let project = self.project(slug).await?;
+        let user = self.user(email).await?;
+        if self.store.remove_member(project.id, user.id, actor).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("member {} of project {slug}", user.email)))
+        }
+    }
+
+    pub async fn list_members(&self, slug: &str) -> Result<Vec<Member>> {
+        let project = self.project(slug).await?;
+        self.store.list_members(project.id).await
+    }
+
+    /// The projects a user is a member of, with their role.
+    pub async fn projects_for(&self, user: &UserRecord) -> Result<Vec<(ProjectRecord, Role)>> {
+        self.store.projects_for_user(user.id).await
     }
 }

@@ -1,6 +1,9 @@
 //! Users, passwords and API tokens.
 
 pub mod passwords;
+pub mod ratelimit;
+pub mod roles;
+pub mod sessions;
 pub mod tokens;
 
 use secrecy::SecretString;
@@ -57,15 +60,41 @@ impl Paige {
 
     /// Creates an API token for a user. The token is returned once; only
     /// its hash is stored.
-    pub async fn create_token(&self, email: &str, actor: &Actor) -> Result<ApiToken> {
+    pub async fn create_token(&self, email: &str, actor: &Actor) -> Result<(i64, ApiToken)> {
         let user = self.user(email).await?;
         let token = ApiToken::generate();
-        self.store.create_token(user.id, &token.hash(), actor).await?;
-        Ok(token)
+        let id = self.store.create_token(user.id, &token.hash(), actor).await?;
+        Ok((id, token))
     }
 
     /// The user an API token belongs to, if it is valid and not revoked.
     pub async fn user_for_token(&self, presented: &str) -> Result<Option<UserRecord>> {
-        self.store.user_by_token_hash(&tokens::hash_token(presented)).await
+        let hash = tokens::hash_token(presented);
+        let found = self.store.token_by_hash(&hash).await?;
+        Ok(found.and_then(|(user, stored)| tokens::hashes_match(&stored, &hash).then_some(user)))
+    }
+
+    pub async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<()> {
+        if self.store.revoke_token(token_id, owner, actor).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("token #{token_id}")))
+        }
+    }
+
+    /// Checks an email and password. Unknown emails cost the same Argon2id
+    /// work as known ones, so timing does not tell which accounts exist.
+    pub async fn verify_login(&self, email: &str, password: SecretString) -> Result<Option<UserRecord>> {
+        let user = match normalize_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = user
+            .as_ref()
+            .map_or_else(|| passwords::DUMMY_HASH.clone(), |u| u.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || passwords::verify_password(&password, &stored))
+            .await
+            .unwrap_or(false);
+        Ok(user.filter(|_| matches))
     }
 }

@@ -1,5 +1,7 @@
 //! Password rules and Argon2id hashing.
 
+use std::sync::LazyLock;
+
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,6 +31,16 @@ pub fn check_password(password: &SecretString) -> Result<()> {
     }
     Ok(())
 }
+
+/// A real Argon2id hash, with the same parameters as users' hashes, of a
+/// random password nobody knows. Sign-in verifies against it when an email
+/// is unknown, so that it takes as long either way.
+pub static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let mut random = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+    let unknowable = SecretString::from(hex::encode(random));
+    hash_password(&unknowable).unwrap_or_default()
+});
 
 /// An Argon2id hash in PHC string format, with a random salt.
 pub fn hash_password(password: &SecretString) -> Result<String> {
@@ -65,6 +77,7 @@ mod tests {
         assert!(verify_password(&password, &first));
         assert!(!verify_password(&SecretString::from("wrong horse battery"), &first));
         assert!(!verify_password(&password, "not a hash"));
+        assert!(DUMMY_HASH.starts_with("$argon2id$"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! [`Paige`]; values and passwords are read from standard input only.
 
 mod runtime;
+mod serve;
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the HTTP API until SIGTERM or Ctrl-C.
+    Serve(serve::ServeArgs),
     /// Manage user accounts.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -75,6 +78,8 @@ pub enum UsersCommand {
 pub enum TokensCommand {
     /// Create an API token for a user and print it, once.
     Create { email: String },
+    /// Revoke a token by its id (printed when it was created).
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,10 +185,15 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<()> {
             println!("created user {}", user.email);
         }
         Command::Tokens(TokensCommand::Create { email }) => {
-            let token = paige.create_token(&email, &actor).await?;
+            let (id, token) = paige.create_token(&email, &actor).await?;
             println!("{}", token.expose());
-            eprintln!("This token is shown once; store it now.");
+            eprintln!("Token #{id} created. It is shown once; store it now.");
         }
+        Command::Tokens(TokensCommand::Revoke { id }) => {
+            paige.revoke_token(id, None, &actor).await?;
+            println!("revoked token #{id}");
+        }
+        Command::Serve(args) => serve::serve(paige, args).await?,
         Command::Projects(ProjectsCommand::Create { slug, owner }) => {
             let project = paige.create_project(&slug, owner.as_deref(), &actor).await?;
             match owner {

@@ -81,12 +81,28 @@ pub struct Actor {
     pub request_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Clone)]
 pub struct UserRecord {
     pub id: i64,
     pub email: String,
     pub password_hash: String,
     pub created_at: Millis,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -206,9 +222,20 @@ pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    async fn user_by_id(&self, user_id: i64) -> Result<Option<UserRecord>>;
     async fn create_token(&self, user_id: i64, token_hash: &[u8], actor: &Actor) -> Result<i64>;
-    /// The user owning an unrevoked token with this hash.
-    async fn user_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<UserRecord>>;
+    /// The unrevoked token with this hash: its owner and the stored hash.
+    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, Vec<u8>)>>;
+    /// Revokes a token; `owner` limits it to that user's tokens. False if
+    /// there was no such live token.
+    async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<bool>;
+
+    // Sessions (dashboard sign-in). Ids are stored hashed.
+    async fn create_session(&self, id_hash: &[u8], user_id: i64, expires_at: Millis) -> Result<()>;
+    /// The user of a live session, refreshing its last-seen time. A session
+    /// idle for more than `idle_ms`, or past its absolute expiry, is deleted.
+    async fn session_user(&self, id_hash: &[u8], idle_ms: i64) -> Result<Option<UserRecord>>;
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
 
     // Projects and members.
     /// Creates a project; `wrap` seals a fresh data key for the assigned id.
@@ -223,9 +250,17 @@ pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     ) -> Result<ProjectRecord>;
     async fn project_by_slug(&self, slug: &str) -> Result<Option<ProjectRecord>>;
     async fn list_projects(&self) -> Result<Vec<ProjectRecord>>;
-    /// Adds a member or changes their role.
-    async fn set_member(&self, project_id: i64, user_id: i64, role: Role, actor: &Actor) -> Result<()>;
+    /// The projects a user is a member of, with their role, by slug.
+    async fn projects_for_user(&self, user_id: i64) -> Result<Vec<(ProjectRecord, Role)>>;
+    /// Adds a member or changes their role; true if the member is new.
+    /// Refuses (conflict) to leave a project without an owner.
+    async fn set_member(&self, project_id: i64, user_id: i64, role: Role, actor: &Actor) -> Result<bool>;
+    /// Removes a member; false if they were not one. Refuses (conflict) to
+    /// remove the last owner.
+    async fn remove_member(&self, project_id: i64, user_id: i64, actor: &Actor) -> Result<bool>;
     async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>>;
+    /// Members with their email and role, by email.
+    async fn list_members(&self, project_id: i64) -> Result<Vec<Member>>;
 
     // Secrets.
     /// Writes every entry or none, with one audit record each; the project's
@@ -252,6 +287,9 @@ pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     // Audit.
     async fn audit_events(&self, project_id: i64, page: Page) -> Result<Vec<AuditEvent>>;
     async fn append_audit(&self, event: NewAudit<'_>, actor: &Actor) -> Result<()>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
 
     /// Closes connections cleanly (checkpoints the WAL on SQLite).
     async fn close(&self);

@@ -16,8 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{
-    Actor, AuditEvent, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta, SecretWrite,
-    Store, UserRecord, WrapFn, WriteOutcome, now_millis,
+    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
+    SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
 use crate::error::{Error, Result};
 use crate::secrets::rules;
@@ -88,6 +88,31 @@ async fn insert_audit(conn: &mut SqliteConnection, event: NewAudit<'_>, actor: &
     .execute(conn)
     .await?;
     Ok(())
+}
+
+async fn role_in(conn: &mut SqliteConnection, project_id: i64, user_id: i64) -> Result<Option<Role>> {
+    let role: Option<String> = sqlx::query_scalar("SELECT role FROM members WHERE project_id = ? AND user_id = ?")
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+async fn owner_count(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE project_id = ? AND role = 'owner'")
+            .bind(project_id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+async fn email_of(conn: &mut SqliteConnection, user_id: i64) -> Result<String> {
+    Ok(sqlx::query_scalar("SELECT email FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?)
 }
 
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> UserRecord {
@@ -174,15 +199,109 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn user_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<UserRecord>> {
+    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, Vec<u8>)>> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.password_hash, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+            "SELECT u.id, u.email, u.password_hash, u.created_at, t.token_hash
+             FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = ? AND t.revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.reader)
         .await?;
+        Ok(row.map(|row| (user_from_row(&row), row.get("token_hash"))))
+    }
+
+    async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let now = now_millis();
+        let revoked = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR user_id = ?)",
+        )
+        .bind(now)
+        .bind(token_id)
+        .bind(owner)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if revoked {
+            let audit = NewAudit {
+                action: "token.revoke",
+                detail: Some(format!("token #{token_id}")),
+                ..NewAudit::default()
+            };
+            insert_audit(&mut tx, audit, actor, now).await?;
+            tx.commit().await?;
+        }
+        Ok(revoked)
+    }
+
+    async fn user_by_id(&self, user_id: i64) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT id, email, password_hash, created_at FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.reader)
+            .await?;
         Ok(row.as_ref().map(user_from_row))
+    }
+
+    async fn create_session(&self, id_hash: &[u8], user_id: i64, expires_at: Millis) -> Result<()> {
+        let now = now_millis();
+        let mut conn = self.writer.acquire().await?;
+        // Sign-in is a good moment to sweep this user's expired sessions.
+        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND expires_at <= ?")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, id_hash: &[u8], idle_ms: i64) -> Result<Option<UserRecord>> {
+        let now = now_millis();
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.password_hash, u.created_at, s.last_seen_at, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let last_seen: i64 = row.get("last_seen_at");
+        let expires_at: i64 = row.get("expires_at");
+        if now >= expires_at || now - last_seen > idle_ms {
+            self.delete_session(id_hash).await?;
+            return Ok(None);
+        }
+        // Refresh at most once a minute: a write per request would be waste.
+        if now - last_seen > 60_000 {
+            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+                .bind(now)
+                .bind(id_hash)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(Some(user_from_row(&row)))
+    }
+
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn create_project(
@@ -255,14 +374,28 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(project_from_row).collect())
     }
 
-    async fn set_member(&self, project_id: i64, user_id: i64, role: Role, actor: &Actor) -> Result<()> {
+    async fn projects_for_user(&self, user_id: i64) -> Result<Vec<(ProjectRecord, Role)>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, m.role
+             FROM members m JOIN projects p ON p.id = m.project_id WHERE m.user_id = ? ORDER BY p.slug",
+        )
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| Role::parse(row.get("role")).map(|role| (project_from_row(row), role)))
+            .collect())
+    }
+
+    async fn set_member(&self, project_id: i64, user_id: i64, role: Role, actor: &Actor) -> Result<bool> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let previous: Option<String> =
-            sqlx::query_scalar("SELECT role FROM members WHERE project_id = ? AND user_id = ?")
-                .bind(project_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let previous = role_in(&mut tx, project_id, user_id).await?;
+        if previous == Some(Role::Owner) && role != Role::Owner && owner_count(&mut tx, project_id).await? <= 1 {
+            return Err(Error::Conflict(
+                "a project needs at least one owner: make someone else owner first".into(),
+            ));
+        }
         sqlx::query(
             "INSERT INTO members (project_id, user_id, role) VALUES (?, ?, ?)
              ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
@@ -272,10 +405,7 @@ impl Store for SqliteStore {
         .bind(role.as_str())
         .execute(&mut *tx)
         .await?;
-        let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let email = email_of(&mut tx, user_id).await?;
         let (action, detail) = match previous {
             None => ("member.add", format!("{email} as {role}")),
             Some(old) => ("member.role", format!("{email} from {old} to {role}")),
@@ -288,7 +418,32 @@ impl Store for SqliteStore {
         };
         insert_audit(&mut tx, audit, actor, now_millis()).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(previous.is_none())
+    }
+
+    async fn remove_member(&self, project_id: i64, user_id: i64, actor: &Actor) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(previous) = role_in(&mut tx, project_id, user_id).await? else {
+            return Ok(false);
+        };
+        if previous == Role::Owner && owner_count(&mut tx, project_id).await? <= 1 {
+            return Err(Error::Conflict("the last owner of a project cannot be removed".into()));
+        }
+        sqlx::query("DELETE FROM members WHERE project_id = ? AND user_id = ?")
+            .bind(project_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let email = email_of(&mut tx, user_id).await?;
+        let audit = NewAudit {
+            project_id: Some(project_id),
+            action: "member.remove",
+            detail: Some(format!("{email} (was {previous})")),
+            ..NewAudit::default()
+        };
+        insert_audit(&mut tx, audit, actor, now_millis()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>> {
@@ -298,6 +453,26 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         Ok(role.as_deref().and_then(Role::parse))
+    }
+
+    async fn list_members(&self, project_id: i64) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, m.role FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = ? ORDER BY u.email",
+        )
+        .bind(project_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Role::parse(row.get("role")).map(|role| Member {
+                    user_id: row.get("id"),
+                    email: row.get("email"),
+                    role,
+                })
+            })
+            .collect())
     }
 
     async fn write_secrets(
@@ -415,30 +590,31 @@ impl Store for SqliteStore {
     }
 
     async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
-        // One read transaction: the project's key and its values come from
-        // the same snapshot, so a concurrent write is seen whole or not at all.
-        let mut tx = self.reader.begin().await?;
-        let Some(row) = sqlx::query(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE slug = ?"))
-            .bind(slug)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        // One statement, so one snapshot: the project's key and its values
+        // are read together, and a concurrent write is seen whole or not at
+        // all. (One round trip to the database thread instead of four.)
+        let rows = sqlx::query(
+            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id,
+                    s.key AS secret_key, s.version, s.ciphertext
+             FROM projects p LEFT JOIN secrets s ON s.project_id = p.id AND s.ciphertext IS NOT NULL
+             WHERE p.slug = ? ORDER BY s.key",
+        )
+        .bind(slug)
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let project = project_from_row(&row);
-        let rows = sqlx::query(
-            "SELECT key, version, ciphertext FROM secrets WHERE project_id = ? AND ciphertext IS NOT NULL ORDER BY key",
-        )
-        .bind(project.id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let project = project_from_row(first);
         let sealed = rows
             .iter()
-            .map(|row| SealedSecret {
-                key: row.get("key"),
-                version: row.get("version"),
-                ciphertext: row.get("ciphertext"),
+            .filter_map(|row| {
+                let key: Option<String> = row.get("secret_key");
+                key.map(|key| SealedSecret {
+                    key,
+                    version: row.get("version"),
+                    ciphertext: row.get("ciphertext"),
+                })
             })
             .collect();
         Ok(Some((project, sealed)))
@@ -514,6 +690,11 @@ impl Store for SqliteStore {
     async fn append_audit(&self, event: NewAudit<'_>, actor: &Actor) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         insert_audit(&mut conn, event, actor, now_millis()).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
     }
 
     async fn close(&self) {

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod api;
 mod binding;
 mod cli;
 mod durability;

@@ -1,0 +1,74 @@
+//! The role table of SPEC §3, and the one check every project operation
+//! of the API and the dashboard goes through.
+
+use crate::app::Paige;
+use crate::error::{Error, Result};
+use crate::store::{ProjectRecord, Role, UserRecord};
+
+/// What a caller wants to do in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ListKeys,
+    WriteSecrets,
+    RunBot,
+    ReadLogs,
+    ManageMembers,
+    ReadAudit,
+}
+
+/// SPEC §3:
+///
+/// | role      | list keys | set/overwrite/delete | run the bot, read logs | members, audit |
+/// |-----------|-----------|----------------------|------------------------|----------------|
+/// | owner     | yes       | yes                  | yes                    | yes            |
+/// | admin     | yes       | yes                  | yes                    | yes            |
+/// | developer | yes       | yes                  | yes                    | no             |
+/// | viewer    | yes       | no                   | logs only              | no             |
+pub fn allows(role: Role, action: Action) -> bool {
+    match action {
+        Action::ListKeys | Action::ReadLogs => true,
+        Action::WriteSecrets | Action::RunBot => role >= Role::Developer,
+        Action::ManageMembers | Action::ReadAudit => role >= Role::Admin,
+    }
+}
+
+impl Paige {
+    /// The project `slug` if `user` may do `action` in it. A user who is not
+    /// a member gets the same `NotFound` as for a project that does not
+    /// exist, so membership is the only way to learn that a project exists;
+    /// a member without the right gets `Forbidden`.
+    pub async fn authorize(&self, user: &UserRecord, slug: &str, action: Action) -> Result<(ProjectRecord, Role)> {
+        let not_found = || Error::NotFound(format!("project {slug}"));
+        let project = self.store.project_by_slug(slug).await?.ok_or_else(not_found)?;
+        let role = self
+            .store
+            .member_role(project.id, user.id)
+            .await?
+            .ok_or_else(not_found)?;
+        if allows(role, action) {
+            Ok((project, role))
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_of_spec_section_3() {
+        use Action::*;
+        let expected: [(Role, [bool; 6]); 4] = [
+            (Role::Owner, [true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true]),
+            (Role::Developer, [true, true, true, true, false, false]),
+            (Role::Viewer, [true, false, false, true, false, false]),
+        ];
+        for (role, row) in expected {
+            let got = [ListKeys, WriteSecrets, RunBot, ReadLogs, ManageMembers, ReadAudit].map(|a| allows(role, a));
+            assert_eq!(got, row, "{role}");
+        }
+    }
+}

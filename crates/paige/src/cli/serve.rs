@@ -1,0 +1,68 @@
+//! `paige serve`: bind, log, serve until SIGTERM/SIGINT, shut down cleanly.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+use crate::Paige;
+use crate::error::{Error, Result};
+use crate::http::{self, ServeOptions};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "PAIGE_LISTEN")]
+    pub listen: SocketAddr,
+    /// Mark cookies `Secure`: set this when users reach the server over HTTPS.
+    #[arg(long, env = "PAIGE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
+    // Logs go to stderr; `PAIGE_LOG` (e.g. `debug`) sets the level.
+    let filter = EnvFilter::try_from_env("PAIGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot read the listening address: {e}")))?;
+    println!("Paige Secrets is serving http://{address}");
+    println!("  API:    http://{address}/api/v1 (OpenAPI at /api/v1/openapi.json)");
+    println!("  Health: http://{address}/healthz");
+    println!("  Stop with Ctrl-C or SIGTERM.");
+    let options = ServeOptions {
+        secure_cookies: args.secure_cookies,
+        ..ServeOptions::default()
+    };
+    http::serve(listener, paige.clone(), options, shutdown_signal())
+        .await
+        .map_err(|e| Error::Config(format!("server error: {e}")))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,148 @@
+//! Project members (owners and admins).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::roles::Action;
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
+use crate::projects::parse_role;
+use crate::store::Role;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    email: String,
+    role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    members: Vec<MemberView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    email: String,
+    /// owner, admin, developer or viewer.
+    role: String,
+}
+
+impl RequestShape for AddMember {
+    const SHAPE: &'static str = r#"{"email": string, "role": "owner" | "admin" | "developer" | "viewer"}"#;
+}
+
+/// The project's members.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{slug}/members", tag = "members",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = MemberList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<MemberList>, ApiError> {
+    let (project, _) = state
+        .paige
+        .authorize(&caller.user, &slug, Action::ManageMembers)
+        .await?;
+    let members = state.paige.store().list_members(project.id).await?;
+    Ok(Json(MemberList {
+        members: members
+            .into_iter()
+            .map(|m| MemberView {
+                email: m.email,
+                role: m.role.to_string(),
+            })
+            .collect(),
+    }))
+}
+
+/// Only an owner may make or unmake owners.
+fn check_owner_rule(caller_role: Role, touches_owner: bool) -> Result<(), ApiError> {
+    if touches_owner && caller_role != Role::Owner {
+        return Err(Error::Forbidden.into());
+    }
+    Ok(())
+}
+
+/// Adds a member (201) or changes their role (200).
+#[utoipa::path(
+    post, path = "/api/v1/projects/{slug}/members", tag = "members",
+    params(("slug" = String, Path)),
+    request_body = AddMember,
+    responses(
+        (status = 201, body = MemberView, description = "added"),
+        (status = 200, body = MemberView, description = "role changed"),
+        (status = 400, body = ErrorBody, description = "invalid_role, invalid_email"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such project, or no such user"),
+        (status = 409, body = ErrorBody, description = "the last owner cannot be demoted"),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    JsonBody(body): JsonBody<AddMember>,
+) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+    let (project, caller_role) = state
+        .paige
+        .authorize(&caller.user, &slug, Action::ManageMembers)
+        .await?;
+    let role = parse_role(&body.role)?;
+    let user = state.paige.user(&body.email).await?;
+    let current = state.paige.store().member_role(project.id, user.id).await?;
+    check_owner_rule(caller_role, role == Role::Owner || current == Some(Role::Owner))?;
+    let added = state
+        .paige
+        .add_member(&project.slug, &user.email, role, &caller.actor())
+        .await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((
+        status,
+        Json(MemberView {
+            email: user.email,
+            role: role.to_string(),
+        }),
+    ))
+}
+
+/// Removes a member; it takes effect on their next request.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{slug}/members/{email}", tag = "members",
+    params(("slug" = String, Path), ("email" = String, Path)),
+    responses(
+        (status = 204),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the last owner cannot be removed"),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((slug, email)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (project, caller_role) = state
+        .paige
+        .authorize(&caller.user, &slug, Action::ManageMembers)
+        .await?;
+    let user = state.paige.user(&email).await?;
+    let current = state.paige.store().member_role(project.id, user.id).await?;
+    check_owner_rule(caller_role, current == Some(Role::Owner))?;
+    state
+        .paige
+        .remove_member(&project.slug, &user.email, &caller.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

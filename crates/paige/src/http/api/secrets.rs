@@ -1,0 +1,141 @@
+//! Secrets: list by name, set, delete. No route ever returns a value.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::timestamp;
+use crate::auth::roles::Action;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretView {
+    key: String,
+    updated_at: String,
+    updated_by: String,
+    version: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretList {
+    secrets: Vec<SecretView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// UTF-8, 4 bytes to 64 KiB, no NUL. Write-only: never returned.
+    #[schema(value_type = String, format = Password)]
+    value: SecretString,
+}
+
+impl RequestShape for PutSecret {
+    const SHAPE: &'static str = r#"{"value": string}"#;
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretWritten {
+    key: String,
+    version: i64,
+    updated_at: String,
+    /// Present when the value was accepted with advice (e.g. under 8 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+/// Keys with when and by whom each was last updated; never values.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{slug}/secrets", tag = "secrets",
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, body = SecretList),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such project, or not a member"),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<SecretList>, ApiError> {
+    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ListKeys).await?;
+    let secrets = state.paige.store().list_secrets(project.id).await?;
+    Ok(Json(SecretList {
+        secrets: secrets
+            .into_iter()
+            .map(|s| SecretView {
+                key: s.key,
+                updated_at: timestamp(s.updated_at),
+                updated_by: s.updated_by,
+                version: s.version,
+            })
+            .collect(),
+    }))
+}
+
+/// Sets a secret: 201 when the key is new, 200 when it is overwritten.
+#[utoipa::path(
+    put, path = "/api/v1/projects/{slug}/secrets/{key}", tag = "secrets",
+    params(("slug" = String, Path), ("key" = String, Path, description = "A-Z, 0-9, _; 1–128 characters")),
+    request_body = PutSecret,
+    responses(
+        (status = 201, body = SecretWritten, description = "created"),
+        (status = 200, body = SecretWritten, description = "overwritten"),
+        (status = 400, body = ErrorBody, description = "invalid_key, lowercase_key, reserved_key, value_too_short, value_too_large, value_contains_nul, invalid_json"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "too_many_secrets, project_too_large"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((slug, key)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<PutSecret>,
+) -> Result<(StatusCode, Json<SecretWritten>), ApiError> {
+    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
+    let set = state
+        .paige
+        .set_secret(&project.slug, &key, &body.value, &caller.actor())
+        .await?;
+    let status = if set.outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(SecretWritten {
+            key: set.outcome.key,
+            version: set.outcome.version,
+            updated_at: timestamp(set.outcome.updated_at),
+            warning: set.warning.map(|w| w.to_string()),
+        }),
+    ))
+}
+
+/// Deletes a secret.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{slug}/secrets/{key}", tag = "secrets",
+    params(("slug" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((slug, key)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
+    state.paige.delete_secret(&project.slug, &key, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

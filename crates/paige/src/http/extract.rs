@@ -1,0 +1,194 @@
+//! Extractors: who is calling, and the request body and path, each failing
+//! with an `ApiError` that names the rule and never echoes input values.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use super::logging::RequestId;
+use crate::auth::sessions::SESSION_COOKIE;
+use crate::store::{Actor, UserRecord};
+
+/// Request bodies larger than this are refused with 413 before they are
+/// read whole (a 64 KiB value fits with room for JSON escaping).
+pub const BODY_LIMIT: usize = 128 * 1024;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Token,
+    Session,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserRecord,
+    pub credential: Credential,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.user.email.clone(),
+            user_id: Some(self.user.id),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        let (user, credential) = if let Some(value) = authorization {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        "the Authorization header must be `Bearer <token>`",
+                    )
+                })?;
+            (state.paige.user_for_token(token).await?, Credential::Token)
+        } else if let Some(session) = session_cookie(parts) {
+            (state.paige.session_user(session).await?, Credential::Session)
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "sign in, or send `Authorization: Bearer <token>`",
+            ));
+        };
+        let user = user.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                match credential {
+                    Credential::Token => "the API token is not valid or has been revoked",
+                    Credential::Session => "the session has expired; sign in again",
+                },
+            )
+        })?;
+        Ok(Self {
+            user,
+            credential,
+            request_id,
+        })
+    }
+}
+
+/// A JSON request body of a known shape.
+pub trait RequestShape: DeserializeOwned {
+    /// The shape, for error messages, e.g. `{"value": string}`.
+    const SHAPE: &'static str;
+}
+
+/// A JSON body: `application/json`, at most [`BODY_LIMIT`] bytes, exactly
+/// the fields of `T` (unknown fields are refused).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {BODY_LIMIT} bytes"),
+            )
+        };
+        let headers = request.headers();
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > BODY_LIMIT) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|e| {
+                let over_limit =
+                    std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if over_limit {
+                    too_large()
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        "the request body could not be read",
+                    )
+                }
+            })?;
+        // serde's own messages can quote the input, so they are not passed on.
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "has a missing, unknown or mistyped field",
+                _ => "is not valid JSON",
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!(
+                    "the body {what} (line {}, column {}); expected {}",
+                    e.line(),
+                    e.column(),
+                    T::SHAPE
+                ),
+            )
+        })
+    }
+}
+
+/// Path parameters, failing with 400 instead of axum's plain-text answer.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", "the URL path is malformed"))
+    }
+}

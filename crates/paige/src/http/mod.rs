@@ -1,0 +1,87 @@
+//! `paige serve`: the JSON API of SPEC §6 over axum.
+//!
+//! The HTTP layer is a thin translation: extract the caller and the input,
+//! call one `Paige` method, shape the answer. Authorization goes through
+//! `Paige::authorize` (the role table lives in `auth::roles`); errors are
+//! mapped to statuses in `error.rs` alone.
+
+pub mod api;
+mod error;
+mod extract;
+pub(crate) mod logging;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::Paige;
+use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
+use api::SecurityAddon;
+
+pub use error::ApiError;
+pub use extract::{BODY_LIMIT, Caller};
+
+/// Knobs of the server that tests and deployments may turn.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub login_limits: LimitPolicy,
+    /// Mark cookies `Secure` (when served over TLS, directly or by a proxy).
+    pub secure_cookies: bool,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub paige: Paige,
+    pub limiter: Arc<LoginLimiter>,
+    pub options: ServeOptions,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Paige Secrets API",
+        description = "Write-only, per-project secrets. Errors are {\"error\":{\"code\",\"message\"}}."
+    ),
+    modifiers(&SecurityAddon)
+)]
+struct ApiDoc;
+
+/// The whole application: API routes (documented in OpenAPI as they are
+/// registered, so the document always matches), health check, logging.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(api::routes())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
+        .route("/healthz", get(api::healthz))
+        .fallback(api::no_route)
+        .layer(axum::middleware::from_fn(logging::log_request))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish
+/// and closes the store.
+pub async fn serve(
+    listener: TcpListener,
+    paige: Paige,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        paige: paige.clone(),
+        limiter: Arc::new(LoginLimiter::new(options.login_limits)),
+        options,
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    paige.close().await;
+    result
+}

@@ -1,0 +1,231 @@
+//! Plant-a-value: a value (and the token and password) sent to the real
+//! `paige serve` binary never comes back in a response, never reaches its
+//! log, never reaches the audit records; SIGTERM shuts it down cleanly.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+
+use crate::common::{all_files, contains, run_cli};
+
+const PLANTED: &str = "planted-api-value-6c1f0e9d2b";
+const PLANTED_2: &str = "planted-overwrite-93ad71e5c0";
+const PASSWORD: &str = "planted-password-44e1b2c9";
+
+struct Binary {
+    child: Child,
+    base: String,
+}
+
+fn start(data: &std::path::Path) -> Binary {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PAIGE_DATA_DIR", data)
+        .env("PAIGE_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("Paige Secrets is serving ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .to_owned();
+    // Keep draining stdout so the server never blocks on it.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+    });
+    Binary { child, base }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn no_value_token_or_password_leaks_through_responses_logs_or_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        run_cli(&data, &["users", "create", "alice@example.com"], PASSWORD.as_bytes())
+            .status
+            .success()
+    );
+    let made = run_cli(&data, &["tokens", "create", "alice@example.com"], b"");
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(
+        run_cli(
+            &data,
+            &["projects", "create", "proj", "--owner", "alice@example.com"],
+            b""
+        )
+        .status
+        .success()
+    );
+
+    let mut server = start(&data);
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base);
+    let mut seen = Vec::new(); // every status line, header and body we got back
+    let record = |response: reqwest::Response| async move {
+        let mut text = format!("{}\n", response.status());
+        for (name, value) in response.headers() {
+            text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+        }
+        text.push_str(&response.text().await.unwrap());
+        text
+    };
+
+    let login = client
+        .post(url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "alice@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session_id = cookie.split_once('=').unwrap().1.to_owned();
+    seen.push(record(login).await);
+
+    let secret_url = url("/api/v1/projects/proj/secrets/API_KEY");
+    let requests = vec![
+        client
+            .put(&secret_url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"value": PLANTED})),
+        client
+            .put(&secret_url)
+            .header(COOKIE, &cookie)
+            .json(&serde_json::json!({"value": PLANTED_2})),
+        client.get(url("/api/v1/projects/proj/secrets")).bearer_auth(&token),
+        client.get(url("/api/v1/projects/proj/audit")).bearer_auth(&token),
+        client.get(url("/api/v1/projects")).header(COOKIE, &cookie),
+        // Refused writes that carry a planted value in different places.
+        client
+            .put(url("/api/v1/projects/proj/secrets/bad_key"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"value": PLANTED})),
+        client
+            .put(&secret_url)
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/json")
+            .body(format!(r#"{{"value": "{PLANTED}", "extra": "{PLANTED}"}}"#)),
+        client
+            .put(&secret_url)
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/json")
+            .body(format!(r#"{{"value": ["{PLANTED}"]}}"#)),
+        client
+            .put(&secret_url)
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "text/plain")
+            .body(PLANTED),
+        client
+            .put(url(&format!("/api/v1/projects/proj/secrets/{PLANTED}")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"value": PLANTED})),
+        client
+            .post(url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "alice@example.com", "password": PLANTED})),
+        client.request(Method::DELETE, &secret_url).bearer_auth(&token),
+    ];
+    for request in requests {
+        seen.push(record(request.send().await.unwrap()).await);
+    }
+    assert!(seen[1].starts_with("201") && seen[2].starts_with("200"), "{seen:?}");
+
+    terminate(&server.child);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "paige serve exited with {status}");
+    let mut log = String::new();
+    server.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+
+    // The log is really there: one line per request, with id, route and status.
+    let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("request_id=")).collect();
+    assert!(request_lines.len() >= seen.len(), "{log}");
+    assert!(log.contains("route=/api/v1/projects/{slug}/secrets/{key}"), "{log}");
+    assert!(log.contains("status=201") && log.contains("latency_us="), "{log}");
+
+    let audit: Vec<String> = {
+        let pool = crate::common::raw_pool(&data.join("paige.db")).await;
+        let rows: Vec<(String, String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT actor, action, key, detail FROM audit_events")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows.into_iter().map(|r| format!("{r:?}")).collect()
+    };
+    assert!(audit.iter().any(|a| a.contains("secret.overwrite")), "{audit:?}");
+
+    let responses = seen.join("\n");
+    for (secret, name) in [
+        (PLANTED, "value"),
+        (PLANTED_2, "overwritten value"),
+        (token.as_str(), "token"),
+        (PASSWORD, "password"),
+        (session_id.as_str(), "session id"),
+    ] {
+        assert!(!log.contains(secret), "the server log contains the {name}");
+        assert!(!audit.join("\n").contains(secret), "the audit log contains the {name}");
+        if name != "session id" {
+            assert!(!responses.contains(secret), "a response contains the {name}");
+        }
+        for (path, bytes) in all_files(&data) {
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "{} contains the {name}",
+                path.display()
+            );
+        }
+    }
+    // The session id is only ever in the Set-Cookie of the sign-in answer.
+    assert_eq!(responses.matches(&session_id).count(), 1);
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        run_cli(&data, &["users", "create", "alice@example.com"], PASSWORD.as_bytes())
+            .status
+            .success()
+    );
+    let mut server = start(&data);
+    // Sign-in runs Argon2id, so it is still in flight when the signal lands.
+    let login = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&serde_json::json!({"email": "alice@example.com", "password": PASSWORD}))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    terminate(&server.child);
+    let response = login.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(server.child.wait().unwrap().success());
+    let pool = crate::common::raw_pool(&data.join("paige.db")).await;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+}

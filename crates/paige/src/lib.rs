@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod hardening;
 pub mod http;
 pub mod projects;
 pub mod runtime;

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if let Err(e) = paige::hardening::disable_core_dumps() {
+        eprintln!("warning: could not disable core dumps: {e}");
+    }
     let cli = paige::cli::Cli::parse();
     paige::cli::run(cli)
 }

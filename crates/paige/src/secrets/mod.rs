@@ -7,6 +7,8 @@
 pub mod dotenv;
 pub mod rules;
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::Paige;
@@ -69,25 +71,22 @@ impl Paige {
 
     async fn write(&self, slug: &str, entries: &[(&str, &SecretString)], actor: &Actor) -> Result<Vec<WriteOutcome>> {
         let project = self.project(slug).await?;
-        let dek = self.data_key(&project)?;
-        let seals: Vec<_> = entries
+        let dek = Arc::new(self.data_key(&project)?);
+        let writes = entries
             .iter()
             .map(|&(key, value)| {
-                let dek = &dek;
+                let (dek, key_name, value) = (Arc::clone(&dek), key.to_owned(), value.clone());
                 let project_id = project.id;
-                move |version: i64| crypto::seal_value(dek, project_id, key, version, value)
+                SecretWrite {
+                    key: key.to_owned(),
+                    value_len: value.expose_secret().len(),
+                    seal: Arc::new(move |version: i64| {
+                        crypto::seal_value(&dek, project_id, &key_name, version, &value)
+                    }),
+                }
             })
             .collect();
-        let writes: Vec<SecretWrite<'_>> = entries
-            .iter()
-            .zip(&seals)
-            .map(|(&(key, value), seal)| SecretWrite {
-                key,
-                value_len: value.expose_secret().len(),
-                seal,
-            })
-            .collect();
-        self.store.write_secrets(project.id, &writes, actor).await
+        self.store.write_secrets(project.id, writes, actor).await
     }
 
     /// Lists a project's keys with when and by whom each was last set.

@@ -10,8 +10,10 @@
 pub mod executions;
 pub mod sqlite;
 mod sqlite_executions;
+mod sqlite_group;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -151,8 +153,9 @@ impl fmt::Debug for SealedSecret {
     }
 }
 
-/// Seals the value of one write for the version the store assigns.
-pub type SealFn<'a> = &'a (dyn Fn(i64) -> Vec<u8> + Send + Sync);
+/// Seals the value of one write for the version the store assigns. Owned,
+/// so a store may run it on another task (the SQLite store's group commit).
+pub type SealFn = Arc<dyn Fn(i64) -> Vec<u8> + Send + Sync>;
 
 /// Produces a wrapped data key for the project id the store assigns.
 pub type WrapFn<'a> = &'a (dyn Fn(i64) -> Vec<u8> + Send + Sync);
@@ -161,14 +164,14 @@ pub type WrapFn<'a> = &'a (dyn Fn(i64) -> Vec<u8> + Send + Sync);
 pub type RewrapFn<'a> = &'a (dyn Fn(i64, &[u8], &str) -> Result<Vec<u8>> + Send + Sync);
 
 /// One value to write.
-pub struct SecretWrite<'a> {
-    pub key: &'a str,
+pub struct SecretWrite {
+    pub key: String,
     /// Plaintext length in bytes, for the project's size limit.
     pub value_len: usize,
-    pub seal: SealFn<'a>,
+    pub seal: SealFn,
 }
 
-impl fmt::Debug for SecretWrite<'_> {
+impl fmt::Debug for SecretWrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretWrite")
             .field("key", &self.key)
@@ -268,7 +271,7 @@ pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     async fn write_secrets(
         &self,
         project_id: i64,
-        writes: &[SecretWrite<'_>],
+        writes: Vec<SecretWrite>,
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>>;
     /// Deletes a key's current value; `None` if it had none.

@@ -19,8 +19,8 @@ use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
+use super::sqlite_group::GroupCommit;
 use crate::error::{Error, Result};
-use crate::secrets::rules;
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "paige.db";
@@ -32,6 +32,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: GroupCommit,
 }
 
 impl SqliteStore {
@@ -54,7 +55,8 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Ok(Self { writer, reader })
+        let group = GroupCommit::start(writer.clone());
+        Ok(Self { writer, reader, group })
     }
 
     /// The writer pool: one connection; start writes with `BEGIN IMMEDIATE`.
@@ -72,7 +74,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, event: NewAudit<'_>, actor: &Actor, at: Millis) -> Result<()> {
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, event: NewAudit<'_>, actor: &Actor, at: Millis) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -475,71 +477,8 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn write_secrets(
-        &self,
-        project_id: i64,
-        writes: &[SecretWrite<'_>],
-        actor: &Actor,
-    ) -> Result<Vec<WriteOutcome>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let now = now_millis();
-        let mut outcomes = Vec::with_capacity(writes.len());
-        for write in writes {
-            let previous: Option<(i64, bool)> =
-                sqlx::query_as("SELECT version, ciphertext IS NOT NULL FROM secrets WHERE project_id = ? AND key = ?")
-                    .bind(project_id)
-                    .bind(write.key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (version, created) = match previous {
-                Some((version, live)) => (version + 1, !live),
-                None => (1, true),
-            };
-            let ciphertext = (write.seal)(version);
-            sqlx::query(
-                "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (project_id, key) DO UPDATE SET
-                   version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
-                   updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            )
-            .bind(project_id)
-            .bind(write.key)
-            .bind(version)
-            .bind(ciphertext)
-            .bind(i64::try_from(write.value_len).unwrap_or(i64::MAX))
-            .bind(now)
-            .bind(&actor.name)
-            .execute(&mut *tx)
-            .await?;
-            let audit = NewAudit {
-                project_id: Some(project_id),
-                action: if created { "secret.create" } else { "secret.overwrite" },
-                key: Some(write.key),
-                version: Some(version),
-                detail: None,
-            };
-            insert_audit(&mut tx, audit, actor, now).await?;
-            outcomes.push(WriteOutcome {
-                key: write.key.to_owned(),
-                version,
-                created,
-                updated_at: now,
-            });
-        }
-        let (count, total): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(value_len), 0) FROM secrets WHERE project_id = ? AND ciphertext IS NOT NULL",
-        )
-        .bind(project_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        // On refusal the transaction is dropped, which rolls it back.
-        rules::check_project_totals(
-            usize::try_from(count).unwrap_or(usize::MAX),
-            usize::try_from(total).unwrap_or(usize::MAX),
-        )?;
-        tx.commit().await?;
-        Ok(outcomes)
+    async fn write_secrets(&self, project_id: i64, writes: Vec<SecretWrite>, actor: &Actor) -> Result<Vec<WriteOutcome>> {
+        self.group.write(project_id, writes, actor.clone()).await
     }
 
     async fn delete_secret(&self, project_id: i64, key: &str, actor: &Actor) -> Result<Option<i64>> {

@@ -65,3 +65,57 @@ async fn fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_recor
     assert_eq!(resolved.secrets[0].1.expose_secret(), winner);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one() {
+    let server = Server::start().await;
+    let token = server.user("owner@example.com").await;
+    let paige = &server.env.paige;
+    paige
+        .create_project("proj", Some("owner@example.com"), &crate::common::actor())
+        .await
+        .unwrap();
+    let entries: Vec<_> = (0..995)
+        .map(|i| (format!("KEY_{i:04}"), crate::common::secret(&format!("value-{i:04}"))))
+        .collect();
+    paige.import_secrets("proj", &entries, &crate::common::actor()).await.unwrap();
+
+    // 20 new keys at once for 5 free places: the writes share commits, but
+    // each is checked and refused on its own.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let client = server.client.clone();
+        let url = format!("{}/api/v1/projects/proj/secrets/NEW_{i:02}", server.base);
+        let token = token.clone();
+        tasks.spawn(async move {
+            let response = client
+                .put(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "value": format!("new-value-{i:02}") }))
+                .send()
+                .await
+                .unwrap();
+            answer(response).await
+        });
+    }
+    let answers = tasks.join_all().await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 409).collect();
+    assert_eq!((created, refused.len()), (5, 15), "{answers:?}");
+    assert!(refused.iter().all(|(_, body)| body["error"]["code"] == "too_many_secrets"));
+
+    let listed = paige.list_secrets("proj").await.unwrap();
+    assert_eq!(listed.len(), 1000);
+    let new_audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE key LIKE 'NEW_%' AND action = 'secret.create'")
+            .fetch_one(&server.env.raw().await)
+            .await
+            .unwrap();
+    assert_eq!(new_audited, 5, "no audit record of a refused write survives");
+    let new_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key LIKE 'NEW_%'")
+        .fetch_one(&server.env.raw().await)
+        .await
+        .unwrap();
+    assert_eq!(new_rows, 5, "no row of a refused write survives");
+    server.stop().await;
+}

@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     match runtime.block_on(execute(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -165,7 +165,7 @@ fn cli_actor() -> Actor {
     }
 }
 
-async fn execute(cli: Cli) -> Result<()> {
+async fn execute(cli: Cli) -> Result<ExitCode> {
     let config = Config {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
@@ -176,7 +176,7 @@ async fn execute(cli: Cli) -> Result<()> {
     result
 }
 
-async fn dispatch(paige: &Paige, command: Command) -> Result<()> {
+async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
     let actor = cli_actor();
     match command {
         Command::Users(UsersCommand::Create { email }) => {
@@ -220,7 +220,7 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<()> {
         Command::Code(command) => runtime::code(paige, command, &actor).await?,
         Command::Run(args) => return runtime::run(paige, args, &actor).await,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Result<()> {

@@ -1,11 +1,15 @@
 //! `paige code push` and `paige run`: the runtime's commands.
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use crate::Paige;
 use crate::error::{Error, Result};
+use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger};
 use crate::store::Actor;
 
 #[derive(Debug, Subcommand)]
@@ -20,15 +24,99 @@ pub struct RunArgs {
     /// A JSON file whose contents are the event handed to the command on stdin.
     #[arg(long)]
     pub event: Option<PathBuf>,
-    /// The command to run, after `--`.
-    #[arg(last = true, required = true)]
+    /// Time limit in seconds; past it the whole process group is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Output limit in bytes (stdout and stderr together); the rest is discarded.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_OUTPUT_LIMIT)]
+    pub max_output: usize,
+    /// The command to run, after `--`; without one, the project's entry
+    /// point (`node app.js` in its code).
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 
-pub async fn code(_paige: &Paige, _command: CodeCommand, _actor: &Actor) -> Result<()> {
-    Err(Error::invalid("not_built", "bot code is not built yet"))
+pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<()> {
+    match command {
+        CodeCommand::Push { slug, dir } => {
+            let summary = paige.push_code(&slug, &dir, actor).await?;
+            println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
+        }
+    }
+    Ok(())
 }
 
-pub async fn run(_paige: &Paige, _args: RunArgs, _actor: &Actor) -> Result<()> {
-    Err(Error::invalid("not_built", "executions are not built yet"))
+/// Runs one execution with live, redacted output, and returns the exit
+/// code a shell expects: the child's own; 128 + N for signal N; 124 when
+/// the time limit killed it (as `timeout(1)`); 127 when it did not start.
+pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
+    let event = match &args.event {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", path.display())))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| Error::invalid("invalid_event", format!("{} is not valid JSON: {e}", path.display())))?
+        }
+        None => serde_json::json!({}),
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
+        return Err(Error::invalid(
+            "invalid_timeout",
+            "--timeout is a number of seconds above 0 and at most 86400",
+        ));
+    }
+    let (command, workdir) = if args.command.is_empty() {
+        (None, None)
+    } else {
+        // A local run works where it is started.
+        (Some(args.command), std::env::current_dir().ok())
+    };
+    let request = ExecutionRequest {
+        command,
+        workdir,
+        event,
+        trigger: Trigger::Manual,
+        actor: actor.clone(),
+        limits: Limits {
+            time: Duration::from_secs_f64(args.timeout),
+            output_bytes: args.max_output,
+        },
+    };
+    let mut live = |stream: Stream, bytes: &[u8]| {
+        // A closed terminal must not stop the execution: errors are ignored.
+        match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(bytes).and_then(|()| out.flush());
+            }
+            Stream::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(bytes).and_then(|()| err.flush());
+            }
+            Stream::System => {
+                let mut err = std::io::stderr().lock();
+                let _ = err
+                    .write_all(b"paige: ")
+                    .and_then(|()| err.write_all(bytes))
+                    .and_then(|()| err.flush());
+            }
+        }
+    };
+    let record = paige.execute(&args.slug, request, Some(&mut live)).await?;
+    if record.status != ExecutionStatus::Succeeded {
+        eprintln!(
+            "paige: execution {} {}: {}",
+            record.id,
+            record.status,
+            record.error.as_deref().unwrap_or("")
+        );
+    }
+    let code = match (record.status, record.exit_code, record.signal) {
+        (ExecutionStatus::Succeeded, _, _) => 0,
+        (ExecutionStatus::TimedOut, _, _) => 124,
+        (_, Some(code), _) => code,
+        (_, None, Some(signal)) => 128 + signal,
+        _ => 127,
+    };
+    Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
 }

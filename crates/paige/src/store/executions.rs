@@ -1,9 +1,172 @@
-//! Persistence for bot code and executions (the runtime's part of the store).
+//! Persistence for executions (the runtime's part of the store).
 //!
 //! A separate trait so the runtime's records stay apart from the secrets';
-//! every `Store` is also an `ExecutionStore`.
+//! every `Store` is also an `ExecutionStore`. Bot code itself lives on the
+//! file system (see `runtime::code`), not in the database.
+//!
+//! Nothing here ever holds a secret value: an execution records the *names*
+//! of the secrets it was given, and its log lines have already been through
+//! the redactor when they reach the store.
+
+use std::fmt;
 
 use async_trait::async_trait;
 
+use super::{Actor, Millis, Page};
+use crate::error::Result;
+
+/// Where an execution stands. `Running` until it is finished; the other
+/// three are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Running, Self::Succeeded, Self::Failed, Self::TimedOut]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which output a log line came from. `System` lines are the runtime's own
+/// notes (time limit reached, output truncated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    System,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+            Self::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Stdout, Self::Stderr, Self::System]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of an execution's log, already redacted. `text` has no line
+/// terminator; invalid UTF-8 was replaced by U+FFFD after redaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// 0, 1, 2, … in the order the runtime received the output, across streams.
+    pub seq: i64,
+    pub stream: Stream,
+    /// When the line's first byte arrived.
+    pub at: Millis,
+    pub text: String,
+}
+
+/// An execution as stored: what ran, for whom, with which secret names,
+/// and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRecord {
+    pub id: i64,
+    pub project_id: i64,
+    pub status: ExecutionStatus,
+    /// `manual`, `webhook`, `test`, `api`.
+    pub trigger: String,
+    /// Who started it (an email, or `cli:<os user>`).
+    pub actor: String,
+    /// The program and its arguments, redacted.
+    pub command: Vec<String>,
+    /// The keys of the secrets it was given, sorted; never their values.
+    pub secret_names: Vec<String>,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process, when a signal did.
+    pub signal: Option<i32>,
+    /// Why it failed or timed out, redacted; `None` when it succeeded.
+    pub error: Option<String>,
+    /// Bytes of (redacted) output stored in the log, at most the limit.
+    pub output_bytes: i64,
+    /// True when output past the limit was discarded.
+    pub truncated: bool,
+}
+
+/// A new execution, recorded as `running` together with its audit record.
+#[derive(Debug, Clone)]
+pub struct NewExecution<'a> {
+    pub project_id: i64,
+    pub trigger: &'a str,
+    pub command: &'a [String],
+    pub secret_names: &'a [String],
+    pub started_at: Millis,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionOutcome {
+    pub status: ExecutionStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub finished_at: Millis,
+    pub duration_ms: i64,
+    pub output_bytes: i64,
+    pub truncated: bool,
+}
+
 #[async_trait]
-pub trait ExecutionStore: Send + Sync {}
+pub trait ExecutionStore: Send + Sync {
+    /// Records a new `running` execution and, in the same transaction, an
+    /// `execution.start` audit record naming the secrets it receives.
+    /// Returns the execution's id.
+    async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64>;
+
+    /// Appends log lines (their `seq` values are new for this execution).
+    async fn append_execution_log(&self, execution_id: i64, lines: &[LogLine]) -> Result<()>;
+
+    /// Appends the last log lines and records the outcome, in one transaction.
+    async fn finish_execution(
+        &self,
+        execution_id: i64,
+        last_lines: &[LogLine],
+        outcome: &ExecutionOutcome,
+    ) -> Result<()>;
+
+    /// One execution of a project; `None` if it does not exist in that project.
+    async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>>;
+
+    /// A project's executions, newest first.
+    async fn list_executions(&self, project_id: i64, page: Page) -> Result<Vec<ExecutionRecord>>;
+
+    /// Log lines of one execution with `seq > after_seq`, in order, at most `limit`.
+    async fn execution_log(&self, execution_id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>>;
+}

@@ -1,9 +1,182 @@
 //! The SQLite implementation of [`ExecutionStore`].
 
 use async_trait::async_trait;
+use sqlx::{Row, SqliteConnection};
 
-use super::executions::ExecutionStore;
+use super::executions::{
+    ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
+};
 use super::sqlite::SqliteStore;
+use super::{Actor, Page};
+use crate::error::{Error, Result};
+
+const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, started_at, \
+     finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated";
+
+fn to_json(list: &[String]) -> String {
+    serde_json::Value::from(list).to_string()
+}
+
+fn from_json(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| Error::Config(format!("a stored execution has a malformed list: {e}")))
+}
+
+fn execution_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ExecutionRecord> {
+    let status: String = row.get("status");
+    Ok(ExecutionRecord {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        status: ExecutionStatus::parse(&status)
+            .ok_or_else(|| Error::Config(format!("a stored execution has an unknown status {status:?}")))?,
+        trigger: row.get("trigger_kind"),
+        actor: row.get("actor"),
+        command: from_json(row.get("command"))?,
+        secret_names: from_json(row.get("secret_names"))?,
+        started_at: row.get("started_at"),
+        finished_at: row.get("finished_at"),
+        duration_ms: row.get("duration_ms"),
+        exit_code: row.get("exit_code"),
+        signal: row.get("signal"),
+        error: row.get("error"),
+        output_bytes: row.get("output_bytes"),
+        truncated: row.get::<i64, _>("truncated") != 0,
+    })
+}
+
+async fn insert_lines(conn: &mut SqliteConnection, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+    for line in lines {
+        sqlx::query("INSERT INTO execution_logs (execution_id, seq, stream, at, line) VALUES (?, ?, ?, ?, ?)")
+            .bind(execution_id)
+            .bind(line.seq)
+            .bind(line.stream.as_str())
+            .bind(line.at)
+            .bind(&line.text)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 #[async_trait]
-impl ExecutionStore for SqliteStore {}
+impl ExecutionStore for SqliteStore {
+    async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO executions (project_id, status, trigger_kind, actor, command, secret_names, started_at)
+             VALUES (?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.project_id)
+        .bind(new.trigger)
+        .bind(&actor.name)
+        .bind(to_json(new.command))
+        .bind(to_json(new.secret_names))
+        .bind(new.started_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let names = if new.secret_names.is_empty() {
+            "none".to_owned()
+        } else {
+            new.secret_names.join(", ")
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail)
+             VALUES (?, ?, ?, 'execution.start', NULL, NULL, ?, ?)",
+        )
+        .bind(new.started_at)
+        .bind(&actor.name)
+        .bind(new.project_id)
+        .bind(actor.request_id.as_deref())
+        .bind(format!("execution #{id} ({}); secrets: {names}", new.trigger))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn append_execution_log(&self, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        insert_lines(&mut tx, execution_id, lines).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_execution(
+        &self,
+        execution_id: i64,
+        last_lines: &[LogLine],
+        outcome: &ExecutionOutcome,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        insert_lines(&mut tx, execution_id, last_lines).await?;
+        let updated = sqlx::query(
+            "UPDATE executions SET status = ?, finished_at = ?, duration_ms = ?, exit_code = ?, signal = ?,
+             error = ?, output_bytes = ?, truncated = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.finished_at)
+        .bind(outcome.duration_ms)
+        .bind(outcome.exit_code)
+        .bind(outcome.signal)
+        .bind(outcome.error.as_deref())
+        .bind(outcome.output_bytes)
+        .bind(i64::from(outcome.truncated))
+        .bind(execution_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::NotFound(format!("running execution #{execution_id}")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ? AND project_id = ?"
+        ))
+        .bind(execution_id)
+        .bind(project_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(execution_from_row).transpose()
+    }
+
+    async fn list_executions(&self, project_id: i64, page: Page) -> Result<Vec<ExecutionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE project_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(project_id)
+        .bind(page.before_id.unwrap_or(i64::MAX))
+        .bind(i64::from(page.limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn execution_log(&self, execution_id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT seq, stream, at, line FROM execution_logs WHERE execution_id = ? AND seq > ?
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(execution_id)
+        .bind(after_seq.unwrap_or(-1))
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let stream: String = row.get("stream");
+                Ok(LogLine {
+                    seq: row.get("seq"),
+                    stream: Stream::parse(&stream)
+                        .ok_or_else(|| Error::Config(format!("a stored log line has an unknown stream {stream:?}")))?,
+                    at: row.get("at"),
+                    text: row.get("line"),
+                })
+            })
+            .collect()
+    }
+}

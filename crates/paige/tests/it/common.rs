@@ -125,3 +125,23 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     files
 }
+
+/// Like [`run_cli`], with extra variables in the `paige` process's environment.
+pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
+    command
+        .args(args)
+        .env("PAIGE_DATA_DIR", data_dir)
+        .env("USER", "tester")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+    }
+    child.wait_with_output().unwrap()
+}

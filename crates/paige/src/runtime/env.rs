@@ -1,0 +1,72 @@
+//! The child's environment, built from nothing.
+//!
+//! Only the platform set below and the project's secrets: nothing of the
+//! server's own environment (its master key file, database URL, tokens)
+//! reaches the bot. Secrets cannot use these names (SPEC §2 reserves
+//! `PAIGE_*` and the others), and if one somehow did, the platform value wins.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use crate::secrets::Resolved;
+
+/// The executable search path of every execution.
+pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// What the platform tells the bot about the execution.
+#[derive(Debug)]
+pub(super) struct Platform<'a> {
+    pub slug: &'a str,
+    pub execution_id: i64,
+    pub trigger: &'a str,
+    /// A fresh private directory, removed after the execution.
+    pub home: &'a Path,
+}
+
+/// The names the platform sets, in the order it sets them.
+pub const PLATFORM_VARS: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TZ",
+    "NODE_ENV",
+    "PAIGE_PROJECT",
+    "PAIGE_EXECUTION_ID",
+    "PAIGE_TRIGGER",
+];
+
+fn platform_values(p: &Platform<'_>) -> [OsString; 11] {
+    [
+        PATH.into(),
+        p.home.as_os_str().to_owned(),
+        p.home.as_os_str().to_owned(),
+        "paige".into(),
+        "paige".into(),
+        "/bin/sh".into(),
+        "UTC".into(),
+        "production".into(),
+        p.slug.into(),
+        p.execution_id.to_string().into(),
+        p.trigger.into(),
+    ]
+}
+
+/// Applies the environment to a command whose environment was cleared.
+/// The values are copied into the command (the standard library keeps
+/// them until it is dropped, right after the spawn).
+pub(super) fn apply(command: &mut tokio::process::Command, platform: &Platform<'_>, resolved: &Resolved) {
+    command.env_clear();
+    for (key, value) in &resolved.secrets {
+        if !PLATFORM_VARS.contains(&key.as_str()) {
+            command.env(key, value.expose_secret());
+        }
+    }
+    for (name, value) in PLATFORM_VARS.iter().zip(platform_values(platform)) {
+        command.env(name, value);
+    }
+}

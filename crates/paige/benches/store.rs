@@ -2,6 +2,7 @@
 //!
 //! - `resolve` of a project with 100 secrets of 40 bytes, warm: median and
 //!   p90 over many calls;
+//! - `list_secrets` of the same project (what the API's GET does);
 //! - durable `set_secret` writes per second from one process, one
 //!   transaction (and one fsync) per write.
 //!
@@ -59,6 +60,35 @@ async fn main() {
         percentile(&times, 0.5).as_secs_f64() * 1e6,
         percentile(&times, 0.9).as_secs_f64() * 1e6,
         times[0].as_secs_f64() * 1e6
+    );
+
+    // Where resolve's time goes: the database read alone.
+    let mut times = Vec::with_capacity(RESOLVES);
+    for _ in 0..RESOLVES {
+        let start = Instant::now();
+        let sealed = paige.store().sealed_secrets("bench").await.expect("read");
+        times.push(start.elapsed());
+        assert_eq!(sealed.expect("project").1.len(), SECRETS);
+    }
+    times.sort();
+    println!(
+        "  of which the read: median_us={:.1} p90_us={:.1}",
+        percentile(&times, 0.5).as_secs_f64() * 1e6,
+        percentile(&times, 0.9).as_secs_f64() * 1e6,
+    );
+
+    let mut times = Vec::with_capacity(RESOLVES);
+    for _ in 0..RESOLVES {
+        let start = Instant::now();
+        let listed = paige.list_secrets("bench").await.expect("list");
+        times.push(start.elapsed());
+        assert_eq!(listed.len(), SECRETS);
+    }
+    times.sort();
+    println!(
+        "list_100_secrets median_us={:.1} p90_us={:.1}",
+        percentile(&times, 0.5).as_secs_f64() * 1e6,
+        percentile(&times, 0.9).as_secs_f64() * 1e6,
     );
 
     let value = SecretString::from("w".repeat(40));

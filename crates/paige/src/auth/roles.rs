@@ -39,12 +39,12 @@ impl Paige {
     /// a member without the right gets `Forbidden`.
     pub async fn authorize(&self, user: &UserRecord, slug: &str, action: Action) -> Result<(ProjectRecord, Role)> {
         let not_found = || Error::NotFound(format!("project {slug}"));
-        let project = self.store.project_by_slug(slug).await?.ok_or_else(not_found)?;
-        let role = self
+        let (project, role) = self
             .store
-            .member_role(project.id, user.id)
+            .project_and_role(slug, user.id)
             .await?
             .ok_or_else(not_found)?;
+        let role = role.ok_or_else(not_found)?;
         if allows(role, action) {
             Ok((project, role))
         } else {

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::Paige;
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::store::{Actor, SecretMeta, SecretWrite, WriteOutcome};
+use crate::store::{Actor, ProjectRecord, SecretMeta, SecretWrite, WriteOutcome};
 
 pub use rules::{RuleError, ValueWarning};
 
@@ -44,9 +44,21 @@ impl std::fmt::Debug for Resolved {
 impl Paige {
     /// Sets (creates or overwrites) one secret.
     pub async fn set_secret(&self, slug: &str, key: &str, value: &SecretString, actor: &Actor) -> Result<SetOutcome> {
+        let project = self.project(slug).await?;
+        self.set_secret_in(&project, key, value, actor).await
+    }
+
+    /// Sets one secret in a project already looked up (and authorized).
+    pub async fn set_secret_in(
+        &self,
+        project: &ProjectRecord,
+        key: &str,
+        value: &SecretString,
+        actor: &Actor,
+    ) -> Result<SetOutcome> {
         rules::check_key(key)?;
         let warning = rules::check_value(value)?;
-        let mut outcomes = self.write(slug, &[(key, value)], actor).await?;
+        let mut outcomes = self.write(project, &[(key, value)], actor).await?;
         let outcome = outcomes
             .pop()
             .ok_or_else(|| Error::Config("the store reported no write".into()))?;
@@ -66,12 +78,17 @@ impl Paige {
             rules::check_value(value)?;
         }
         let pairs: Vec<(&str, &SecretString)> = entries.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        self.write(slug, &pairs, actor).await
+        let project = self.project(slug).await?;
+        self.write(&project, &pairs, actor).await
     }
 
-    async fn write(&self, slug: &str, entries: &[(&str, &SecretString)], actor: &Actor) -> Result<Vec<WriteOutcome>> {
-        let project = self.project(slug).await?;
-        let dek = Arc::new(self.data_key(&project)?);
+    async fn write(
+        &self,
+        project: &ProjectRecord,
+        entries: &[(&str, &SecretString)],
+        actor: &Actor,
+    ) -> Result<Vec<WriteOutcome>> {
+        let dek = Arc::new(self.data_key(project)?);
         let writes = entries
             .iter()
             .map(|&(key, value)| {

@@ -262,6 +262,9 @@ pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
     /// remove the last owner.
     async fn remove_member(&self, project_id: i64, user_id: i64, actor: &Actor) -> Result<bool>;
     async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>>;
+    /// A project and the user's role in it (if any), in one read: the check
+    /// every API request makes.
+    async fn project_and_role(&self, slug: &str, user_id: i64) -> Result<Option<(ProjectRecord, Option<Role>)>>;
     /// Members with their email and role, by email.
     async fn list_members(&self, project_id: i64) -> Result<Vec<Member>>;
 

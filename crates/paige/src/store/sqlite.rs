@@ -15,11 +15,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::sqlite_group::GroupCommit;
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
-use super::sqlite_group::GroupCommit;
 use crate::error::{Error, Result};
 
 /// The database file inside the data dir.
@@ -27,6 +27,7 @@ pub const DB_FILE: &str = "paige.db";
 
 const READ_CONNECTIONS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const ROW_BUFFER: usize = 1_024;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -45,7 +46,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // A whole project (up to 1,000 keys) fits the row channel, so the
+            // database thread never stalls on a listing.
+            .row_buffer_size(ROW_BUFFER);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -70,11 +74,21 @@ impl SqliteStore {
     }
 }
 
+/// SQLite's own JSON or hex came back malformed: the database is damaged.
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Database(sqlx::Error::Protocol(format!("malformed aggregate from SQLite: {e}")))
+}
+
 fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-pub(super) async fn insert_audit(conn: &mut SqliteConnection, event: NewAudit<'_>, actor: &Actor, at: Millis) -> Result<()> {
+pub(super) async fn insert_audit(
+    conn: &mut SqliteConnection,
+    event: NewAudit<'_>,
+    actor: &Actor,
+    at: Millis,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -457,6 +471,22 @@ impl Store for SqliteStore {
         Ok(role.as_deref().and_then(Role::parse))
     }
 
+    async fn project_and_role(&self, slug: &str, user_id: i64) -> Result<Option<(ProjectRecord, Option<Role>)>> {
+        let row = sqlx::query(
+            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, m.role
+             FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = ?
+             WHERE p.slug = ?",
+        )
+        .bind(user_id)
+        .bind(slug)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|row| {
+            let role: Option<String> = row.get("role");
+            (project_from_row(&row), role.as_deref().and_then(Role::parse))
+        }))
+    }
+
     async fn list_members(&self, project_id: i64) -> Result<Vec<Member>> {
         let rows = sqlx::query(
             "SELECT u.id, u.email, m.role FROM members m JOIN users u ON u.id = m.user_id
@@ -477,7 +507,12 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn write_secrets(&self, project_id: i64, writes: Vec<SecretWrite>, actor: &Actor) -> Result<Vec<WriteOutcome>> {
+    async fn write_secrets(
+        &self,
+        project_id: i64,
+        writes: Vec<SecretWrite>,
+        actor: &Actor,
+    ) -> Result<Vec<WriteOutcome>> {
         self.group.write(project_id, writes, actor.clone()).await
     }
 
@@ -510,20 +545,24 @@ impl Store for SqliteStore {
     }
 
     async fn list_secrets(&self, project_id: i64) -> Result<Vec<SecretMeta>> {
-        let rows = sqlx::query(
-            "SELECT key, version, updated_at, updated_by FROM secrets
-             WHERE project_id = ? AND ciphertext IS NOT NULL ORDER BY key",
+        // One row holding a JSON array: sqlx hands rows over one at a time
+        // from the database thread, which costs more than the query itself.
+        let listing: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
+               (SELECT key, version, updated_at, updated_by FROM secrets
+                WHERE project_id = ? AND ciphertext IS NOT NULL ORDER BY key)",
         )
         .bind(project_id)
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
+        let rows: Vec<(String, i64, i64, String)> = serde_json::from_str(&listing).map_err(corrupt)?;
         Ok(rows
-            .iter()
-            .map(|row| SecretMeta {
-                key: row.get("key"),
-                version: row.get("version"),
-                updated_at: row.get("updated_at"),
-                updated_by: row.get("updated_by"),
+            .into_iter()
+            .map(|(key, version, updated_at, updated_by)| SecretMeta {
+                key,
+                version,
+                updated_at,
+                updated_by,
             })
             .collect())
     }
@@ -531,32 +570,34 @@ impl Store for SqliteStore {
     async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
         // One statement, so one snapshot: the project's key and its values
         // are read together, and a concurrent write is seen whole or not at
-        // all. (One round trip to the database thread instead of four.)
-        let rows = sqlx::query(
+        // all. The values come back as one JSON array (ciphertexts in hex):
+        // one row to hand over instead of one per secret.
+        let row = sqlx::query(
             "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id,
-                    s.key AS secret_key, s.version, s.ciphertext
-             FROM projects p LEFT JOIN secrets s ON s.project_id = p.id AND s.ciphertext IS NOT NULL
-             WHERE p.slug = ? ORDER BY s.key",
+                    (SELECT json_group_array(json_array(key, version, hex(ciphertext))) FROM
+                       (SELECT key, version, ciphertext FROM secrets
+                        WHERE project_id = p.id AND ciphertext IS NOT NULL ORDER BY key)) AS sealed
+             FROM projects p WHERE p.slug = ?",
         )
         .bind(slug)
-        .fetch_all(&self.reader)
+        .fetch_optional(&self.reader)
         .await?;
-        let Some(first) = rows.first() else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let project = project_from_row(first);
-        let sealed = rows
-            .iter()
-            .filter_map(|row| {
-                let key: Option<String> = row.get("secret_key");
-                key.map(|key| SealedSecret {
+        let sealed: String = row.get("sealed");
+        let sealed: Vec<(String, i64, String)> = serde_json::from_str(&sealed).map_err(corrupt)?;
+        let sealed = sealed
+            .into_iter()
+            .map(|(key, version, ciphertext)| {
+                Ok(SealedSecret {
                     key,
-                    version: row.get("version"),
-                    ciphertext: row.get("ciphertext"),
+                    version,
+                    ciphertext: hex::decode(ciphertext).map_err(corrupt)?,
                 })
             })
-            .collect();
-        Ok(Some((project, sealed)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((project_from_row(&row), sealed)))
     }
 
     async fn rewrap_data_keys(&self, new_kek_id: &str, rewrap: RewrapFn<'_>, actor: &Actor) -> Result<usize> {

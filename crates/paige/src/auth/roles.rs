@@ -11,6 +11,8 @@ pub enum Action {
     ListKeys,
     WriteSecrets,
     RunBot,
+    /// Replace the bot's code: the same people who may run it.
+    PushCode,
     ReadLogs,
     ManageMembers,
     ReadAudit,
@@ -27,7 +29,7 @@ pub enum Action {
 pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::ListKeys | Action::ReadLogs => true,
-        Action::WriteSecrets | Action::RunBot => role >= Role::Developer,
+        Action::WriteSecrets | Action::RunBot | Action::PushCode => role >= Role::Developer,
         Action::ManageMembers | Action::ReadAudit => role >= Role::Admin,
     }
 }
@@ -60,14 +62,23 @@ mod tests {
     #[test]
     fn the_table_of_spec_section_3() {
         use Action::*;
-        let expected: [(Role, [bool; 6]); 4] = [
-            (Role::Owner, [true, true, true, true, true, true]),
-            (Role::Admin, [true, true, true, true, true, true]),
-            (Role::Developer, [true, true, true, true, false, false]),
-            (Role::Viewer, [true, false, false, true, false, false]),
+        let expected: [(Role, [bool; 7]); 4] = [
+            (Role::Owner, [true, true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true, true]),
+            (Role::Developer, [true, true, true, true, true, false, false]),
+            (Role::Viewer, [true, false, false, false, true, false, false]),
         ];
         for (role, row) in expected {
-            let got = [ListKeys, WriteSecrets, RunBot, ReadLogs, ManageMembers, ReadAudit].map(|a| allows(role, a));
+            let got = [
+                ListKeys,
+                WriteSecrets,
+                RunBot,
+                PushCode,
+                ReadLogs,
+                ManageMembers,
+                ReadAudit,
+            ]
+            .map(|a| allows(role, a));
             assert_eq!(got, row, "{role}");
         }
     }

@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::Paige;
 use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
+use crate::runtime::ExecutionSlots;
 use api::SecurityAddon;
 
 pub use error::ApiError;
@@ -40,6 +41,8 @@ pub struct ServeOptions {
 pub struct AppState {
     pub paige: Paige,
     pub limiter: Arc<LoginLimiter>,
+    /// How many bot executions run at once (global and per project).
+    pub slots: ExecutionSlots,
     pub options: ServeOptions,
 }
 
@@ -59,7 +62,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(api::openapi_paths_for_clients(doc));
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
         .fallback(api::no_route)
@@ -78,6 +81,7 @@ pub async fn serve(
     let state = AppState {
         paige: paige.clone(),
         limiter: Arc::new(LoginLimiter::new(options.login_limits)),
+        slots: ExecutionSlots::for_this_machine(),
         options,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

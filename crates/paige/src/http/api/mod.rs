@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod executions;
 mod members;
 mod projects;
 mod secrets;
@@ -36,6 +37,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(members::remove_member))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(executions::put_code))
+        .routes(routes!(executions::list_executions, executions::run_execution))
+        .routes(routes!(executions::get_execution))
 }
 
 /// Declares the two ways to authenticate in the OpenAPI document.
@@ -54,6 +58,17 @@ impl Modify for SecurityAddon {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::sessions::SESSION_COOKIE))),
         );
     }
+}
+
+/// Axum writes a catch-all segment as `{*path}`; OpenAPI knows only
+/// `{path}`. The document is rewritten once, at start-up.
+pub fn openapi_paths_for_clients(mut doc: OpenApi) -> OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    doc
 }
 
 pub async fn openapi_json(doc: Arc<OpenApi>) -> Response {

@@ -78,7 +78,10 @@ async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one() {
     let entries: Vec<_> = (0..995)
         .map(|i| (format!("KEY_{i:04}"), crate::common::secret(&format!("value-{i:04}"))))
         .collect();
-    paige.import_secrets("proj", &entries, &crate::common::actor()).await.unwrap();
+    paige
+        .import_secrets("proj", &entries, &crate::common::actor())
+        .await
+        .unwrap();
 
     // 20 new keys at once for 5 free places: the writes share commits, but
     // each is checked and refused on its own.
@@ -102,7 +105,11 @@ async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one() {
     let created = answers.iter().filter(|(status, _)| *status == 201).count();
     let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 409).collect();
     assert_eq!((created, refused.len()), (5, 15), "{answers:?}");
-    assert!(refused.iter().all(|(_, body)| body["error"]["code"] == "too_many_secrets"));
+    assert!(
+        refused
+            .iter()
+            .all(|(_, body)| body["error"]["code"] == "too_many_secrets")
+    );
 
     let listed = paige.list_secrets("proj").await.unwrap();
     assert_eq!(listed.len(), 1000);

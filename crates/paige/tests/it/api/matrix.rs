@@ -182,6 +182,15 @@ async fn every_route_and_caller_gets_the_status_of_the_role_table() {
             .unwrap();
     }
 
+    // Execution 1 exists (a bot with no code fails, but is recorded).
+    let first = server
+        .request(Method::POST, "/api/v1/projects/proj/executions", Some(&owner))
+        .json(&serde_json::json!({"event": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(first).await.1["id"], 1);
+
     let mut failures = Vec::new();
     for case in cases() {
         for (i, caller) in CALLERS.iter().enumerate() {
@@ -255,6 +264,13 @@ async fn a_non_member_gets_the_same_answer_for_a_real_and_a_missing_project() {
             Some(serde_json::json!({"email": "owner@example.com", "role": "viewer"})),
         ),
         (Method::GET, "/api/v1/projects/{p}/audit", None),
+        (Method::GET, "/api/v1/projects/{p}/executions", None),
+        (Method::GET, "/api/v1/projects/{p}/executions/1", None),
+        (
+            Method::POST,
+            "/api/v1/projects/{p}/executions",
+            Some(serde_json::json!({"event": {}})),
+        ),
     ];
     for (method, template, body) in routes {
         let mut answers = Vec::new();

@@ -2,6 +2,7 @@
 
 mod auth;
 mod concurrency;
+mod executions;
 mod input;
 mod leaks;
 mod matrix;

@@ -41,6 +41,10 @@ async fn the_openapi_document_matches_the_routes() {
         ("POST", "/api/v1/projects/{slug}/members"),
         ("DELETE", "/api/v1/projects/{slug}/members/{email}"),
         ("GET", "/api/v1/projects/{slug}/audit"),
+        ("PUT", "/api/v1/projects/{slug}/code/{path}"),
+        ("GET", "/api/v1/projects/{slug}/executions"),
+        ("POST", "/api/v1/projects/{slug}/executions"),
+        ("GET", "/api/v1/projects/{slug}/executions/{id}"),
     ]
     .iter()
     .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -56,6 +60,7 @@ async fn the_openapi_document_matches_the_routes() {
             .replace("{slug}", "some-project")
             .replace("{key}", "SOME_KEY")
             .replace("{email}", "someone@example.com")
+            .replace("{path}", "lib/app.js")
             .replace("{id}", "1");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body) = answer(server.request(method.clone(), &concrete, None).send().await.unwrap()).await;

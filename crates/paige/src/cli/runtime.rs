@@ -50,6 +50,13 @@ pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<
 /// code a shell expects: the child's own; 128 + N for signal N; 124 when
 /// the time limit killed it (as `timeout(1)`); 127 when it did not start.
 pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
+    // Diagnostics on stderr only when asked for, as `paige serve` does.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PAIGE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let event = match &args.event {
         Some(path) => {
             let text = std::fs::read(path)

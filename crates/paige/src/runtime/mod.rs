@@ -231,6 +231,7 @@ impl Paige {
     ) -> Result<ExecutionRecord> {
         let started = Instant::now();
         let started_at = now_millis();
+        let mut phases = Phases::new(started);
         let live_tree = code::live_tree(&self.code_dir(project.id))?;
         let (argv, workdir) = match &request.command {
             Some(argv) if argv.is_empty() => {
@@ -259,6 +260,7 @@ impl Paige {
 
         // The one read of the secrets for this execution.
         let resolved = self.resolve(&project.slug).await?;
+        phases.mark("resolve");
         if resolved.project_id != project.id {
             return Err(Error::NotFound(format!("project {}", project.slug)));
         }
@@ -269,6 +271,7 @@ impl Paige {
             .collect();
         let redactor = Redactor::new(&pairs);
         drop(pairs);
+        phases.mark("redactor");
         let redact = |text: &str| String::from_utf8_lossy(&redactor.redact(text.as_bytes())).into_owned();
         let mut secret_names: Vec<String> = resolved.secrets.iter().map(|(k, _)| k.clone()).collect();
         secret_names.sort();
@@ -305,9 +308,19 @@ impl Paige {
             truncated: false,
         };
 
+        phases.mark("record");
         let mut capture = Capture::new(&redactor, live, request.limits.output_bytes);
         let result = self
-            .run_child(project, &request, &argv, workdir, &resolved, id, &mut capture)
+            .run_child(
+                project,
+                &request,
+                &argv,
+                workdir,
+                &resolved,
+                id,
+                &mut capture,
+                &mut phases,
+            )
             .await;
         drop(resolved);
         let (status, exit_code, signal, error) = match result {
@@ -325,6 +338,8 @@ impl Paige {
         let outcome = outcome(&capture, started, status, exit_code, signal, error);
         let lines = capture.lines.take();
         self.store.finish_execution(id, &lines, &outcome).await?;
+        phases.mark("finish");
+        phases.report(id);
         record.status = outcome.status;
         record.finished_at = Some(outcome.finished_at);
         record.duration_ms = Some(outcome.duration_ms);
@@ -348,6 +363,7 @@ impl Paige {
         resolved: &crate::secrets::Resolved,
         id: i64,
         capture: &mut Capture<'_, '_>,
+        phases: &mut Phases,
     ) -> Result<(ExecutionStatus, Option<i32>, Option<i32>, Option<String>)> {
         use std::os::unix::process::ExitStatusExt;
 
@@ -373,6 +389,7 @@ impl Paige {
         );
         let spawned = command.spawn();
         drop(command);
+        phases.mark("spawn");
         let child = match spawned {
             Ok(child) => child,
             Err(e) => {
@@ -395,6 +412,7 @@ impl Paige {
             &request.limits,
         )
         .await?;
+        phases.mark("run");
         let code = end.status.code();
         let signal = end.status.signal();
         Ok(if end.timed_out {
@@ -473,6 +491,39 @@ impl Paige {
             output_bytes: 0,
             truncated: false,
         })
+    }
+}
+
+/// Where an execution's time went, as a `debug` event of target
+/// `paige::runtime::timing` (`PAIGE_LOG=paige::runtime::timing=debug paige run …`).
+struct Phases {
+    last: Instant,
+    marks: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Self {
+        Self {
+            last: started,
+            marks: Vec::with_capacity(8),
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.marks.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self, execution_id: i64) {
+        if tracing::enabled!(target: "paige::runtime::timing", tracing::Level::DEBUG) {
+            let phases: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(name, d)| format!("{name}={}us", d.as_micros()))
+                .collect();
+            tracing::debug!(target: "paige::runtime::timing", execution_id, phases = %phases.join(" "));
+        }
     }
 }
 

@@ -168,6 +168,9 @@ async fn a_bot_killed_by_a_signal_is_failed_with_the_signal() {
         record.error.as_deref().unwrap().contains("signal 9 (SIGKILL)"),
         "{record:?}"
     );
+    // What it printed before it died is kept.
+    let execution = stored(&env, "killed", record.id).await;
+    assert_eq!(lines_of(&execution, Stream::Stdout), vec!["going"]);
 
     let request = ExecutionRequest {
         command: Some(vec!["sh".into(), "-c".into(), "kill -s TERM $$".into()]),
@@ -227,4 +230,47 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not valid JSON"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn the_log_is_stored_while_the_bot_runs() {
+    let env = Env::new().await;
+    env.project("talker").await;
+    let ready = env.dir.path().join("ready");
+    let go = env.dir.path().join("go");
+    let paige = env.paige.clone();
+    let event = serde_json::json!({"ready": ready, "go": go});
+    let running = tokio::spawn(async move { paige.execute("talker", node_request("talker", event), None).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the bot never became ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While it waits, its record is `running` and its first line is stored.
+    let page = paige::store::Page {
+        before_id: None,
+        limit: 1,
+    };
+    let record = env.paige.list_executions("talker", page).await.unwrap().remove(0);
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.finished_at, None);
+    let mut stored_lines = Vec::new();
+    while stored_lines.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first line was not stored while the bot ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored_lines = env.paige.execution_log("talker", record.id, None, 10).await.unwrap();
+    }
+    assert_eq!(stored_lines[0].text, "first line, before waiting");
+    assert_eq!(stored_lines[0].stream, Stream::Stdout);
+    std::fs::write(&go, "go").unwrap();
+    let done = running.await.unwrap().unwrap();
+    assert_eq!(done.id, record.id);
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let rest = env.paige.execution_log("talker", record.id, Some(0), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].seq, rest[0].text.as_str()), (1, "second line, after waiting"));
+    assert!(rest[0].at >= stored_lines[0].at);
 }

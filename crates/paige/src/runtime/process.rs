@@ -328,7 +328,10 @@ pub(super) async fn supervise(
 
     let mut out_buf = Zeroizing::new(vec![0u8; READ_BUFFER]);
     let mut err_buf = Zeroizing::new(vec![0u8; READ_BUFFER]);
-    let deadline = Instant::now() + limits.time;
+    // A limit too large to represent is no limit (a year is as good).
+    let deadline = Instant::now()
+        .checked_add(limits.time)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     let mut exited: Option<ExitStatus> = None;
     let mut timed_out = false;
     let mut drain_until: Option<Instant> = None;

@@ -274,3 +274,25 @@ async fn the_log_is_stored_while_the_bot_runs() {
     assert_eq!((rest[0].seq, rest[0].text.as_str()), (1, "second line, after waiting"));
     assert!(rest[0].at >= stored_lines[0].at);
 }
+
+#[tokio::test]
+async fn extreme_limits_are_handled() {
+    let env = Env::new().await;
+    env.project("edge").await;
+    let mut request = ExecutionRequest {
+        command: Some(vec!["sh".into(), "-c".into(), "echo hello".into()]),
+        ..node_request("env", serde_json::json!({}))
+    };
+    request.limits.time = Duration::MAX;
+    let record = run(&env, "edge", request.clone()).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:?}");
+    assert_eq!(record.output_bytes, 6);
+
+    request.limits.output_bytes = 0;
+    let record = run(&env, "edge", request).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:?}");
+    assert!(record.truncated);
+    let execution = stored(&env, "edge", record.id).await;
+    assert!(lines_of(&execution, Stream::Stdout).is_empty());
+    assert!(lines_of(&execution, Stream::System)[0].contains("output limit of 0 bytes"));
+}

@@ -1,7 +1,7 @@
 //! Extractors: who is calling, and the request body and path, each failing
 //! with an `ApiError` that names the rule and never echoes input values.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::logging::RequestId;
 use crate::auth::sessions::SESSION_COOKIE;
-use crate::store::{Actor, UserRecord};
+use crate::store::{Actor, Page, UserRecord};
 
 /// Request bodies larger than this are refused with 413 before they are
 /// read whole (a 64 KiB value fits with room for JSON escaping).
@@ -175,6 +175,52 @@ impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
                 ),
             )
         })
+    }
+}
+
+/// `?before=&limit=` of a newest-first listing, failing with 400.
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items older than this id (the `next_before` of the previous page).
+    before: Option<i64>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+}
+
+impl PageQuery {
+    pub const DEFAULT: u32 = 50;
+    pub const MAX: u32 = 200;
+
+    pub fn page(self) -> Page {
+        Page {
+            before_id: self.before,
+            limit: self.limit.unwrap_or(Self::DEFAULT).clamp(1, Self::MAX),
+        }
+    }
+}
+
+/// The `before` for the page after one that returned `ids` (newest first):
+/// none when the page was not full, so the last page says so.
+pub fn next_before(page: Page, ids: impl DoubleEndedIterator<Item = i64> + ExactSizeIterator) -> Option<i64> {
+    let full = ids.len() == page.limit as usize;
+    ids.last().filter(|_| full)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<PageQuery>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| query)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "query parameters are `before` (an id) and `limit` (1–200)",
+                )
+            })
     }
 }
 

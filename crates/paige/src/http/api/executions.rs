@@ -3,20 +3,17 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::timestamp;
 use crate::auth::roles::Action;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
+use crate::http::extract::{ApiPath, Caller, JsonBody, PageQuery, RequestShape, next_before};
 use crate::runtime::{CodeLimits, ExecutionRecord, ExecutionRequest, LogLine, Trigger};
-use crate::store::Page;
-
-const MAX_PAGE: u32 = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeWritten {
@@ -140,15 +137,6 @@ pub async fn run_execution(
     Ok((StatusCode::CREATED, Json(ExecutionSummary::from(&record))))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExecutionsQuery {
-    /// Executions older than this id.
-    before: Option<i64>,
-    /// Page size, 1–200 (default 50).
-    limit: Option<u32>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExecutionList {
     executions: Vec<ExecutionSummary>,
@@ -158,7 +146,7 @@ pub struct ExecutionList {
 /// Recent executions, newest first.
 #[utoipa::path(
     get, path = "/api/v1/projects/{slug}/executions", tag = "executions",
-    params(("slug" = String, Path), ExecutionsQuery),
+    params(("slug" = String, Path), PageQuery),
     responses((status = 200, body = ExecutionList), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("session" = []))
 )]
@@ -166,25 +154,12 @@ pub async fn list_executions(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(slug): ApiPath<String>,
-    query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
+    query: PageQuery,
 ) -> Result<Json<ExecutionList>, ApiError> {
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ReadLogs).await?;
-    let Query(query) = query.map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "query parameters are `before` (an execution id) and `limit` (1–200)",
-        )
-    })?;
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-    let page = Page {
-        before_id: query.before,
-        limit,
-    };
+    let page = query.page();
     let records = state.paige.list_executions(&project.slug, page).await?;
-    let next_before = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.id))
-        .flatten();
+    let next_before = next_before(page, records.iter().map(|r| r.id));
     Ok(Json(ExecutionList {
         executions: records.iter().map(ExecutionSummary::from).collect(),
         next_before,

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -72,6 +74,12 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
             "--timeout is a number of seconds above 0 and at most 86400",
         ));
     }
+    // The bot has its own process group, so a terminal's Ctrl-C reaches only
+    // us: stop the execution (killing its group) instead of dying and
+    // leaving it running. The same for SIGTERM and SIGHUP.
+    let cancel = Arc::new(tokio::sync::Notify::new());
+    let received = Arc::new(AtomicI32::new(0));
+    let signals = tokio::spawn(forward_signals(Arc::clone(&cancel), Arc::clone(&received)));
     let (command, workdir) = if args.command.is_empty() {
         (None, None)
     } else {
@@ -88,6 +96,7 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
             time: Duration::from_secs_f64(args.timeout),
             output_bytes: args.max_output,
         },
+        cancel: Some(Arc::clone(&cancel)),
     };
     let mut live = |stream: Stream, bytes: &[u8]| {
         // A closed terminal must not stop the execution: errors are ignored.
@@ -109,7 +118,9 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
             }
         }
     };
-    let record = paige.execute(&args.slug, request, Some(&mut live)).await?;
+    let record = paige.execute(&args.slug, request, Some(&mut live)).await;
+    signals.abort();
+    let record = record?;
     if record.status != ExecutionStatus::Succeeded {
         eprintln!(
             "paige: execution {} {}: {}",
@@ -118,12 +129,37 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
             record.error.as_deref().unwrap_or("")
         );
     }
+    let interrupted = received.load(Ordering::SeqCst);
     let code = match (record.status, record.exit_code, record.signal) {
         (ExecutionStatus::Succeeded, _, _) => 0,
+        _ if interrupted != 0 => 128 + interrupted,
         (ExecutionStatus::TimedOut, _, _) => 124,
         (_, Some(code), _) => code,
         (_, None, Some(signal)) => 128 + signal,
         _ => 127,
     };
     Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
+}
+
+/// Waits for SIGINT, SIGTERM or SIGHUP; records which and cancels.
+async fn forward_signals(cancel: Arc<tokio::sync::Notify>, received: Arc<AtomicI32>) {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(stream: &mut Option<Signal>) {
+        match stream {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let number = tokio::select! {
+        () = next(&mut int) => 2,
+        () = next(&mut term) => 15,
+        () = next(&mut hup) => 1,
+    };
+    received.store(number, Ordering::SeqCst);
+    cancel.notify_one();
 }

@@ -26,6 +26,7 @@ mod process;
 mod slots;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paige_redact::Redactor;
@@ -101,6 +102,10 @@ pub struct ExecutionRequest {
     pub trigger: Trigger,
     pub actor: Actor,
     pub limits: Limits,
+    /// Notified to stop the execution early: its process group is killed
+    /// and it is recorded as failed ("cancelled"). `paige run` uses it for
+    /// Ctrl-C; a server may use it on shutdown.
+    pub cancel: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ExecutionRequest {
@@ -113,6 +118,7 @@ impl ExecutionRequest {
             trigger,
             actor,
             limits: Limits::default(),
+            cancel: None,
         }
     }
 }
@@ -399,19 +405,7 @@ impl Paige {
             }
         };
         let mut group = ProcessGroup::new(child.id());
-        let mut event = serde_json::to_vec(&request.event)
-            .map_err(|e| Error::invalid("invalid_event", format!("the event cannot be encoded as JSON: {e}")))?;
-        event.push(b'\n');
-        let end = process::supervise(
-            child,
-            &mut group,
-            capture,
-            self.store.as_ref(),
-            id,
-            event,
-            &request.limits,
-        )
-        .await?;
+        let end = process::supervise(child, &mut group, capture, self.store.as_ref(), id, request).await?;
         phases.mark("run");
         let code = end.status.code();
         let signal = end.status.signal();
@@ -421,6 +415,9 @@ impl Paige {
                 process::format_duration(request.limits.time)
             );
             (ExecutionStatus::TimedOut, code, signal, Some(error))
+        } else if end.cancelled {
+            let error = "the execution was cancelled; the process group was killed".to_owned();
+            (ExecutionStatus::Failed, code, signal, Some(error))
         } else if let Some(signal) = signal {
             let error = format!("the bot was killed by signal {signal} ({})", signal_name(signal));
             (ExecutionStatus::Failed, None, Some(signal), Some(error))

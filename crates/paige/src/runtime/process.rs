@@ -12,7 +12,7 @@ use tokio::process::Child;
 use tokio::time::{Instant, sleep_until};
 use zeroize::Zeroizing;
 
-use super::{Limits, LiveOutput};
+use super::{ExecutionRequest, LiveOutput};
 use crate::error::Result;
 use crate::store::executions::{LogLine, Stream};
 use crate::store::{Store, now_millis};
@@ -282,6 +282,14 @@ impl<'r, 'l> Capture<'r, 'l> {
 pub(super) struct ProcessEnd {
     pub status: ExitStatus,
     pub timed_out: bool,
+    pub cancelled: bool,
+}
+
+async fn notified(cancel: Option<&tokio::sync::Notify>) {
+    match cancel {
+        Some(notify) => notify.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn read_some<R: AsyncRead + Unpin>(reader: &mut Option<R>, buf: &mut [u8]) -> io::Result<usize> {
@@ -298,6 +306,7 @@ enum Event {
     StdinDone,
     Flush,
     Deadline,
+    Cancelled,
     DrainOver,
 }
 
@@ -310,9 +319,12 @@ pub(super) async fn supervise(
     capture: &mut Capture<'_, '_>,
     store: &dyn Store,
     execution_id: i64,
-    event: Vec<u8>,
-    limits: &Limits,
+    request: &ExecutionRequest,
 ) -> Result<ProcessEnd> {
+    let limits = &request.limits;
+    let mut event = serde_json::to_vec(&request.event)
+        .map_err(|e| crate::Error::invalid("invalid_event", format!("the event cannot be encoded as JSON: {e}")))?;
+    event.push(b'\n');
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let stdin = child.stdin.take();
@@ -334,6 +346,8 @@ pub(super) async fn supervise(
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     let mut exited: Option<ExitStatus> = None;
     let mut timed_out = false;
+    let mut cancelled = false;
+    let cancel = request.cancel.as_deref();
     let mut drain_until: Option<Instant> = None;
 
     loop {
@@ -348,7 +362,8 @@ pub(super) async fn supervise(
             r = child.wait(), if exited.is_none() => Event::Exited(r),
             () = &mut stdin_task, if !stdin_done => Event::StdinDone,
             () = sleep_until(flush_at.unwrap_or(deadline)), if flush_at.is_some() => Event::Flush,
-            () = sleep_until(deadline), if exited.is_none() && !timed_out => Event::Deadline,
+            () = sleep_until(deadline), if exited.is_none() && !timed_out && !cancelled => Event::Deadline,
+            () = notified(cancel), if cancel.is_some() && exited.is_none() && !timed_out && !cancelled => Event::Cancelled,
             () = sleep_until(drain_until.unwrap_or(deadline)), if drain_until.is_some() => Event::DrainOver,
         };
         match event {
@@ -379,6 +394,11 @@ pub(super) async fn supervise(
                     format_duration(limits.time)
                 ));
             }
+            Event::Cancelled => {
+                cancelled = true;
+                group.kill();
+                capture.note("the execution was cancelled: the process group was killed");
+            }
             Event::DrainOver => {
                 // A process that left the group still holds a pipe.
                 for (open, stream) in [(stdout.is_some(), Stream::Stdout), (stderr.is_some(), Stream::Stderr)] {
@@ -398,7 +418,11 @@ pub(super) async fn supervise(
         }
     }
     let status = exited.ok_or_else(|| crate::Error::Config("the bot's exit status is unknown".into()))?;
-    Ok(ProcessEnd { status, timed_out })
+    Ok(ProcessEnd {
+        status,
+        timed_out,
+        cancelled,
+    })
 }
 
 pub(super) fn format_duration(d: Duration) -> String {

@@ -296,3 +296,53 @@ async fn extreme_limits_are_handled() {
     assert!(lines_of(&execution, Stream::Stdout).is_empty());
     assert!(lines_of(&execution, Stream::System)[0].contains("output limit of 0 bytes"));
 }
+
+#[tokio::test]
+async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new().await;
+    env.project("endless").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paige"))
+        .args([
+            "run",
+            "endless",
+            "--",
+            "node",
+            "-e",
+            "console.log(`pid ${process.pid}`); setInterval(() => console.log('tick'), 50)",
+        ])
+        .env("PAIGE_DATA_DIR", env.data_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let bot_pid: u32 = first.trim().strip_prefix("pid ").unwrap().parse().unwrap();
+    let mut tick = String::new();
+    out.read_line(&mut tick).unwrap();
+    assert_eq!(tick, "tick\n");
+    // What a terminal's Ctrl-C does: SIGINT to paige (the bot is in its own group).
+    let paige_pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(paige_pid, rustix::process::Signal::INT).unwrap();
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        process_gone(bot_pid, Duration::from_secs(5)),
+        "the bot {bot_pid} survived"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("the execution was cancelled"), "{err}");
+    let page = paige::store::Page {
+        before_id: None,
+        limit: 1,
+    };
+    let record = env.paige.list_executions("endless", page).await.unwrap().remove(0);
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert!(record.error.unwrap().contains("cancelled"));
+}

@@ -31,6 +31,7 @@ pub fn node_request(name: &str, event: serde_json::Value) -> ExecutionRequest {
         trigger: Trigger::Test,
         actor: actor(),
         limits: Limits::default(),
+        cancel: None,
     }
 }
 

@@ -80,6 +80,11 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
     let cancel = Arc::new(tokio::sync::Notify::new());
     let received = Arc::new(AtomicI32::new(0));
     let signals = tokio::spawn(forward_signals(Arc::clone(&cancel), Arc::clone(&received)));
+    // A process that leaves the bot's group (setsid, Node's `detached: true`)
+    // escapes the group kill; as the subreaper, paige inherits it when its
+    // parent dies and kills it after the execution. Best effort: without it
+    // only the escape hatch stays open.
+    let subreaper = rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
     let (command, workdir) = if args.command.is_empty() {
         (None, None)
     } else {
@@ -120,6 +125,12 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
     };
     let record = paige.execute(&args.slug, request, Some(&mut live)).await;
     signals.abort();
+    if subreaper {
+        let killed = kill_adopted_orphans();
+        if killed > 0 {
+            eprintln!("paige: killed {killed} process(es) the bot left running outside its process group");
+        }
+    }
     let record = record?;
     if record.status != ExecutionStatus::Succeeded {
         eprintln!(
@@ -162,4 +173,47 @@ async fn forward_signals(cancel: Arc<tokio::sync::Notify>, received: Arc<AtomicI
     };
     received.store(number, Ordering::SeqCst);
     cancel.notify_one();
+}
+
+/// This process's children, from `/proc/self/task/*/children`.
+fn children() -> Vec<rustix::process::Pid> {
+    let mut pids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return pids;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                    .filter_map(rustix::process::Pid::from_raw),
+            );
+        }
+    }
+    pids
+}
+
+/// Kills and reaps every child this process has adopted as subreaper (the
+/// bot itself was reaped already), until none is left; returns how many.
+fn kill_adopted_orphans() -> usize {
+    use rustix::process::{Signal, WaitOptions, kill_process, waitpid};
+    let mut killed = 0;
+    for _ in 0..100 {
+        let orphans = children();
+        if orphans.is_empty() {
+            break;
+        }
+        for pid in orphans {
+            if kill_process(pid, Signal::KILL).is_ok() {
+                killed += 1;
+            }
+            // Reaped now if it is gone; otherwise on a later round.
+            let _ = waitpid(Some(pid), WaitOptions::NOHANG);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for pid in children() {
+            let _ = waitpid(Some(pid), WaitOptions::NOHANG);
+        }
+    }
+    killed
 }

@@ -346,3 +346,26 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     assert_eq!(record.status, ExecutionStatus::Failed);
     assert!(record.error.unwrap().contains("cancelled"));
 }
+
+#[tokio::test]
+async fn paige_run_also_kills_what_left_the_process_group() {
+    let env = Env::new().await;
+    env.project("escape").await;
+    // `detached: true` puts the grandchild in a new session and group.
+    let out = env.cli(
+        &[
+            "run",
+            "escape",
+            "--",
+            "node",
+            "-e",
+            "const c = require('child_process').spawn('sleep', ['300'], {detached: true, stdio: 'ignore'}); \
+             console.log(`escaped ${c.pid}`); c.unref();",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pid: u32 = stdout(&out).trim().strip_prefix("escaped ").unwrap().parse().unwrap();
+    assert!(process_gone(pid, Duration::from_secs(5)), "process {pid} escaped");
+    assert!(stderr(&out).contains("killed 1 process(es)"), "{}", stderr(&out));
+}

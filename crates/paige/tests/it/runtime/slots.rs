@@ -25,7 +25,7 @@ async fn a_busy_project_cannot_take_every_slot() {
     for _ in 0..3 {
         let (paige, slots) = (env.paige.clone(), slots.clone());
         busy.push(tokio::spawn(async move {
-            paige.execute_queued(&slots, "busy", sleeper(400), None).await.unwrap()
+            paige.execute_queued(&slots, "busy", sleeper(800), None).await.unwrap()
         }));
     }
     // Let the busy project's executions queue up first.

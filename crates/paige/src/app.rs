@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 use crate::error::{Error, Result};
-use crate::store::{Actor, ProjectRecord, SqliteStore, Store};
+use crate::store::{Actor, PostgresStore, ProjectRecord, SqliteStore, Store};
 
 #[derive(Debug, Clone)]
 pub struct Paige {
@@ -18,13 +18,17 @@ pub struct Paige {
 }
 
 impl Paige {
-    /// Opens the embedded store in the data dir, creating the dir, the
-    /// master key and the database on first use.
+    /// Opens the store: the PostgreSQL database when the config names one,
+    /// else the embedded store in the data dir. Creates the data dir, the
+    /// master key and the database (or its schema) on first use.
     pub async fn open(config: &Config) -> Result<Self> {
         config.prepare()?;
         let keys = FileKeyProvider::open_or_create(&config.master_key_path())?;
-        let store = SqliteStore::open(&config.database_path()).await?;
-        Self::with_parts(config.clone(), Arc::new(store), Arc::new(keys)).await
+        let store: Arc<dyn Store> = match &config.database_url {
+            Some(url) => Arc::new(PostgresStore::open(url).await?),
+            None => Arc::new(SqliteStore::open(&config.database_path()).await?),
+        };
+        Self::with_parts(config.clone(), store, Arc::new(keys)).await
     }
 
     /// Assembles a `Paige` from a store and a key provider, finishing or

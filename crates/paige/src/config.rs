@@ -1,9 +1,11 @@
 //! Where the product keeps its state.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::crypto::keys::ensure_private_dir;
 use crate::error::Result;
+use crate::store::postgres::redact_url;
 use crate::store::sqlite::DB_FILE;
 
 /// The default data dir, relative to the working directory.
@@ -11,11 +13,25 @@ pub const DEFAULT_DATA_DIR: &str = "./paige-data";
 /// The master key's file name inside the data dir.
 pub const MASTER_KEY_FILE: &str = "master.key";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     /// Overrides `<data dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
+    /// A PostgreSQL URL: the store is then that database, and the data dir
+    /// holds only the master key (and bot code).
+    pub database_url: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The database URL may carry a password.
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("master_key_file", &self.master_key_file)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .finish()
+    }
 }
 
 impl Config {
@@ -23,6 +39,7 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             master_key_file: None,
+            database_url: None,
         }
     }
 

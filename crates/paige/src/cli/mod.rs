@@ -33,6 +33,10 @@ pub struct Cli {
     /// Master key file, instead of <data dir>/master.key.
     #[arg(long, global = true, env = "PAIGE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// PostgreSQL database URL (postgres://user@host/db) to use instead of
+    /// the embedded store; the data dir then holds only the master key.
+    #[arg(long, global = true, env = "PAIGE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -169,6 +173,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
     let config = Config {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
+        database_url: cli.database_url,
     };
     let paige = Paige::open(&config).await?;
     let result = dispatch(&paige, cli.command).await;

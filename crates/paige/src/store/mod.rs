@@ -8,6 +8,8 @@
 //! version), the project limits and the audit record in one transaction.
 
 pub mod executions;
+pub mod postgres;
+mod postgres_executions;
 pub mod sqlite;
 mod sqlite_executions;
 mod sqlite_group;
@@ -20,6 +22,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 pub use executions::ExecutionStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch, UTC.

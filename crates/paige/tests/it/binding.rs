@@ -1,33 +1,24 @@
 //! A ciphertext moved to another project, key or version fails to decrypt
 //! with an integrity error: never garbage, never a panic.
 
+use crate::common::{Db, Env, both_backends};
 use paige::Error;
-use sqlx::SqlitePool;
 
-use crate::common::Env;
-
-async fn ciphertext(pool: &SqlitePool, project: &str, key: &str) -> Vec<u8> {
-    sqlx::query_scalar(
+async fn ciphertext(db: &Db, project: &str, key: &str) -> Vec<u8> {
+    db.scalar(
         "SELECT s.ciphertext FROM secrets s JOIN projects p ON p.id = s.project_id WHERE p.slug = ? AND s.key = ?",
+        &[project.into(), key.into()],
     )
-    .bind(project)
-    .bind(key)
-    .fetch_one(pool)
     .await
-    .unwrap()
 }
 
-async fn replace(pool: &SqlitePool, project: &str, key: &str, blob: &[u8]) {
-    let changed = sqlx::query(
-        "UPDATE secrets SET ciphertext = ? WHERE key = ? AND project_id = (SELECT id FROM projects WHERE slug = ?)",
-    )
-    .bind(blob)
-    .bind(key)
-    .bind(project)
-    .execute(pool)
-    .await
-    .unwrap()
-    .rows_affected();
+async fn replace(db: &Db, project: &str, key: &str, blob: &[u8]) {
+    let changed = db
+        .execute(
+            "UPDATE secrets SET ciphertext = ? WHERE key = ? AND project_id = (SELECT id FROM projects WHERE slug = ?)",
+            &[blob.into(), key.into(), project.into()],
+        )
+        .await;
     assert_eq!(changed, 1);
 }
 
@@ -40,15 +31,15 @@ fn assert_integrity_error(result: paige::Result<paige::secrets::Resolved>, proje
     }
 }
 
-#[tokio::test]
-async fn moved_ciphertexts_fail_with_an_integrity_error() {
-    let env = Env::new().await;
+both_backends!(moved_ciphertexts_fail_with_an_integrity_error);
+
+async fn moved_ciphertexts_fail_with_an_integrity_error(env: Env) {
     env.project("alpha").await;
     env.project("beta").await;
     env.set("alpha", "API_KEY", "alpha-api-key-value").await;
     env.set("alpha", "OTHER_KEY", "alpha-other-value").await;
     env.set("beta", "API_KEY", "beta-api-key-value").await;
-    let pool = env.raw().await;
+    let pool = env.db().await;
 
     // Another project's row, same key name and version.
     let alpha_api = ciphertext(&pool, "alpha", "API_KEY").await;
@@ -92,20 +83,20 @@ async fn moved_ciphertexts_fail_with_an_integrity_error() {
     assert_integrity_error(env.paige.resolve("beta").await, "beta", "API_KEY");
 }
 
-#[tokio::test]
-async fn a_data_key_moved_to_another_project_does_not_unwrap() {
-    let env = Env::new().await;
+both_backends!(a_data_key_moved_to_another_project_does_not_unwrap);
+
+async fn a_data_key_moved_to_another_project_does_not_unwrap(env: Env) {
     env.project("alpha").await;
     env.project("beta").await;
     env.set("beta", "API_KEY", "beta-api-key-value").await;
-    let pool = env.raw().await;
-    sqlx::query(
-        "UPDATE projects SET wrapped_data_key = (SELECT wrapped_data_key FROM projects WHERE slug = 'alpha')
-         WHERE slug = 'beta'",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    env.db()
+        .await
+        .execute(
+            "UPDATE projects SET wrapped_data_key = (SELECT wrapped_data_key FROM projects WHERE slug = 'alpha')
+             WHERE slug = 'beta'",
+            &[],
+        )
+        .await;
     match env.paige.resolve("beta").await {
         Err(Error::DataKey { project, .. }) => assert_eq!(project, "beta"),
         other => panic!("expected a data key error, got {other:?}"),

@@ -1,27 +1,73 @@
-//! Test helpers: a fresh data dir, the library opened on it, the real
-//! binary run against it, and raw SQL access for tampering.
+//! Test helpers: a fresh data dir (and, for the PostgreSQL variants, a
+//! fresh database), the library opened on it, the real binary run against
+//! it, and raw SQL access for checks and tampering on either backend.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use paige::store::Actor;
 use paige::{Config, Paige};
 use secrecy::SecretString;
-use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool};
 use tempfile::TempDir;
 
 pub struct Env {
     pub dir: TempDir,
     pub paige: Paige,
+    /// The test's own PostgreSQL database, dropped with the `Env`.
+    pg: Option<PgDatabase>,
 }
 
 impl Env {
+    /// The embedded store in a temporary data dir.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let paige = Paige::open(&Config::new(data_dir(&dir))).await.unwrap();
-        Self { dir, paige }
+        Self { dir, paige, pg: None }
+    }
+
+    /// The same as [`Env::new`]: SQLite.
+    pub async fn sqlite() -> Self {
+        Self::new().await
+    }
+
+    /// A fresh PostgreSQL database (`paige_t_…`) on the server named by
+    /// `PAIGE_TEST_DATABASE_URL`, dropped when the `Env` is; the data dir
+    /// holds only the master key. `None`, with a note, without that variable.
+    pub async fn postgres() -> Option<Self> {
+        let Some(server) = std::env::var("PAIGE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
+            note_postgres_skipped();
+            return None;
+        };
+        let pg = PgDatabase::create(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(data_dir(&dir));
+        config.database_url = Some(pg.url.clone());
+        let paige = Paige::open(&config).await.unwrap();
+        Some(Self {
+            dir,
+            paige,
+            pg: Some(pg),
+        })
+    }
+
+    /// The configuration this environment was opened with, to open it again.
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(self.data_dir());
+        config.database_url = self.pg.as_ref().map(|pg| pg.url.clone());
+        config
+    }
+
+    /// Raw SQL on either backend, for checks and tampering.
+    pub async fn db(&self) -> Db {
+        match &self.pg {
+            Some(pg) => Db::Postgres(PgPool::connect(&pg.url).await.unwrap()),
+            None => Db::Sqlite(self.raw().await),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -49,15 +95,279 @@ impl Env {
             .unwrap()
     }
 
-    /// A second connection to the same database file, for raw SQL.
+    /// A second connection to the same database file, for raw SQL
+    /// (SQLite only; [`Env::db`] serves both backends).
     pub async fn raw(&self) -> SqlitePool {
+        assert!(self.pg.is_none(), "Env::raw is SQLite only; use Env::db");
         raw_pool(&self.data_dir().join("paige.db")).await
     }
 
+    /// Runs the real binary on this environment's data dir (and database).
     pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_cli(&self.data_dir(), args, stdin)
+        match &self.pg {
+            Some(pg) => run_cli_with_env(&self.data_dir(), args, stdin, &[("PAIGE_DATABASE_URL", &pg.url)]),
+            None => run_cli(&self.data_dir(), args, stdin),
+        }
     }
 }
+
+/// Says once per test process, past the output capture, that the
+/// PostgreSQL variants did not run.
+fn note_postgres_skipped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    eprintln!("skipped: the PostgreSQL variant (PAIGE_TEST_DATABASE_URL is not set)");
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: PostgreSQL test variants skipped; set PAIGE_TEST_DATABASE_URL=postgres://user@host:port/db to run them"
+        );
+    });
+}
+
+/// A database of its own for one test, on the server of
+/// `PAIGE_TEST_DATABASE_URL`; dropped (connections and all) on drop.
+struct PgDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(server: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "paige_t_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(server)
+            .await
+            .unwrap_or_else(|e| panic!("PAIGE_TEST_DATABASE_URL: cannot connect: {e}"));
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+        Self {
+            server: server.to_owned(),
+            url: with_database(server, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&server).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// A value bound to a raw query.
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Self {
+        Self::Blob(v.to_owned())
+    }
+}
+
+/// Raw SQL on either backend. Queries are written with `?` placeholders
+/// (SQLite's); on PostgreSQL they become `$1`, `$2`, ….
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v.clone()),
+                Arg::Blob(v) => query.bind(v.clone()),
+            };
+        }
+        query
+    }};
+}
+
+impl Db {
+    /// The one value of a one-row, one-column query.
+    pub async fn scalar<T>(&self, sql: &str, args: &[Arg]) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+        T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+        T: Send + Unpin,
+    {
+        let pg_sql = numbered(sql);
+        match self {
+            Db::Sqlite(pool) => bind_all!(sqlx::query_scalar::<Sqlite, T>(sql), args)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Db::Postgres(pool) => bind_all!(sqlx::query_scalar::<Postgres, T>(&pg_sql), args)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// The first column of every row.
+    pub async fn column<T>(&self, sql: &str, args: &[Arg]) -> Vec<T>
+    where
+        T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+        T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+        T: Send + Unpin,
+    {
+        let pg_sql = numbered(sql);
+        match self {
+            Db::Sqlite(pool) => bind_all!(sqlx::query_scalar::<Sqlite, T>(sql), args)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Db::Postgres(pool) => bind_all!(sqlx::query_scalar::<Postgres, T>(&pg_sql), args)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Every row, as tuples.
+    pub async fn rows<T>(&self, sql: &str, args: &[Arg]) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let pg_sql = numbered(sql);
+        match self {
+            Db::Sqlite(pool) => bind_all!(sqlx::query_as::<Sqlite, T>(sql), args)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Db::Postgres(pool) => bind_all!(sqlx::query_as::<Postgres, T>(&pg_sql), args)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub async fn execute(&self, sql: &str, args: &[Arg]) -> u64 {
+        let pg_sql = numbered(sql);
+        match self {
+            Db::Sqlite(pool) => bind_all!(sqlx::query::<Sqlite>(sql), args)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Db::Postgres(pool) => bind_all!(sqlx::query::<Postgres>(&pg_sql), args)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+        }
+    }
+}
+
+/// Runs `async fn $name(env: Env)` as two tests, `$name::sqlite` and
+/// `$name::postgres`; the second passes with a note when no PostgreSQL
+/// server is configured. `multi_thread` runs them on two worker threads.
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Env::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(env) = $crate::common::Env::postgres().await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    };
+    ($name:ident, multi_thread) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Env::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = $crate::common::Env::postgres().await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
 
 pub fn data_dir(dir: &TempDir) -> PathBuf {
     dir.path().join("data")

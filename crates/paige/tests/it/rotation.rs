@@ -4,17 +4,17 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
+use paige::Paige;
 use paige::crypto::{self, CryptoError, FileKeyProvider, KeyProvider, MasterKey};
-use paige::{Config, Paige};
 use secrecy::ExposeSecret;
 
-use crate::common::{Env, actor, stderr, stdout};
+use crate::common::{Env, actor, both_backends, stderr, stdout};
 
 async fn wrapped_keys(env: &Env) -> Vec<(i64, Vec<u8>)> {
-    sqlx::query_as("SELECT id, wrapped_data_key FROM projects ORDER BY id")
-        .fetch_all(&env.raw().await)
+    env.db()
         .await
-        .unwrap()
+        .rows("SELECT id, wrapped_data_key FROM projects ORDER BY id", &[])
+        .await
 }
 
 async fn all_values(paige: &Paige, slugs: &[&str]) -> Vec<(String, String)> {
@@ -35,9 +35,9 @@ fn key_from_text(dir: &std::path::Path, name: &str, text: &[u8]) -> Arc<MasterKe
     FileKeyProvider::open_or_create(&path).unwrap().current().unwrap()
 }
 
-#[tokio::test]
-async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key() {
-    let env = Env::new().await;
+both_backends!(rotation_rewraps_every_data_key_and_retires_the_old_master_key);
+
+async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key(env: Env) {
     let slugs = ["alpha", "beta", "gamma"];
     for slug in slugs {
         env.project(slug).await;
@@ -48,11 +48,11 @@ async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key() {
     let old_text = std::fs::read(&key_path).unwrap();
     let before_values = all_values(&env.paige, &slugs).await;
     let before_wrapped = wrapped_keys(&env).await;
-    let before_ciphertexts: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT ciphertext FROM secrets ORDER BY project_id, key")
-            .fetch_all(&env.raw().await)
-            .await
-            .unwrap();
+    let before_ciphertexts: Vec<Vec<u8>> = env
+        .db()
+        .await
+        .column("SELECT ciphertext FROM secrets ORDER BY project_id, key", &[])
+        .await;
 
     let out = env.cli(&["keys", "rotate"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -71,10 +71,11 @@ async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key() {
     assert!(!env.data_dir().join("master.key.next").exists());
 
     // Values untouched; data keys re-wrapped.
-    let after_ciphertexts: Vec<Vec<u8>> = sqlx::query_scalar("SELECT ciphertext FROM secrets ORDER BY project_id, key")
-        .fetch_all(&env.raw().await)
+    let after_ciphertexts: Vec<Vec<u8>> = env
+        .db()
         .await
-        .unwrap();
+        .column("SELECT ciphertext FROM secrets ORDER BY project_id, key", &[])
+        .await;
     assert_eq!(after_ciphertexts, before_ciphertexts);
     let after_wrapped = wrapped_keys(&env).await;
     assert_eq!(after_wrapped.len(), 3);
@@ -85,7 +86,7 @@ async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key() {
     // Every secret still resolves: through the handle opened before the
     // rotation (it re-reads the key file) and through a fresh one.
     assert_eq!(all_values(&env.paige, &slugs).await, before_values);
-    let fresh = Paige::open(&Config::new(env.data_dir())).await.unwrap();
+    let fresh = Paige::open(&env.config()).await.unwrap();
     assert_eq!(all_values(&fresh, &slugs).await, before_values);
 
     // The old master key unwraps none of the data keys now.
@@ -103,16 +104,17 @@ async fn rotation_rewraps_every_data_key_and_retires_the_old_master_key() {
     // The rotation is in the audit trail, without key material.
     let new_id = String::from_utf8(new_text).unwrap();
     let new_id = new_id.lines().find_map(|l| l.strip_prefix("id=")).unwrap().to_owned();
-    let detail: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'keys.rotate'")
-        .fetch_one(&env.raw().await)
+    let detail: String = env
+        .db()
         .await
-        .unwrap();
+        .scalar("SELECT detail FROM audit_events WHERE action = 'keys.rotate'", &[])
+        .await;
     assert_eq!(detail, format!("3 data keys re-wrapped under master key {new_id}"));
 }
 
-#[tokio::test]
-async fn a_rotation_interrupted_before_its_commit_keeps_the_old_key() {
-    let env = Env::new().await;
+both_backends!(a_rotation_interrupted_before_its_commit_keeps_the_old_key);
+
+async fn a_rotation_interrupted_before_its_commit_keeps_the_old_key(env: Env) {
     env.project("alpha").await;
     env.set("alpha", "API_KEY", "alpha-api-key-value").await;
     let key_path = env.data_dir().join("master.key");
@@ -123,15 +125,15 @@ async fn a_rotation_interrupted_before_its_commit_keeps_the_old_key() {
     provider.stage(&MasterKey::generate()).unwrap();
     assert!(env.data_dir().join("master.key.next").exists());
 
-    let reopened = Paige::open(&Config::new(env.data_dir())).await.unwrap();
+    let reopened = Paige::open(&env.config()).await.unwrap();
     assert!(!env.data_dir().join("master.key.next").exists());
     assert_eq!(std::fs::read(&key_path).unwrap(), old_text);
     assert_eq!(reopened.resolve("alpha").await.unwrap().secrets.len(), 1);
 }
 
-#[tokio::test]
-async fn a_rotation_interrupted_after_its_commit_is_finished_on_open() {
-    let env = Env::new().await;
+both_backends!(a_rotation_interrupted_after_its_commit_is_finished_on_open);
+
+async fn a_rotation_interrupted_after_its_commit_is_finished_on_open(env: Env) {
     env.project("alpha").await;
     env.set("alpha", "API_KEY", "alpha-api-key-value").await;
     let key_path = env.data_dir().join("master.key");
@@ -151,7 +153,7 @@ async fn a_rotation_interrupted_after_its_commit_is_finished_on_open() {
         .await
         .unwrap();
 
-    let reopened = Paige::open(&Config::new(env.data_dir())).await.unwrap();
+    let reopened = Paige::open(&env.config()).await.unwrap();
     assert!(!env.data_dir().join("master.key.next").exists());
     let text = std::fs::read_to_string(&key_path).unwrap();
     assert!(text.contains(&format!("id={}", new.id())));

@@ -3,7 +3,7 @@
 
 use paige::secrets::rules::{self, RuleError, ValueWarning};
 
-use crate::common::{Env, actor, secret};
+use crate::common::{Env, actor, both_backends, secret};
 
 #[test]
 fn key_rules_refuse_and_accept_at_the_edges() {
@@ -110,9 +110,9 @@ fn input_loses_exactly_one_trailing_newline_and_must_be_utf8() {
     assert_eq!(RuleError::ValueNotUtf8(4).code(), "value_not_utf8");
 }
 
-#[tokio::test]
-async fn a_refused_set_changes_nothing() {
-    let env = Env::new().await;
+both_backends!(a_refused_set_changes_nothing);
+
+async fn a_refused_set_changes_nothing(env: Env) {
     env.project("bot").await;
     env.set("bot", "GOOD_KEY", "good-value-1").await;
     let before = env.paige.list_secrets("bot").await.unwrap();
@@ -133,9 +133,9 @@ async fn a_refused_set_changes_nothing() {
     assert_eq!(env.paige.resolve("bot").await.unwrap().secrets.len(), 1);
 }
 
-#[tokio::test]
-async fn a_project_holds_at_most_1000_secrets() {
-    let env = Env::new().await;
+both_backends!(a_project_holds_at_most_1000_secrets);
+
+async fn a_project_holds_at_most_1000_secrets(env: Env) {
     env.project("bot").await;
     let entries: Vec<_> = (0..rules::PROJECT_MAX_SECRETS)
         .map(|i| (format!("KEY_{i:04}"), secret(&format!("value-{i:04}"))))
@@ -157,9 +157,9 @@ async fn a_project_holds_at_most_1000_secrets() {
     assert_eq!(set.outcome.version, 2);
 }
 
-#[tokio::test]
-async fn a_project_holds_at_most_512_kib_of_values() {
-    let env = Env::new().await;
+both_backends!(a_project_holds_at_most_512_kib_of_values);
+
+async fn a_project_holds_at_most_512_kib_of_values(env: Env) {
     env.project("bot").await;
     let full = "x".repeat(rules::VALUE_MAX_BYTES);
     for i in 0..8 {

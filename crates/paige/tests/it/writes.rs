@@ -2,14 +2,13 @@
 
 use secrecy::ExposeSecret;
 
-use crate::common::{Env, actor, secret};
+use crate::common::{Env, actor, both_backends, secret};
 
 async fn row_count(env: &Env, key: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key = ?")
-        .bind(key)
-        .fetch_one(&env.raw().await)
+    env.db()
         .await
-        .unwrap()
+        .scalar("SELECT COUNT(*) FROM secrets WHERE key = ?", &[key.into()])
+        .await
 }
 
 async fn values(env: &Env, slug: &str) -> Vec<(String, String)> {
@@ -23,9 +22,9 @@ async fn values(env: &Env, slug: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn overwrite_keeps_one_row_and_bumps_the_version() {
-    let env = Env::new().await;
+both_backends!(overwrite_keeps_one_row_and_bumps_the_version);
+
+async fn overwrite_keeps_one_row_and_bumps_the_version(env: Env) {
     env.project("bot").await;
     let first = env.set("bot", "API_KEY", "first-value").await;
     assert!(first.outcome.created);
@@ -64,9 +63,9 @@ async fn overwrite_keeps_one_row_and_bumps_the_version() {
     assert!(!format!("{events:?}").contains("-value"));
 }
 
-#[tokio::test]
-async fn delete_removes_the_value_and_a_second_delete_is_not_found() {
-    let env = Env::new().await;
+both_backends!(delete_removes_the_value_and_a_second_delete_is_not_found);
+
+async fn delete_removes_the_value_and_a_second_delete_is_not_found(env: Env) {
     env.project("bot").await;
     env.set("bot", "API_KEY", "first-value").await;
     env.set("bot", "KEEP", "keep-value").await;
@@ -77,9 +76,9 @@ async fn delete_removes_the_value_and_a_second_delete_is_not_found() {
     assert_eq!(env.paige.list_secrets("bot").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn import_applies_all_lines_or_none() {
-    let env = Env::new().await;
+both_backends!(import_applies_all_lines_or_none);
+
+async fn import_applies_all_lines_or_none(env: Env) {
     env.project("bot").await;
     env.set("bot", "EXISTING", "existing-value").await;
     let before_list = env.paige.list_secrets("bot").await.unwrap();

@@ -6,10 +6,15 @@ use std::collections::BTreeSet;
 use secrecy::ExposeSecret;
 
 use super::{Server, answer};
+use crate::common::{Env, both_backends};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records() {
-    let server = Server::start().await;
+both_backends!(
+    fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records,
+    multi_thread
+);
+
+async fn fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records(env: Env) {
+    let server = Server::start_on(env).await;
     let token = server.user("owner@example.com").await;
     server
         .env
@@ -52,11 +57,15 @@ async fn fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_recor
 
     let listed = server.env.paige.list_secrets("proj").await.unwrap();
     assert_eq!(listed[0].version, 50);
-    let audited: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM audit_events WHERE key = 'HOT_KEY' ORDER BY version")
-            .fetch_all(&server.env.raw().await)
-            .await
-            .unwrap();
+    let audited: Vec<i64> = server
+        .env
+        .db()
+        .await
+        .column(
+            "SELECT version FROM audit_events WHERE key = 'HOT_KEY' ORDER BY version",
+            &[],
+        )
+        .await;
     assert_eq!(audited, (1..=50).collect::<Vec<i64>>());
 
     // The stored value is the one whose write was given version 50.
@@ -66,9 +75,13 @@ async fn fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_recor
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one() {
-    let server = Server::start().await;
+both_backends!(
+    concurrent_writes_at_the_project_limit_are_refused_one_by_one,
+    multi_thread
+);
+
+async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one(env: Env) {
+    let server = Server::start_on(env).await;
     let token = server.user("owner@example.com").await;
     let paige = &server.env.paige;
     paige
@@ -113,16 +126,17 @@ async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one() {
 
     let listed = paige.list_secrets("proj").await.unwrap();
     assert_eq!(listed.len(), 1000);
-    let new_audited: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE key LIKE 'NEW_%' AND action = 'secret.create'")
-            .fetch_one(&server.env.raw().await)
-            .await
-            .unwrap();
+    let db = server.env.db().await;
+    let new_audited: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE key LIKE 'NEW_%' AND action = 'secret.create'",
+            &[],
+        )
+        .await;
     assert_eq!(new_audited, 5, "no audit record of a refused write survives");
-    let new_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key LIKE 'NEW_%'")
-        .fetch_one(&server.env.raw().await)
-        .await
-        .unwrap();
+    let new_rows: i64 = db
+        .scalar("SELECT COUNT(*) FROM secrets WHERE key LIKE 'NEW_%'", &[])
+        .await;
     assert_eq!(new_rows, 5, "no row of a refused write survives");
     server.stop().await;
 }

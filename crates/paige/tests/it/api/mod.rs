@@ -32,19 +32,30 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
-        Self::start_with(ServeOptions {
-            // A short drain so the rate-limit test can wait it out.
-            login_limits: LimitPolicy {
-                burst: 5,
-                drain_every: Duration::from_secs(2),
+        Self::start_on(Env::new().await).await
+    }
+
+    /// Like [`Server::start`], over a given environment (either backend).
+    pub async fn start_on(env: Env) -> Self {
+        Self::serve(
+            env,
+            ServeOptions {
+                // A short drain so the rate-limit test can wait it out.
+                login_limits: LimitPolicy {
+                    burst: 5,
+                    drain_every: Duration::from_secs(2),
+                },
+                secure_cookies: false,
             },
-            secure_cookies: false,
-        })
+        )
         .await
     }
 
     pub async fn start_with(options: ServeOptions) -> Self {
-        let env = Env::new().await;
+        Self::serve(Env::new().await, options).await
+    }
+
+    async fn serve(env: Env, options: ServeOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

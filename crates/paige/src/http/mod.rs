@@ -1,4 +1,4 @@
-//! `paige serve`: the JSON API of SPEC §6 over axum.
+//! `paige serve`: the JSON API of SPEC §6 and the dashboard (`web/`) over axum.
 //!
 //! The HTTP layer is a thin translation: extract the caller and the input,
 //! call one `Paige` method, shape the answer. Authorization goes through
@@ -9,6 +9,9 @@ pub mod api;
 mod error;
 mod extract;
 pub(crate) mod logging;
+mod membership;
+pub mod signin;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(api::openapi_paths_for_clients(doc));
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
+        .merge(web::routes())
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(state)

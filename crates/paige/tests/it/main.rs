@@ -13,4 +13,5 @@ mod files;
 mod rotation;
 mod rules;
 mod runtime;
+mod web;
 mod writes;

@@ -5,20 +5,18 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::normalize_email;
-use crate::auth::sessions::{ABSOLUTE_TIMEOUT_MS, SESSION_COOKIE};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
 use crate::http::logging::RequestId;
-use crate::store::{Actor, NewAudit};
+use crate::http::signin::{self, SignInError};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,12 +33,6 @@ impl RequestShape for Login {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignedIn {
     email: String,
-}
-
-fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}");
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
 /// Signs in with email and password; sets a new session cookie.
@@ -60,58 +52,25 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let account = normalize_email(&body.email).unwrap_or_else(|_| body.email.to_lowercase());
-    let keys = [format!("ip:{}", peer.ip()), format!("account:{account}")];
-    if let Err(wait) = state.limiter.check(&keys) {
-        return Err(Error::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        }
-        .into());
-    }
-    let Some(user) = state.paige.verify_login(&body.email, body.password).await? else {
-        state.limiter.record_failure(&keys);
-        let actor = Actor {
-            name: format!("ip:{}", peer.ip()),
-            user_id: None,
-            request_id: Some(request_id.0),
-        };
-        let audit = NewAudit {
-            action: "auth.login_failed",
-            detail: Some(format!("email {account}")),
-            ..NewAudit::default()
-        };
-        state.paige.store().append_audit(audit, &actor).await?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong email or password",
-        ));
-    };
-    state.limiter.record_success(&keys[1]);
-    // Sign-in always makes a new session; an old one the browser sent is ended.
-    if let Some(old) = old_session(&headers) {
-        state.paige.end_session(&old).await?;
-    }
-    let session = state.paige.start_session(&user).await?;
-    let cookie = session_cookie(
-        session.expose(),
-        ABSOLUTE_TIMEOUT_MS / 1000,
-        state.options.secure_cookies,
-    );
-    let mut response = Json(SignedIn { email: user.email }).into_response();
+    let old = signin::session_from_headers(&headers);
+    let signed_in = signin::sign_in(&state, peer.ip(), Some(request_id.0), &body.email, body.password, old)
+        .await
+        .map_err(|e| match e {
+            SignInError::RateLimited { retry_after_secs } => Error::RateLimited { retry_after_secs }.into(),
+            SignInError::WrongCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong email or password",
+            ),
+            SignInError::Failed(e) => ApiError::from(e),
+        })?;
+    let cookie = signin::session_cookie(&signed_in.session, state.options.secure_cookies);
+    let mut response = Json(SignedIn {
+        email: signed_in.user.email,
+    })
+    .into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
-}
-
-fn old_session(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// Ends the session and clears its cookie.
@@ -120,13 +79,9 @@ fn old_session(headers: &HeaderMap) -> Option<String> {
     responses((status = 204, description = "signed out"))
 )]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(session) = old_session(&headers) {
-        state.paige.end_session(&session).await?;
-    }
+    let cleared = signin::sign_out(&state, &headers).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie("", 0, state.options.secure_cookies));
+    response.headers_mut().insert(header::SET_COOKIE, cleared);
     Ok(response)
 }
 

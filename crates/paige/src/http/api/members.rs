@@ -7,12 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::roles::Action;
-use crate::error::Error;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
-use crate::projects::parse_role;
-use crate::store::Role;
+use crate::http::membership;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
@@ -65,14 +63,6 @@ pub async fn list_members(
     }))
 }
 
-/// Only an owner may make or unmake owners.
-fn check_owner_rule(caller_role: Role, touches_owner: bool) -> Result<(), ApiError> {
-    if touches_owner && caller_role != Role::Owner {
-        return Err(Error::Forbidden.into());
-    }
-    Ok(())
-}
-
 /// Adds a member (201) or changes their role (200).
 #[utoipa::path(
     post, path = "/api/v1/projects/{slug}/members", tag = "members",
@@ -94,23 +84,20 @@ pub async fn add_member(
     ApiPath(slug): ApiPath<String>,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<(StatusCode, Json<MemberView>), ApiError> {
-    let (project, caller_role) = state
-        .paige
-        .authorize(&caller.user, &slug, Action::ManageMembers)
-        .await?;
-    let role = parse_role(&body.role)?;
-    let user = state.paige.user(&body.email).await?;
-    let current = state.paige.store().member_role(project.id, user.id).await?;
-    check_owner_rule(caller_role, role == Role::Owner || current == Some(Role::Owner))?;
-    let added = state
-        .paige
-        .add_member(&project.slug, &user.email, role, &caller.actor())
-        .await?;
+    let (added, role, email) = membership::set_member(
+        &state.paige,
+        &caller.user,
+        &caller.actor(),
+        &slug,
+        &body.email,
+        &body.role,
+    )
+    .await?;
     let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
         Json(MemberView {
-            email: user.email,
+            email,
             role: role.to_string(),
         }),
     ))
@@ -133,16 +120,6 @@ pub async fn remove_member(
     caller: Caller,
     ApiPath((slug, email)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (project, caller_role) = state
-        .paige
-        .authorize(&caller.user, &slug, Action::ManageMembers)
-        .await?;
-    let user = state.paige.user(&email).await?;
-    let current = state.paige.store().member_role(project.id, user.id).await?;
-    check_owner_rule(caller_role, current == Some(Role::Owner))?;
-    state
-        .paige
-        .remove_member(&project.slug, &user.email, &caller.actor())
-        .await?;
+    membership::remove_member(&state.paige, &caller.user, &caller.actor(), &slug, &email).await?;
     Ok(StatusCode::NO_CONTENT)
 }

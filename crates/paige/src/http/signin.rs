@@ -1,0 +1,126 @@
+//! Sign-in and sign-out, shared by the JSON API (`POST /api/v1/auth/login`)
+//! and the dashboard's form (`POST /login`), so both have the same rate
+//! limits, audit record and session handling.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use secrecy::SecretString;
+
+use super::AppState;
+use crate::auth::normalize_email;
+use crate::auth::sessions::{ABSOLUTE_TIMEOUT_MS, SESSION_COOKIE, SessionId};
+use crate::error::Error;
+use crate::store::{Actor, NewAudit, UserRecord};
+
+/// Why a sign-in did not happen.
+#[derive(Debug)]
+pub enum SignInError {
+    /// Too many failures on the address or the account.
+    RateLimited { retry_after_secs: u64 },
+    /// Wrong email or password; which one is never said.
+    WrongCredentials,
+    /// The store failed.
+    Failed(Error),
+}
+
+impl From<Error> for SignInError {
+    fn from(error: Error) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// A new session for a user who proved who they are.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: UserRecord,
+    pub session: SessionId,
+}
+
+/// Checks the rate limits (keys `ip:<addr>` and `account:<email>`), the
+/// password (Argon2id, equal work for unknown emails), records a failure in
+/// the limiter and the audit log (`auth.login_failed`), and on success ends
+/// the session the browser sent (if any) and starts a new one.
+pub async fn sign_in(
+    state: &AppState,
+    peer: IpAddr,
+    request_id: Option<String>,
+    email: &str,
+    password: SecretString,
+    old_session: Option<&str>,
+) -> Result<SignedIn, SignInError> {
+    let account = normalize_email(email).unwrap_or_else(|_| email.to_lowercase());
+    let keys = [format!("ip:{peer}"), format!("account:{account}")];
+    if let Err(wait) = state.limiter.check(&keys) {
+        return Err(SignInError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let Some(user) = state.paige.verify_login(email, password).await? else {
+        state.limiter.record_failure(&keys);
+        let actor = Actor {
+            name: format!("ip:{peer}"),
+            user_id: None,
+            request_id,
+        };
+        let audit = NewAudit {
+            action: "auth.login_failed",
+            detail: Some(format!("email {account}")),
+            ..NewAudit::default()
+        };
+        state.paige.store().append_audit(audit, &actor).await?;
+        return Err(SignInError::WrongCredentials);
+    };
+    state.limiter.record_success(&keys[1]);
+    // Sign-in always makes a new session; an old one the browser sent is ended.
+    if let Some(old) = old_session {
+        state.paige.end_session(old).await?;
+    }
+    let session = state.paige.start_session(&user).await?;
+    Ok(SignedIn { user, session })
+}
+
+/// Ends the session the browser sent, if any; returns the `Set-Cookie`
+/// value that clears its cookie.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, Error> {
+    if let Some(session) = session_from_headers(headers) {
+        state.paige.end_session(session).await?;
+    }
+    Ok(cookie(SESSION_COOKIE, "", 0, "/", state.options.secure_cookies))
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(session: &SessionId, secure: bool) -> HeaderValue {
+    cookie(
+        SESSION_COOKIE,
+        session.expose(),
+        ABSOLUTE_TIMEOUT_MS / 1000,
+        "/",
+        secure,
+    )
+}
+
+/// A cookie that scripts cannot read and other sites never make the
+/// browser send.
+pub fn cookie(name: &str, value: &str, max_age_secs: i64, path: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie_from_headers<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// The session id the browser sent, if any.
+pub fn session_from_headers(headers: &HeaderMap) -> Option<&str> {
+    cookie_from_headers(headers, SESSION_COOKIE).filter(|v| !v.is_empty())
+}

@@ -1,0 +1,167 @@
+//! Members (owners and admins): add, change role, remove with a confirm step.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::pages::{Layout, PageError, Section, render};
+use super::session::{Posted, WebUser, urlencode};
+use crate::auth::roles::Action;
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::membership;
+use crate::store::{Member, ProjectRecord, Role};
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    page: Layout,
+    slug: String,
+    members: Vec<Member>,
+    roles: [Role; 4],
+    notice: Option<String>,
+    error: Option<String>,
+    email: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MembersQuery {
+    added: Option<String>,
+    changed: Option<String>,
+    removed: Option<String>,
+}
+
+async fn build(
+    state: &AppState,
+    user: &WebUser,
+    project: &ProjectRecord,
+    role: Role,
+) -> Result<MembersPage, PageError> {
+    let members = state.paige.store().list_members(project.id).await?;
+    Ok(MembersPage {
+        page: Layout::new(
+            state,
+            user,
+            format!("Members · {}", project.slug),
+            Some((project, role, Section::Members)),
+        )
+        .await?,
+        slug: project.slug.clone(),
+        members,
+        roles: Role::ALL,
+        notice: None,
+        error: None,
+        email: String::new(),
+    })
+}
+
+/// `GET /projects/{slug}/members`.
+pub async fn page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Query(query): Query<MembersQuery>,
+) -> Result<Response, PageError> {
+    let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
+    let mut page = build(&state, &user, &project, role).await?;
+    page.notice = if let Some(email) = query.added {
+        Some(format!("Added {email}."))
+    } else if let Some(email) = query.changed {
+        Some(format!("Changed the role of {email}."))
+    } else {
+        query.removed.map(|email| format!("Removed {email}."))
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /projects/{slug}/members`: adds a member or changes a role.
+pub async fn save(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Posted { user, form }: Posted<MemberForm>,
+) -> Result<Response, PageError> {
+    let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
+    match membership::set_member(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role).await {
+        Ok((added, _, email)) => {
+            let what = if added { "added" } else { "changed" };
+            let target = format!("/projects/{}/members?{what}={}", project.slug, urlencode(&email));
+            Ok(Redirect::to(&target).into_response())
+        }
+        Err(e @ (Error::Invalid { .. } | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden)) => {
+            let status = PageError::from(Error::Conflict(String::new())).status;
+            let (status, message) = match e {
+                Error::Forbidden => (
+                    StatusCode::FORBIDDEN,
+                    "Only an owner can make or unmake owners.".to_owned(),
+                ),
+                Error::NotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    format!("There is no user {}; create the account first.", form.email),
+                ),
+                other => (status, other.to_string()),
+            };
+            let mut page = build(&state, &user, &project, role).await?;
+            page.error = Some(message);
+            page.email = form.email;
+            Ok(render(status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "member_remove.html")]
+struct RemovePage {
+    page: Layout,
+    slug: String,
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailQuery {
+    #[serde(default)]
+    email: String,
+}
+
+/// `GET /projects/{slug}/members/remove?email=…`: the confirm step.
+pub async fn confirm_remove(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Query(query): Query<EmailQuery>,
+) -> Result<Response, PageError> {
+    let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
+    let page = RemovePage {
+        page: Layout::new(
+            &state,
+            &user,
+            format!("Remove {}? · {slug}", query.email),
+            Some((&project, role, Section::Members)),
+        )
+        .await?,
+        slug: project.slug.clone(),
+        email: query.email,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /projects/{slug}/members/remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Posted { user, form }: Posted<EmailQuery>,
+) -> Result<Response, PageError> {
+    membership::remove_member(&state.paige, &user.user, &user.actor(), &slug, &form.email).await?;
+    let target = format!("/projects/{slug}/members?removed={}", urlencode(&form.email));
+    Ok(Redirect::to(&target).into_response())
+}

@@ -1,0 +1,342 @@
+//! Who is signed in, the CSRF check of every form, and the sign-in and
+//! sign-out pages.
+//!
+//! CSRF tokens are derived from a secret the browser holds only in an
+//! `HttpOnly`, `SameSite=Strict` cookie: for a signed-in user the session
+//! id, for the sign-in form a random pre-session cookie. The token is
+//! `base64url(SHA-256(purpose ‖ secret))`, so it is tied to that one
+//! session, another session's token does not match, and the page that
+//! shows it does not reveal the session id. Tokens are compared in
+//! constant time. A POST without a valid token is refused with 403 before
+//! anything else happens.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::pages::{Layout, PageError, render};
+use crate::http::AppState;
+use crate::http::logging::RequestId;
+use crate::http::signin::{self, SignInError};
+use crate::store::{Actor, UserRecord};
+
+/// The pre-session cookie that ties the sign-in form to its browser.
+pub const LOGIN_COOKIE: &str = "paige_login";
+/// Form bodies above this are refused (a 64 KiB value, percent-encoded).
+pub const FORM_LIMIT: usize = 256 * 1024;
+
+fn token(purpose: &str, secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(purpose.as_bytes());
+    hasher.update([0]);
+    hasher.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
+fn token_matches(expected: &str, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+/// A signed-in user of the dashboard.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    pub user: UserRecord,
+    session: String,
+    pub request_id: Option<String>,
+}
+
+impl WebUser {
+    /// This session's CSRF token.
+    pub fn csrf(&self) -> String {
+        token("paige-csrf-v1", &self.session)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.user.email.clone(),
+            user_id: Some(self.user.id),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, PageError> {
+        let Some(session) = signin::session_from_headers(&parts.headers) else {
+            return Ok(None);
+        };
+        let Some(user) = state.paige.session_user(session).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            user,
+            session: session.to_owned(),
+            request_id: parts.extensions.get::<RequestId>().map(|id| id.0.clone()),
+        }))
+    }
+}
+
+/// Pages need a session; without one the browser is sent to sign in and
+/// brought back afterwards.
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Self::from_parts(parts, state).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => {
+                let next = parts.uri.path_and_query().map_or("/projects", |p| p.as_str());
+                let target = format!("/login?next={}", urlencode(next));
+                Err(Redirect::to(&target).into_response())
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+/// A form posted by the signed-in user, its CSRF token checked.
+#[derive(Debug)]
+pub struct Posted<T> {
+    pub user: WebUser,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let user = WebUser::from_parts(&parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .ok_or_else(|| {
+                PageError::forbidden("Your session has ended, so the form was not accepted. Sign in and try again.")
+                    .into_response()
+            })?;
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
+            PageError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                format!("Forms are limited to {FORM_LIMIT} bytes."),
+            )
+            .into_response()
+        })?;
+        let presented: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        if !token_matches(&user.csrf(), presented.csrf.as_deref()) {
+            return Err(refused_form().into_response());
+        }
+        // serde's messages may quote the input, so they are not shown.
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| PageError::bad_request("The form is incomplete or malformed.").into_response())?;
+        Ok(Self { user, form })
+    }
+}
+
+fn refused_form() -> PageError {
+    PageError::forbidden(
+        "The form was refused: its security token is missing or does not belong to your session. \
+         Nothing was changed. Reload the page and try again.",
+    )
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: Layout,
+    csrf: String,
+    email: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+/// Only paths on this server are followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+            n.to_owned()
+        }
+        _ => "/projects".to_owned(),
+    }
+}
+
+fn login_secret(headers: &HeaderMap) -> Option<&str> {
+    signin::cookie_from_headers(headers, LOGIN_COOKIE).filter(|v| v.len() >= 32)
+}
+
+fn login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> Response {
+    let (secret, fresh) = match login_secret(headers) {
+        Some(secret) => (secret.to_owned(), false),
+        None => {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            (URL_SAFE_NO_PAD.encode(bytes), true)
+        }
+    };
+    let page = LoginPage {
+        page: Layout::anonymous("Sign in"),
+        csrf: token("paige-login-v1", &secret),
+        email,
+        next,
+        error,
+        notice,
+    };
+    let mut response = render(status, &page);
+    if fresh {
+        let cookie = signin::cookie(LOGIN_COOKIE, &secret, 3600, "/login", state.options.secure_cookies);
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `GET /login`: the sign-in form (or the projects, when signed in).
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+    parts: RequestParts,
+) -> Response {
+    if let Ok(Some(_)) = WebUser::from_parts(&parts.0, &state).await {
+        return Redirect::to(&safe_next(query.next.as_deref())).into_response();
+    }
+    let notice = query.signed_out.is_some().then_some("You have signed out.");
+    login_form(
+        &state,
+        &headers,
+        StatusCode::OK,
+        String::new(),
+        safe_next(query.next.as_deref()),
+        None,
+        notice,
+    )
+}
+
+/// The request's head, for handlers that look at the session themselves.
+#[derive(Debug)]
+pub struct RequestParts(Parts);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestParts {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.clone()))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    email: String,
+    password: Option<SecretString>,
+    next: Option<String>,
+}
+
+/// `POST /login`: the shared sign-in flow, then back to where the user was going.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    parts: RequestParts,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let headers = &parts.0.headers;
+    let expected = login_secret(headers).map(|s| token("paige-login-v1", s));
+    if !expected.is_some_and(|e| token_matches(&e, form.csrf.as_deref())) {
+        return refused_form().into_response();
+    }
+    let next = safe_next(form.next.as_deref());
+    let Some(password) = form.password else {
+        return login_form(
+            &state,
+            headers,
+            StatusCode::BAD_REQUEST,
+            form.email,
+            next,
+            Some("Enter your email and password.".to_owned()),
+            None,
+        );
+    };
+    let request_id = parts.0.extensions.get::<RequestId>().map(|id| id.0.clone());
+    let old = signin::session_from_headers(headers);
+    match signin::sign_in(&state, peer.ip(), request_id, &form.email, password, old).await {
+        Ok(signed_in) => {
+            let mut response = Redirect::to(&next).into_response();
+            let cookie = signin::session_cookie(&signed_in.session, state.options.secure_cookies);
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            // The pre-session cookie has done its job.
+            let cleared = signin::cookie(LOGIN_COOKIE, "", 0, "/login", state.options.secure_cookies);
+            response.headers_mut().append(header::SET_COOKIE, cleared);
+            response
+        }
+        Err(SignInError::WrongCredentials) => login_form(
+            &state,
+            headers,
+            StatusCode::UNAUTHORIZED,
+            form.email,
+            next,
+            Some("Wrong email or password.".to_owned()),
+            None,
+        ),
+        Err(SignInError::RateLimited { retry_after_secs }) => PageError::rate_limited(retry_after_secs).into_response(),
+        Err(SignInError::Failed(e)) => PageError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+/// `POST /logout`: ends the session (CSRF-checked, so no other site can
+/// sign the user out).
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: Posted<Empty>) -> Response {
+    let _ = posted.user;
+    match signin::sign_out(&state, &headers).await {
+        Ok(cleared) => {
+            let mut response = Redirect::to("/login?signed_out=1").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cleared);
+            response
+        }
+        Err(e) => PageError::from(e).into_response(),
+    }
+}

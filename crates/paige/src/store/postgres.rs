@@ -94,13 +94,28 @@ impl PostgresStore {
             .map_err(|e| Error::Config(format!("bad --database-url {}: {e}", redact_url(url))))?
             .options([("statement_timeout", STATEMENT_TIMEOUT)]);
 
-        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        // One connection first, for the real cause when the server cannot
+        // be reached (a pool would keep retrying a refused connection and
+        // report only that it timed out).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
             .await
             .map_err(|_| unreachable(&"no answer"))?
             .map_err(|e| unreachable(&e))?;
-        let migrated = sqlx::migrate!("./migrations/postgres").run(&mut conn).await;
-        // Closing the session releases the migrator's advisory lock whatever happened.
-        let _ = conn.close().await;
+        let _ = probe.close().await;
+
+        // A pool of one connection, closed afterwards: closing the session
+        // releases the migrator's advisory lock whatever happened. (A pool,
+        // not a bare connection, keeps `open`'s future `Send`.)
+        let migrator_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options.clone());
+        let migrator_pool = tokio::time::timeout(CONNECT_TIMEOUT, migrator_pool)
+            .await
+            .map_err(|_| unreachable(&"no answer"))?
+            .map_err(|e| unreachable(&e))?;
+        let migrated = sqlx::migrate!("./migrations/postgres").run(&migrator_pool).await;
+        migrator_pool.close().await;
         migrated?;
 
         let pool = PgPoolOptions::new()

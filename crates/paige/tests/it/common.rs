@@ -126,13 +126,23 @@ fn note_postgres_skipped() {
 
 /// A database of its own for one test, on the server of
 /// `PAIGE_TEST_DATABASE_URL`; dropped (connections and all) on drop.
-struct PgDatabase {
+pub struct PgDatabase {
     server: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl PgDatabase {
+    /// An empty database, no schema yet; `None`, with a note, without
+    /// `PAIGE_TEST_DATABASE_URL`.
+    pub async fn fresh() -> Option<Self> {
+        let Some(server) = std::env::var("PAIGE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
+            note_postgres_skipped();
+            return None;
+        };
+        Some(Self::create(&server).await)
+    }
+
     async fn create(server: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()

@@ -1,12 +1,14 @@
 //! Concurrent overwrites: no lost update, no duplicate version, no lost
-//! audit record.
+//! audit record — from one server, and from two servers (nodes) on one
+//! database. Nodes starting together on a fresh PostgreSQL database apply
+//! its migrations once; a node whose database is unreachable fails fast.
 
 use std::collections::BTreeSet;
 
 use secrecy::ExposeSecret;
 
 use super::{Server, answer};
-use crate::common::{Env, both_backends};
+use crate::common::{Env, PgDatabase, both_backends};
 
 both_backends!(
     fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records,
@@ -139,4 +141,132 @@ async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one(env: Env)
         .await;
     assert_eq!(new_rows, 5, "no row of a refused write survives");
     server.stop().await;
+}
+
+/// A second `paige serve` on the same store as `server` (its own handle,
+/// pool and, on SQLite, its own group-commit writer), as another node.
+async fn second_node(server: &Server) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let paige = paige::Paige::open(&server.env.config()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(paige::http::serve(
+        listener,
+        paige,
+        paige::http::ServeOptions::default(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (base, tx)
+}
+
+both_backends!(two_nodes_on_one_database_share_versions_and_audit, multi_thread);
+
+async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
+    let server = Server::start_on(env).await;
+    let token = server.user("owner@example.com").await;
+    server
+        .env
+        .paige
+        .create_project("proj", Some("owner@example.com"), &crate::common::actor())
+        .await
+        .unwrap();
+    let (other, stop_other) = second_node(&server).await;
+    let bases = [server.base.clone(), other];
+
+    // A write through one node is read through the other at once.
+    let put = |base: &str, key: &str, value: String| {
+        server
+            .client
+            .put(format!("{base}/api/v1/projects/proj/secrets/{key}"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "value": value }))
+            .send()
+    };
+    let (status, _) = answer(put(&bases[0], "SEEN_KEY", "seen-value-1".into()).await.unwrap()).await;
+    assert_eq!(status, 201);
+    let listed = server
+        .client
+        .get(format!("{}/api/v1/projects/proj/secrets", bases[1]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(listed).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["secrets"][0]["key"], "SEEN_KEY", "{body}");
+
+    // 40 concurrent overwrites, alternating between the nodes.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let request = put(&bases[i % 2], "HOT_KEY", format!("two-node-value-{i:02}"));
+        tasks.spawn(async move { answer(request.await.unwrap()).await });
+    }
+    let answers = tasks.join_all().await;
+    let mut versions = BTreeSet::new();
+    for (status, body) in &answers {
+        assert!(*status == 200 || *status == 201, "{status} {body}");
+        versions.insert(body["version"].as_i64().unwrap());
+    }
+    assert_eq!(versions, (1..=40).collect::<BTreeSet<i64>>());
+    let audited: Vec<i64> = server
+        .env
+        .db()
+        .await
+        .column(
+            "SELECT version FROM audit_events WHERE key = 'HOT_KEY' ORDER BY version",
+            &[],
+        )
+        .await;
+    assert_eq!(audited, (1..=40).collect::<Vec<i64>>());
+    let listed = server.env.paige.list_secrets("proj").await.unwrap();
+    assert_eq!(listed.iter().find(|s| s.key == "HOT_KEY").unwrap().version, 40);
+    let _ = stop_other.send(());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_a_fresh_database_migrate_once() {
+    let Some(db) = PgDatabase::fresh().await else {
+        return;
+    };
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut opens = tokio::task::JoinSet::new();
+    for dir in &dirs {
+        let mut config = paige::Config::new(dir.path().join("data"));
+        config.database_url = Some(db.url.clone());
+        opens.spawn(async move { paige::Paige::open(&config).await.map(|p| p.config().clone()) });
+    }
+    for opened in opens.join_all().await {
+        opened.unwrap();
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, [1, 2, 3]);
+    pool.close().await;
+}
+
+#[test]
+fn a_node_whose_database_is_unreachable_fails_fast_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = crate::common::run_cli_with_env(
+        &dir.path().join("data"),
+        &["serve", "--listen", "127.0.0.1:0"],
+        b"",
+        // Port 9 (discard) on loopback: nothing listens there.
+        &[("PAIGE_DATABASE_URL", "postgres://paige:hunter2@127.0.0.1:9/paige")],
+    );
+    assert!(!out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let stderr = crate::common::stderr(&out);
+    assert!(
+        stderr.contains("cannot reach the PostgreSQL database at postgres://paige:***@127.0.0.1:9/paige"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

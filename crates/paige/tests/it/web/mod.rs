@@ -2,6 +2,7 @@
 //! HTTP (as a browser without JavaScript sends them) and, in `browser.rs`,
 //! in a real headless Chromium.
 
+mod browser;
 mod forms;
 mod pages;
 

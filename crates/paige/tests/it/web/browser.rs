@@ -1,0 +1,281 @@
+//! The dashboard end to end in a real headless Chromium, driven over
+//! WebDriver (Debian's `chromium` and `chromium-driver`; `.ci/run` installs
+//! them). Without them this test fails, saying what to install.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use secrecy::ExposeSecret;
+
+use super::LEAKY_BOT;
+use crate::api::Server;
+use crate::common::{actor, secret};
+
+const VALUE: &str = "tok-first-Wd3Kq8Zn1Rv6Lp0Sx4";
+const VALUE2: &str = "tok-second-Hm7Fz2Cb9Tg5Jy1Ne";
+
+/// chromedriver on a free port, in its own process group (which is
+/// killed, with the browser it started, when the test ends).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let found = |name: &str| {
+            std::env::var_os("PATH")
+                .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+        };
+        assert!(
+            found("chromedriver") && found("chromium"),
+            "the browser test needs Chromium and its WebDriver: \
+             `apt-get update && apt-get install -y chromium chromium-driver` (CI's .ci/run does this)"
+        );
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("cannot start chromedriver")
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any browser it left behind.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+    ]
+    .map(str::to_owned)
+    .into_iter()
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), "chrome".into());
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("cannot open a Chromium session")
+}
+
+fn target_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let server = Server::start().await;
+    server.user("alice@example.com").await;
+    let paige = &server.env.paige;
+    paige
+        .create_project("support-bot", Some("alice@example.com"), &actor())
+        .await
+        .unwrap();
+    paige
+        .create_project("sales-bot", Some("alice@example.com"), &actor())
+        .await
+        .unwrap();
+    for (key, value) in [
+        ("OPENAI_API_KEY", "sk-proj-aaaaaaaaaaaaaaaa"),
+        ("STRIPE_SECRET_KEY", "sk_live_bbbbbbbbbbbbbbbb"),
+        ("HUBSPOT_TOKEN", "pat-na1-cccccccccccccccc"),
+    ] {
+        paige
+            .set_secret("support-bot", key, &secret(value), &actor())
+            .await
+            .unwrap();
+    }
+    paige
+        .put_code_file("support-bot", "app.js", LEAKY_BOT.as_bytes(), &actor())
+        .await
+        .unwrap();
+
+    let client = browser(&driver, profile.path()).await;
+    let result = drive(&client, &server).await;
+    let _ = client.close().await;
+    server.stop().await;
+    result.unwrap();
+}
+
+type Step = Result<(), Box<dyn std::error::Error>>;
+
+async fn text_of(client: &Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    client
+        .wait()
+        .at_most(Duration::from_secs(40))
+        .for_element(Locator::Css(css))
+        .await?
+        .text()
+        .await
+}
+
+async fn drive(client: &Client, server: &Server) -> Step {
+    let base = &server.base;
+    let secrets = format!("{base}/projects/support-bot/settings/secrets");
+
+    // Sign in; the secrets page first sends us to the sign-in form and back.
+    client.goto(&secrets).await?;
+    assert!(client.current_url().await?.path() == "/login");
+    client
+        .find(Locator::Css("#email"))
+        .await?
+        .send_keys("alice@example.com")
+        .await?;
+    client
+        .find(Locator::Css("#password"))
+        .await?
+        .send_keys(crate::api::PASSWORD)
+        .await?;
+    client
+        .find(Locator::Css("form button[type=submit].primary"))
+        .await?
+        .click()
+        .await?;
+    assert_eq!(text_of(client, "#signed-in-as").await?, "alice@example.com");
+    assert_eq!(
+        client.current_url().await?.path(),
+        "/projects/support-bot/settings/secrets"
+    );
+
+    // Add a secret; it is listed with its date, and its value is nowhere.
+    client.find(Locator::Css("#key")).await?.send_keys("API_TOKEN").await?;
+    client.find(Locator::Css("#value")).await?.send_keys(VALUE).await?;
+    client.find(Locator::Css("#save")).await?.click().await?;
+    assert!(text_of(client, "#notice").await?.contains("Added API_TOKEN."));
+    let row = client
+        .find(Locator::XPath("//table[@id='secrets']//tr[td/code='API_TOKEN']"))
+        .await?;
+    let row_text = row.text().await?;
+    assert!(
+        row_text.contains("just now") && row_text.contains("••••••••"),
+        "{row_text}"
+    );
+    let title = row
+        .find(Locator::Css("time"))
+        .await?
+        .attr("title")
+        .await?
+        .unwrap_or_default();
+    assert!(title.ends_with(" UTC") && title.starts_with("20"), "{title}");
+    assert!(!client.source().await?.contains(VALUE));
+
+    // As-you-type check of the naming rules.
+    let key = client.find(Locator::Css("#key")).await?;
+    key.send_keys("openai_key").await?;
+    let hint = text_of(client, "#key-error").await?;
+    assert!(hint.contains("did you mean OPENAI_KEY?"), "{hint}");
+    key.clear().await?;
+
+    // Overwrite: typing an existing key asks to confirm the replacement.
+    key.send_keys("API_TOKEN").await?;
+    let replace = client.find(Locator::Css("#replace")).await?;
+    assert!(
+        replace.is_displayed().await?,
+        "the confirm box shows for an existing key"
+    );
+    client.find(Locator::Css("#value")).await?.send_keys(VALUE2).await?;
+    replace.click().await?;
+    client.find(Locator::Css("#save")).await?.click().await?;
+    assert!(
+        text_of(client, "#notice")
+            .await?
+            .contains("Replaced the value of API_TOKEN.")
+    );
+    let source = client.source().await?;
+    assert!(!source.contains(VALUE) && !source.contains(VALUE2));
+    let listed = server.env.paige.list_secrets("support-bot").await?;
+    assert!(listed.iter().any(|s| s.key == "API_TOKEN" && s.version == 2));
+
+    let shot = client.screenshot().await?;
+    let path = target_dir().join("dashboard-secrets.png");
+    std::fs::write(&path, shot)?;
+    eprintln!("screenshot of the secrets page: {}", path.display());
+
+    // A test event: the bot prints the secret; the log shows it masked.
+    client.goto(&format!("{base}/projects/support-bot/executions")).await?;
+    let event = client.find(Locator::Css("#event")).await?;
+    event.clear().await?;
+    event.send_keys("{\"text\": \"hello from the browser\"}").await?;
+    client.find(Locator::Css("#send-test")).await?.click().await?;
+    let log = text_of(client, "#log").await?;
+    assert!(log.contains("token is [REDACTED:API_TOKEN]"), "{log}");
+    assert!(log.contains("stderr token [REDACTED:API_TOKEN]"), "{log}");
+    assert!(log.contains("hello from the browser"), "{log}");
+    assert_eq!(text_of(client, "#status").await?, "succeeded");
+    let source = client.source().await?;
+    assert!(!source.contains(VALUE2));
+    let shot = client.screenshot().await?;
+    std::fs::write(target_dir().join("dashboard-execution.png"), shot)?;
+
+    // Delete, confirming on the confirm step.
+    client.goto(&secrets).await?;
+    client
+        .find(Locator::XPath(
+            "//table[@id='secrets']//tr[td/code='API_TOKEN']//a[text()='Delete']",
+        ))
+        .await?
+        .click()
+        .await?;
+    client.find(Locator::Css("#confirm-delete")).await?.click().await?;
+    assert!(text_of(client, "#notice").await?.contains("Deleted API_TOKEN."));
+    assert!(
+        server
+            .env
+            .paige
+            .list_secrets("support-bot")
+            .await?
+            .iter()
+            .all(|s| s.key != "API_TOKEN")
+    );
+    let resolved = server.env.paige.resolve("support-bot").await?;
+    assert!(resolved.secrets.iter().all(|(_, v)| v.expose_secret() != VALUE2));
+
+    // Sign out.
+    client.find(Locator::Css("#sign-out")).await?.click().await?;
+    assert!(text_of(client, "main").await?.contains("You have signed out."));
+    client.goto(&secrets).await?;
+    assert_eq!(client.current_url().await?.path(), "/login");
+    Ok(())
+}

@@ -1,8 +1,6 @@
 //! Executions: recent runs with their status, each opening its redacted
 //! log (stdout and stderr told apart), and "Send test event".
 
-use std::sync::OnceLock;
-
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +12,7 @@ use super::session::{Posted, WebUser};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::runtime::{ExecutionRecord, ExecutionRequest, ExecutionSlots, ExecutionStatus, LogLine, Trigger};
+use crate::runtime::{ExecutionRecord, ExecutionRequest, ExecutionStatus, LogLine, Trigger};
 use crate::store::{Page, ProjectRecord, Role};
 
 /// Executions listed on the page.
@@ -22,12 +20,6 @@ const RECENT: u32 = 50;
 /// A test event's JSON text is limited to this.
 const EVENT_LIMIT: usize = 64 * 1024;
 const DEFAULT_EVENT: &str = "{\n  \"type\": \"message\",\n  \"from\": \"+15550100\",\n  \"text\": \"hello\"\n}";
-
-/// The dashboard's execution slots (one set per server process).
-fn slots() -> &'static ExecutionSlots {
-    static SLOTS: OnceLock<ExecutionSlots> = OnceLock::new();
-    SLOTS.get_or_init(ExecutionSlots::for_this_machine)
-}
 
 #[derive(Debug)]
 pub struct Row {
@@ -153,9 +145,10 @@ pub async fn send_test(
     };
     let request = ExecutionRequest::entry_point(event, Trigger::Test, user.actor());
     // In its own task: a browser that goes away does not cut the run short.
-    let paige = state.paige.clone();
+    // The server's slots, shared with the API's executions.
+    let (paige, slots) = (state.paige.clone(), state.slots.clone());
     let run_slug = project.slug.clone();
-    let record = tokio::spawn(async move { paige.execute_queued(slots(), &run_slug, request, None).await })
+    let record = tokio::spawn(async move { paige.execute_queued(&slots, &run_slug, request, None).await })
         .await
         .map_err(|_| PageError::from(Error::Config("the execution task failed".to_owned())))??;
     Ok(Redirect::to(&format!("/projects/{}/executions/{}", project.slug, record.id)).into_response())

@@ -98,7 +98,6 @@ pub async fn save(
             Ok(Redirect::to(&target).into_response())
         }
         Err(e @ (Error::Invalid { .. } | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden)) => {
-            let status = PageError::from(Error::Conflict(String::new())).status;
             let (status, message) = match e {
                 Error::Forbidden => (
                     StatusCode::FORBIDDEN,
@@ -108,7 +107,8 @@ pub async fn save(
                     StatusCode::NOT_FOUND,
                     format!("There is no user {}; create the account first.", form.email),
                 ),
-                other => (status, other.to_string()),
+                Error::Conflict(message) => (StatusCode::CONFLICT, message),
+                other => (StatusCode::BAD_REQUEST, other.to_string()),
             };
             let mut page = build(&state, &user, &project, role).await?;
             page.error = Some(message);

@@ -28,7 +28,30 @@ impl Paige {
             Some(url) => Arc::new(PostgresStore::open(url).await?),
             None => Arc::new(SqliteStore::open(&config.database_path()).await?),
         };
-        Self::with_parts(config.clone(), store, Arc::new(keys)).await
+        let paige = Self::with_parts(config.clone(), store, Arc::new(keys)).await?;
+        if config.database_url.is_some() {
+            paige.check_shared_master_key().await?;
+        }
+        Ok(paige)
+    }
+
+    /// On a shared database, a node whose master key wraps none of the
+    /// database's data keys (a new node given no key, or one left with the
+    /// key from before a rotation) refuses to start, instead of failing
+    /// every request or wrapping new projects under a key no other node has.
+    async fn check_shared_master_key(&self) -> Result<()> {
+        let current = self.keys.current()?;
+        let in_use = self.store.kek_ids_in_use().await?;
+        if in_use.is_empty() || in_use.iter().any(|id| id == current.id().as_str()) {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "the master key in {} (id {}) is not the one this database uses (id {}): every node of a \
+             deployment needs the same master key file",
+            self.config.master_key_path().display(),
+            current.id(),
+            in_use.join(", ")
+        )))
     }
 
     /// Assembles a `Paige` from a store and a key provider, finishing or

@@ -270,3 +270,25 @@ fn a_node_whose_database_is_unreachable_fails_fast_and_says_so() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_node_with_another_master_key_refuses_to_start() {
+    let Some(env) = Env::postgres().await else {
+        return;
+    };
+    env.project("proj").await;
+    let stranger = tempfile::tempdir().unwrap();
+    let mut config = env.config();
+    config.data_dir = stranger.path().join("data");
+    let err = paige::Paige::open(&config).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("every node of a deployment needs the same master key"),
+        "{err}"
+    );
+
+    // Given the deployment's key, the same node starts.
+    std::fs::copy(env.data_dir().join("master.key"), config.data_dir.join("master.key")).unwrap();
+    let node = paige::Paige::open(&config).await.unwrap();
+    assert_eq!(node.resolve("proj").await.unwrap().secrets.len(), 0);
+}

@@ -4,10 +4,10 @@
 //! CSRF tokens are derived from a secret the browser holds only in an
 //! `HttpOnly`, `SameSite=Strict` cookie: for a signed-in user the session
 //! id, for the sign-in form a random pre-session cookie. The token is
-//! `base64url(SHA-256(purpose ‖ secret))`, so it is tied to that one
-//! session, another session's token does not match, and the page that
-//! shows it does not reveal the session id. Tokens are compared in
-//! constant time. A POST without a valid token is refused with 403 before
+//! `SHA-256(purpose ‖ secret)`, so it is tied to that one session, another
+//! session's token does not match, and the page that shows it does not
+//! reveal the session id. Each page carries it masked with a fresh random
+//! pad (`pad ‖ pad⊕token`, base64url); it is compared in constant time. A POST without a valid token is refused with 403 before
 //! anything else happens.
 
 use std::net::SocketAddr;
@@ -36,17 +36,42 @@ use crate::store::{Actor, UserRecord};
 pub const LOGIN_COOKIE: &str = "paige_login";
 /// Form bodies above this are refused (a 64 KiB value, percent-encoded).
 pub const FORM_LIMIT: usize = 256 * 1024;
+const CSRF_PURPOSE: &str = "paige-csrf-v1";
+const LOGIN_PURPOSE: &str = "paige-login-v1";
 
-fn token(purpose: &str, secret: &str) -> String {
+fn raw_token(purpose: &str, secret: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(purpose.as_bytes());
     hasher.update([0]);
     hasher.update(secret.as_bytes());
-    URL_SAFE_NO_PAD.encode(hasher.finalize())
+    hasher.finalize().into()
 }
 
-fn token_matches(expected: &str, presented: Option<&str>) -> bool {
-    presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())))
+/// The token as put in a page: a fresh random pad and the token XORed with
+/// it, so no two pages carry the same bytes (compressed pages cannot be
+/// probed for it, BREACH-style).
+fn token(purpose: &str, secret: &str) -> String {
+    let raw = raw_token(purpose, secret);
+    let mut masked = [0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut masked[..32]);
+    let (pad, rest) = masked.split_at_mut(32);
+    for ((m, p), r) in rest.iter_mut().zip(pad.iter()).zip(raw) {
+        *m = p ^ r;
+    }
+    URL_SAFE_NO_PAD.encode(masked)
+}
+
+/// Whether `presented` is a masked form of the token for `purpose` and `secret`.
+fn token_matches(purpose: &str, secret: &str, presented: Option<&str>) -> bool {
+    let Some(bytes) = presented.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()) else {
+        return false;
+    };
+    if bytes.len() != 64 {
+        return false;
+    }
+    let raw = raw_token(purpose, secret);
+    let unmasked: Vec<u8> = bytes[..32].iter().zip(&bytes[32..]).map(|(p, m)| p ^ m).collect();
+    bool::from(unmasked.as_slice().ct_eq(&raw))
 }
 
 /// A signed-in user of the dashboard.
@@ -60,7 +85,7 @@ pub struct WebUser {
 impl WebUser {
     /// This session's CSRF token.
     pub fn csrf(&self) -> String {
-        token("paige-csrf-v1", &self.session)
+        token(CSRF_PURPOSE, &self.session)
     }
 
     pub fn actor(&self) -> Actor {
@@ -150,7 +175,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
             .into_response()
         })?;
         let presented: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-        if !token_matches(&user.csrf(), presented.csrf.as_deref()) {
+        if !token_matches(CSRF_PURPOSE, &user.session, presented.csrf.as_deref()) {
             return Err(refused_form().into_response());
         }
         // serde's messages may quote the input, so they are not shown.
@@ -217,7 +242,7 @@ fn login_form(
     };
     let page = LoginPage {
         page: Layout::anonymous("Sign in"),
-        csrf: token("paige-login-v1", &secret),
+        csrf: token(LOGIN_PURPOSE, &secret),
         email,
         next,
         error,
@@ -282,8 +307,8 @@ pub async fn login(
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let headers = &parts.0.headers;
-    let expected = login_secret(headers).map(|s| token("paige-login-v1", s));
-    if !expected.is_some_and(|e| token_matches(&e, form.csrf.as_deref())) {
+    let valid = login_secret(headers).is_some_and(|s| token_matches(LOGIN_PURPOSE, s, form.csrf.as_deref()));
+    if !valid {
         return refused_form().into_response();
     }
     let next = safe_next(form.next.as_deref());

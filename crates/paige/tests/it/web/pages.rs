@@ -81,6 +81,21 @@ async fn sign_in_sign_out_cookies_and_security_headers() {
     assert_eq!(projects.headers.get("cache-control").unwrap(), "no-store");
     assert!(projects.body.contains("<title>Projects — Paige Secrets</title>"));
 
+    // Pages are gzipped when asked, and each carries a freshly masked token.
+    let gzipped = server
+        .client
+        .get(format!("{}/projects", server.base))
+        .header(
+            "cookie",
+            format!("paige_session={}", browser.session.as_deref().unwrap()),
+        )
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers().get("content-encoding").unwrap(), "gzip");
+    assert_ne!(csrf_of(&projects.body), csrf_of(&browser.get("/projects").await.body));
+
     let style = browser.get("/static/paige.css").await;
     assert_eq!(style.status, 200);
     assert!(

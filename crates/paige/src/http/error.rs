@@ -55,9 +55,7 @@ impl From<Error> for ApiError {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Database(e) if database_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Integrity { .. }
             | Error::DataKey { .. }
             | Error::Config(_)
@@ -87,6 +85,20 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The database is away, not the request at fault: no connection could be
+/// had, the socket failed, or the server is shutting down or restarting
+/// (PostgreSQL SQLSTATE classes 57P "operator intervention" and 08
+/// "connection exception").
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -102,5 +114,26 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_and_other_failures_500() {
+        let status = |e: sqlx::Error| ApiError::from(Error::Database(e)).status;
+        assert_eq!(status(sqlx::Error::PoolTimedOut), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(sqlx::Error::RowNotFound), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ApiError::from(Error::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(
+            (body.code, body.message.as_str()),
+            ("unavailable", "the database is unavailable; try again shortly")
+        );
     }
 }

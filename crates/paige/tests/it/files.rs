@@ -57,3 +57,48 @@ async fn planted_values_are_absent_from_every_file_after_writes_overwrites_and_d
     env.paige.close().await;
     assert_absent(&env, "after close");
 }
+
+#[tokio::test]
+async fn a_pg_dump_holds_no_planted_value_token_or_password() {
+    let Some(env) = Env::postgres().await else {
+        return;
+    };
+    let password = "planted-password-5b0e77d2";
+    env.paige
+        .create_user("alice@example.com", &secret(password), &actor())
+        .await
+        .unwrap();
+    env.paige
+        .create_project("bot", Some("alice@example.com"), &actor())
+        .await
+        .unwrap();
+    let (_, token) = env.paige.create_token("alice@example.com", &actor()).await.unwrap();
+    env.set("bot", "PLANTED_KEY", PLANTED[0]).await;
+    env.set("bot", "PLANTED_KEY", PLANTED[1]).await;
+    env.set("bot", "PEM_KEY", PLANTED[3]).await;
+    let entries = vec![("IMPORTED".to_owned(), secret(PLANTED[2]))];
+    env.paige.import_secrets("bot", &entries, &actor()).await.unwrap();
+    env.paige.delete_secret("bot", "IMPORTED", &actor()).await.unwrap();
+
+    let url = env.config().database_url.unwrap();
+    let dump = std::process::Command::new("pg_dump")
+        .arg(format!("--dbname={url}"))
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = dump.stdout;
+    // The dump is real: names stored in the clear are in it.
+    assert!(contains(&dump, b"PLANTED_KEY") && contains(&dump, b"alice@example.com"));
+    let token_body = token.expose().trim_start_matches("paige_").to_owned();
+    for (secret, what) in PLANTED
+        .iter()
+        .map(|v| (v.to_string(), "a planted value"))
+        .chain([(token_body, "the token"), (password.to_owned(), "the password")])
+    {
+        assert!(!contains(&dump, secret.as_bytes()), "the dump holds {what}");
+        assert!(
+            !contains(&dump, hex::encode(&secret).as_bytes()),
+            "the dump holds {what} in hex"
+        );
+    }
+}

@@ -36,8 +36,12 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the listening address: {e}")))?;
     println!("Paige Secrets is serving http://{address}");
-    println!("  API:    http://{address}/api/v1 (OpenAPI at /api/v1/openapi.json)");
-    println!("  Health: http://{address}/healthz");
+    println!("  Dashboard: http://{address}/login");
+    println!("  API:       http://{address}/api/v1 (OpenAPI at /api/v1/openapi.json)");
+    println!("  Health:    http://{address}/healthz");
+    println!("  First time? Create a user to sign in with, from another terminal:");
+    println!("    paige users create you@example.com   (reads the password from stdin)");
+    println!("    paige projects create my-bot --owner you@example.com");
     println!("  Stop with Ctrl-C or SIGTERM.");
     let options = ServeOptions {
         secure_cookies: args.secure_cookies,

@@ -141,14 +141,25 @@ async fn the_dashboard_in_a_real_browser() {
 
 type Step = Result<(), Box<dyn std::error::Error>>;
 
-async fn text_of(client: &Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
-    client
-        .wait()
-        .at_most(Duration::from_secs(40))
-        .for_element(Locator::Css(css))
-        .await?
-        .text()
-        .await
+/// Waits until the element's text contains `needle`, and returns the text.
+/// After a click that submits a form, the old page may still be showing
+/// (with an element of the same id, e.g. the previous notice): its element
+/// goes stale or has the old text, so keep looking until the new page is in.
+async fn wait_for_text(client: &Client, css: &str, needle: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{css} never contained {needle:?}; last text: {last:?}").into())
 }
 
 async fn drive(client: &Client, server: &Server) -> Step {
@@ -173,7 +184,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
         .await?
         .click()
         .await?;
-    assert_eq!(text_of(client, "#signed-in-as").await?, "alice@example.com");
+    wait_for_text(client, "#signed-in-as", "alice@example.com").await?;
     assert_eq!(
         client.current_url().await?.path(),
         "/projects/support-bot/settings/secrets"
@@ -183,7 +194,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
     client.find(Locator::Css("#key")).await?.send_keys("API_TOKEN").await?;
     client.find(Locator::Css("#value")).await?.send_keys(VALUE).await?;
     client.find(Locator::Css("#save")).await?.click().await?;
-    assert!(text_of(client, "#notice").await?.contains("Added API_TOKEN."));
+    wait_for_text(client, "#notice", "Added API_TOKEN.").await?;
     let row = client
         .find(Locator::XPath("//table[@id='secrets']//tr[td/code='API_TOKEN']"))
         .await?;
@@ -204,8 +215,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
     // As-you-type check of the naming rules.
     let key = client.find(Locator::Css("#key")).await?;
     key.send_keys("openai_key").await?;
-    let hint = text_of(client, "#key-error").await?;
-    assert!(hint.contains("did you mean OPENAI_KEY?"), "{hint}");
+    wait_for_text(client, "#key-error", "did you mean OPENAI_KEY?").await?;
     key.clear().await?;
 
     // Overwrite: typing an existing key asks to confirm the replacement.
@@ -218,11 +228,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
     client.find(Locator::Css("#value")).await?.send_keys(VALUE2).await?;
     replace.click().await?;
     client.find(Locator::Css("#save")).await?.click().await?;
-    assert!(
-        text_of(client, "#notice")
-            .await?
-            .contains("Replaced the value of API_TOKEN.")
-    );
+    wait_for_text(client, "#notice", "Replaced the value of API_TOKEN.").await?;
     let source = client.source().await?;
     assert!(!source.contains(VALUE) && !source.contains(VALUE2));
     let listed = server.env.paige.list_secrets("support-bot").await?;
@@ -239,11 +245,10 @@ async fn drive(client: &Client, server: &Server) -> Step {
     event.clear().await?;
     event.send_keys("{\"text\": \"hello from the browser\"}").await?;
     client.find(Locator::Css("#send-test")).await?.click().await?;
-    let log = text_of(client, "#log").await?;
-    assert!(log.contains("token is [REDACTED:API_TOKEN]"), "{log}");
+    let log = wait_for_text(client, "#log", "token is [REDACTED:API_TOKEN]").await?;
     assert!(log.contains("stderr token [REDACTED:API_TOKEN]"), "{log}");
     assert!(log.contains("hello from the browser"), "{log}");
-    assert_eq!(text_of(client, "#status").await?, "succeeded");
+    assert_eq!(wait_for_text(client, "#status", "succeeded").await?, "succeeded");
     let source = client.source().await?;
     assert!(!source.contains(VALUE2));
     let shot = client.screenshot().await?;
@@ -259,7 +264,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
         .click()
         .await?;
     client.find(Locator::Css("#confirm-delete")).await?.click().await?;
-    assert!(text_of(client, "#notice").await?.contains("Deleted API_TOKEN."));
+    wait_for_text(client, "#notice", "Deleted API_TOKEN.").await?;
     assert!(
         server
             .env
@@ -274,7 +279,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
 
     // Sign out.
     client.find(Locator::Css("#sign-out")).await?.click().await?;
-    assert!(text_of(client, "main").await?.contains("You have signed out."));
+    wait_for_text(client, "main", "You have signed out.").await?;
     client.goto(&secrets).await?;
     assert_eq!(client.current_url().await?.path(), "/login");
     Ok(())

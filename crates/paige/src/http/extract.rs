@@ -6,10 +6,9 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
 use super::logging::RequestId;
-use crate::auth::sessions::SESSION_COOKIE;
+use super::{AppState, signin};
 use crate::store::{Actor, Page, UserRecord};
 
 /// Request bodies larger than this are refused with 413 before they are
@@ -41,19 +40,6 @@ impl Caller {
     }
 }
 
-/// The value of the session cookie, if the request carries one.
-pub fn session_cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -74,7 +60,7 @@ impl FromRequestParts<AppState> for Caller {
                     )
                 })?;
             (state.paige.user_for_token(token).await?, Credential::Token)
-        } else if let Some(session) = session_cookie(parts) {
+        } else if let Some(session) = signin::session_from_headers(&parts.headers) {
             (state.paige.session_user(session).await?, Credential::Session)
         } else {
             return Err(ApiError::new(

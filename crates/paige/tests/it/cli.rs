@@ -4,33 +4,24 @@ use std::os::unix::fs::PermissionsExt;
 
 use secrecy::ExposeSecret;
 
-use crate::common::{Env, all_files, contains, run_cli, stderr, stdout};
+use crate::common::{Env, both_backends, contains, stderr, stdout};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "exit {:?}: {}", out.status, stderr(out));
     stdout(out)
 }
 
-/// A data dir with a user and a project, made through the CLI.
-fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    ok(&run_cli(
-        &data,
-        &["users", "create", "Alice@Example.com"],
-        b"a long password!\n",
-    ));
-    ok(&run_cli(
-        &data,
-        &["projects", "create", "my-bot", "--owner", "alice@example.com"],
-        b"",
-    ));
-    (dir, data)
+/// A user and a project, made through the CLI.
+fn setup(env: &Env) {
+    ok(&env.cli(&["users", "create", "Alice@Example.com"], b"a long password!\n"));
+    ok(&env.cli(&["projects", "create", "my-bot", "--owner", "alice@example.com"], b""));
 }
 
-#[test]
-fn first_use_creates_a_private_data_dir_and_key_file() {
-    let (_dir, data) = setup();
+both_backends!(first_use_creates_a_private_data_dir_and_key_file);
+
+async fn first_use_creates_a_private_data_dir_and_key_file(env: Env) {
+    setup(&env);
+    let data = env.data_dir();
     assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     let key = data.join("master.key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
@@ -41,13 +32,15 @@ fn first_use_creates_a_private_data_dir_and_key_file() {
     );
 }
 
-#[test]
-fn a_key_file_readable_by_others_is_refused_with_a_clear_message() {
-    let (_dir, data) = setup();
+both_backends!(a_key_file_readable_by_others_is_refused_with_a_clear_message);
+
+async fn a_key_file_readable_by_others_is_refused_with_a_clear_message(env: Env) {
+    setup(&env);
+    let data = env.data_dir();
     let key = data.join("master.key");
     for mode in [0o644, 0o640, 0o604, 0o660] {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        let out = run_cli(&data, &["secrets", "set", "my-bot", "API_KEY"], b"some-secret-value");
+        let out = env.cli(&["secrets", "set", "my-bot", "API_KEY"], b"some-secret-value");
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
         assert!(err.contains("refusing to use master key file"), "{err}");
@@ -57,55 +50,47 @@ fn a_key_file_readable_by_others_is_refused_with_a_clear_message() {
         );
     }
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert!(!ok(&run_cli(&data, &["secrets", "list", "my-bot"], b"")).contains("API_KEY"));
+    assert!(!ok(&env.cli(&["secrets", "list", "my-bot"], b"")).contains("API_KEY"));
 }
 
-#[test]
-fn secrets_set_reads_stdin_drops_one_newline_and_never_takes_argv() {
-    let (_dir, data) = setup();
-    let out = ok(&run_cli(
-        &data,
-        &["secrets", "set", "my-bot", "API_KEY"],
-        b"line-one\nline-two\n\n",
-    ));
+both_backends!(secrets_set_reads_stdin_drops_one_newline_and_never_takes_argv);
+
+async fn secrets_set_reads_stdin_drops_one_newline_and_never_takes_argv(env: Env) {
+    setup(&env);
+    let out = ok(&env.cli(&["secrets", "set", "my-bot", "API_KEY"], b"line-one\nline-two\n\n"));
     assert_eq!(out.trim(), "created API_KEY in my-bot (version 1)");
-    let out = ok(&run_cli(
-        &data,
-        &["secrets", "set", "my-bot", "API_KEY"],
-        b"sk-live-0123456789\r\n",
-    ));
+    let out = ok(&env.cli(&["secrets", "set", "my-bot", "API_KEY"], b"sk-live-0123456789\r\n"));
     assert_eq!(out.trim(), "overwrote API_KEY in my-bot (version 2)");
 
     // A value on the command line is a usage error, and nothing is written.
-    let out = run_cli(&data, &["secrets", "set", "my-bot", "OTHER", "argv-value-123"], b"");
+    let out = env.cli(&["secrets", "set", "my-bot", "OTHER", "argv-value-123"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unexpected argument"));
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let paige = paige::Paige::open(&paige::Config::new(&data)).await.unwrap();
+    {
+        let paige = &env.paige;
         let resolved = paige.resolve("my-bot").await.unwrap();
         assert_eq!(resolved.secrets.len(), 1);
         assert_eq!(resolved.secrets[0].1.expose_secret(), "sk-live-0123456789");
-    });
+    }
 
     // Multi-line values keep their inner newlines; only one trailing one goes.
-    ok(&run_cli(
-        &data,
+    ok(&env.cli(
         &["secrets", "set", "my-bot", "PEM"],
         b"-----BEGIN-----\nabc\n-----END-----\n\n",
     ));
-    rt.block_on(async {
-        let paige = paige::Paige::open(&paige::Config::new(&data)).await.unwrap();
+    {
+        let paige = &env.paige;
         let resolved = paige.resolve("my-bot").await.unwrap();
         let pem = resolved.secrets.iter().find(|(k, _)| k == "PEM").unwrap();
         assert_eq!(pem.1.expose_secret(), "-----BEGIN-----\nabc\n-----END-----\n");
-    });
+    }
 }
 
-#[test]
-fn refusals_name_the_rule_and_never_echo_the_value() {
-    let (_dir, data) = setup();
+both_backends!(refusals_name_the_rule_and_never_echo_the_value);
+
+async fn refusals_name_the_rule_and_never_echo_the_value(env: Env) {
+    setup(&env);
     let cases: &[(&[&str], &[u8], &str)] = &[
         (
             &["secrets", "set", "my-bot", "openai_key"],
@@ -148,7 +133,7 @@ fn refusals_name_the_rule_and_never_echo_the_value() {
         ),
     ];
     for (args, input, fragment) in cases {
-        let out = run_cli(&data, args, input);
+        let out = env.cli(args, input);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
         assert!(err.contains(fragment), "{args:?}: {err}");
@@ -161,30 +146,19 @@ fn refusals_name_the_rule_and_never_echo_the_value() {
             );
         }
     }
-    let listed = ok(&run_cli(&data, &["secrets", "list", "my-bot", "--json"], b""));
+    let listed = ok(&env.cli(&["secrets", "list", "my-bot", "--json"], b""));
     assert_eq!(listed.trim(), "{\n  \"secrets\": []\n}");
 }
 
-#[test]
-fn secrets_list_shows_keys_dates_and_authors_but_no_values() {
-    let (_dir, data) = setup();
-    ok(&run_cli(
-        &data,
-        &["secrets", "set", "my-bot", "STRIPE_KEY"],
-        b"sk_live_listvalue01",
-    ));
-    ok(&run_cli(
-        &data,
-        &["secrets", "set", "my-bot", "A_TOKEN"],
-        b"token-listvalue-02",
-    ));
-    ok(&run_cli(
-        &data,
-        &["secrets", "set", "my-bot", "A_TOKEN"],
-        b"token-listvalue-03",
-    ));
+both_backends!(secrets_list_shows_keys_dates_and_authors_but_no_values);
 
-    let table = ok(&run_cli(&data, &["secrets", "list", "my-bot"], b""));
+async fn secrets_list_shows_keys_dates_and_authors_but_no_values(env: Env) {
+    setup(&env);
+    ok(&env.cli(&["secrets", "set", "my-bot", "STRIPE_KEY"], b"sk_live_listvalue01"));
+    ok(&env.cli(&["secrets", "set", "my-bot", "A_TOKEN"], b"token-listvalue-02"));
+    ok(&env.cli(&["secrets", "set", "my-bot", "A_TOKEN"], b"token-listvalue-03"));
+
+    let table = ok(&env.cli(&["secrets", "list", "my-bot"], b""));
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("KEY") && lines[0].contains("UPDATED (UTC)") && lines[0].contains("UPDATED BY"));
@@ -200,7 +174,7 @@ fn secrets_list_shows_keys_dates_and_authors_but_no_values() {
     }
 
     let json: serde_json::Value =
-        serde_json::from_str(&ok(&run_cli(&data, &["secrets", "list", "my-bot", "--json"], b""))).unwrap();
+        serde_json::from_str(&ok(&env.cli(&["secrets", "list", "my-bot", "--json"], b""))).unwrap();
     let secrets = json["secrets"].as_array().unwrap();
     assert_eq!(secrets.len(), 2);
     assert_eq!(secrets[0]["key"], "A_TOKEN");
@@ -214,7 +188,7 @@ fn secrets_list_shows_keys_dates_and_authors_but_no_values() {
     for output in [table, json.to_string()] {
         assert!(!output.contains("listvalue"), "a value was listed");
     }
-    let audit = ok(&run_cli(&data, &["audit", "my-bot"], b""));
+    let audit = ok(&env.cli(&["audit", "my-bot"], b""));
     assert!(
         audit.contains("secret.overwrite") && audit.contains("A_TOKEN v2"),
         "{audit}"
@@ -222,61 +196,51 @@ fn secrets_list_shows_keys_dates_and_authors_but_no_values() {
     assert!(!audit.contains("listvalue"));
 }
 
-#[test]
-fn tokens_are_printed_once_and_stored_only_as_a_hash() {
-    let (_dir, data) = setup();
-    let out = run_cli(&data, &["tokens", "create", "alice@example.com"], b"");
+both_backends!(tokens_are_printed_once_and_stored_only_as_a_hash);
+
+async fn tokens_are_printed_once_and_stored_only_as_a_hash(env: Env) {
+    setup(&env);
+    let out = env.cli(&["tokens", "create", "alice@example.com"], b"");
     let token = ok(&out).trim().to_owned();
     assert!(token.starts_with("paige_") && token.len() == 49, "{token}");
     assert!(stderr(&out).contains("shown once"));
-    let second = ok(&run_cli(&data, &["tokens", "create", "alice@example.com"], b""))
+    let second = ok(&env.cli(&["tokens", "create", "alice@example.com"], b""))
         .trim()
         .to_owned();
     assert_ne!(token, second);
 
-    for (path, bytes) in all_files(&data) {
+    for (path, bytes) in env.stored() {
         assert!(
             !contains(&bytes, token.as_bytes()),
             "{} holds the token",
             path.display()
         );
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let paige = paige::Paige::open(&paige::Config::new(&data)).await.unwrap();
+    {
+        let paige = &env.paige;
         let user = paige.user_for_token(&token).await.unwrap().unwrap();
         assert_eq!(user.email, "alice@example.com");
         assert!(paige.user_for_token("paige_not-a-real-token").await.unwrap().is_none());
-    });
+    }
 }
 
-#[test]
-fn projects_members_and_the_data_dir_flag() {
-    let (_dir, data) = setup();
-    ok(&run_cli(
-        &data,
-        &["users", "create", "bob@example.com"],
-        b"another long password\n",
-    ));
-    let out = ok(&run_cli(
-        &data,
-        &["members", "add", "my-bot", "bob@example.com", "viewer"],
-        b"",
-    ));
+both_backends!(projects_members_and_the_data_dir_flag);
+
+async fn projects_members_and_the_data_dir_flag(env: Env) {
+    setup(&env);
+    let data = env.data_dir();
+    ok(&env.cli(&["users", "create", "bob@example.com"], b"another long password\n"));
+    let out = ok(&env.cli(&["members", "add", "my-bot", "bob@example.com", "viewer"], b""));
     assert_eq!(out.trim(), "bob@example.com is now viewer of my-bot");
-    ok(&run_cli(
-        &data,
-        &["members", "add", "my-bot", "bob@example.com", "developer"],
-        b"",
-    ));
-    ok(&run_cli(&data, &["projects", "create", "another-bot"], b""));
-    let list = ok(&run_cli(&data, &["projects", "list"], b""));
+    ok(&env.cli(&["members", "add", "my-bot", "bob@example.com", "developer"], b""));
+    ok(&env.cli(&["projects", "create", "another-bot"], b""));
+    let list = ok(&env.cli(&["projects", "list"], b""));
     let slugs: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap()).collect();
     assert_eq!(slugs, ["another-bot", "my-bot"]);
-    let out = run_cli(&data, &["projects", "create", "my-bot"], b"");
+    let out = env.cli(&["projects", "create", "my-bot"], b"");
     assert!(stderr(&out).contains("project my-bot already exists"));
 
-    let audit = ok(&run_cli(&data, &["audit", "my-bot", "--json"], b""));
+    let audit = ok(&env.cli(&["audit", "my-bot", "--json"], b""));
     let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
     let actions: Vec<&str> = audit["events"]
         .as_array()
@@ -296,9 +260,9 @@ fn projects_members_and_the_data_dir_flag() {
     assert!(other.join("master.key").exists() && other.join("paige.db").exists());
 }
 
-#[tokio::test]
-async fn library_and_cli_see_the_same_store() {
-    let env = Env::new().await;
+both_backends!(library_and_cli_see_the_same_store);
+
+async fn library_and_cli_see_the_same_store(env: Env) {
     env.project("shared").await;
     env.set("shared", "FROM_LIB", "library-value-1").await;
     let listed = ok(&env.cli(&["secrets", "list", "shared"], b""));

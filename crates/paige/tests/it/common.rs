@@ -102,6 +102,22 @@ impl Env {
         raw_pool(&self.data_dir().join("paige.db")).await
     }
 
+    /// Everything this environment stores, for leak scans: every file of
+    /// the data dir and, on PostgreSQL, a `pg_dump` of the database
+    /// (named `pg_dump`).
+    pub fn stored(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut stored = all_files(&self.data_dir());
+        if let Some(pg) = &self.pg {
+            let dump = Command::new("pg_dump")
+                .arg(format!("--dbname={}", pg.url))
+                .output()
+                .expect("pg_dump runs");
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+            stored.push((PathBuf::from("pg_dump"), dump.stdout));
+        }
+        stored
+    }
+
     /// Runs the real binary on this environment's data dir (and database).
     pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
         match &self.pg {

@@ -1,6 +1,6 @@
 //! Durability: a process writing secrets is killed with SIGKILL mid-stream;
-//! every write it had acknowledged is there on reopen, and the database
-//! passes `PRAGMA integrity_check`.
+//! every write it had acknowledged is there on reopen, and (SQLite) the
+//! database passes `PRAGMA integrity_check`.
 //!
 //! The writer is this test binary itself, re-run with `--exact` on the
 //! ignored `durability_writer_child` test and a data dir in its
@@ -13,9 +13,11 @@ use std::process::{Command, Stdio};
 use paige::{Config, Paige};
 use secrecy::ExposeSecret;
 
-use crate::common::{actor, raw_pool, secret};
+use crate::common::{Db, Env, actor, both_backends, secret};
 
 const CHILD_ENV: &str = "PAIGE_TEST_DURABILITY_DIR";
+/// The PostgreSQL database of the PostgreSQL variant.
+const CHILD_DATABASE_ENV: &str = "PAIGE_TEST_DURABILITY_DATABASE";
 const ACKS_BEFORE_KILL: usize = 40;
 
 fn value_for(i: usize) -> String {
@@ -29,7 +31,9 @@ async fn durability_writer_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let paige = Paige::open(&Config::new(dir)).await.unwrap();
+    let mut config = Config::new(dir);
+    config.database_url = std::env::var(CHILD_DATABASE_ENV).ok();
+    let paige = Paige::open(&config).await.unwrap();
     for i in 0.. {
         // Alternate new keys and overwrites so both paths are under the knife.
         let key = format!("KEY_{:05}", i / 2);
@@ -41,17 +45,17 @@ async fn durability_writer_child() {
     }
 }
 
-#[tokio::test]
-async fn killed_writer_loses_no_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    {
-        let paige = Paige::open(&Config::new(&data)).await.unwrap();
-        paige.create_project("bot", None, &actor()).await.unwrap();
-        paige.close().await;
-    }
+both_backends!(killed_writer_loses_no_acknowledged_write);
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
+async fn killed_writer_loses_no_acknowledged_write(env: Env) {
+    env.paige.create_project("bot", None, &actor()).await.unwrap();
+    let config = env.config();
+
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    if let Some(url) = &config.database_url {
+        child.env(CHILD_DATABASE_ENV, url);
+    }
+    let mut child = child
         .args([
             "--exact",
             "durability::durability_writer_child",
@@ -59,7 +63,7 @@ async fn killed_writer_loses_no_acknowledged_write() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, &data)
+        .env(CHILD_ENV, &config.data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
@@ -91,15 +95,16 @@ async fn killed_writer_loses_no_acknowledged_write() {
     let exit = child.wait().unwrap();
     assert!(!exit.success(), "the writer must have been killed, not finished");
 
-    let pool = raw_pool(&data.join("paige.db")).await;
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
-    pool.close().await;
+    if let Db::Sqlite(pool) = env.db().await {
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+        pool.close().await;
+    }
 
-    let paige = Paige::open(&Config::new(&data)).await.unwrap();
+    let paige = Paige::open(&config).await.unwrap();
     let resolved = paige.resolve("bot").await.unwrap();
     let last = *acked.last().unwrap();
     for i in &acked {

@@ -1,6 +1,7 @@
-//! A planted value never reaches any file in the data dir.
+//! A planted value never reaches any file in the data dir, nor the
+//! PostgreSQL database.
 
-use crate::common::{Env, actor, all_files, contains, secret};
+use crate::common::{Env, actor, both_backends, contains, secret};
 
 const PLANTED: &[&str] = &[
     "planted-first-7f3a9c41e2b8d5",
@@ -10,9 +11,12 @@ const PLANTED: &[&str] = &[
 ];
 
 fn assert_absent(env: &Env, moment: &str) {
-    let files = all_files(&env.data_dir());
+    let files = env.stored();
     let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
-    assert!(names.iter().any(|n| n.ends_with("paige.db")), "{moment}: {names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("paige.db") || n == "pg_dump"),
+        "{moment}: {names:?}"
+    );
     // The scan itself must be able to see what is stored in the clear.
     assert!(
         files.iter().any(|(_, bytes)| contains(bytes, b"PLANTED_KEY")),
@@ -36,9 +40,9 @@ fn assert_absent(env: &Env, moment: &str) {
     }
 }
 
-#[tokio::test]
-async fn planted_values_are_absent_from_every_file_after_writes_overwrites_and_deletes() {
-    let env = Env::new().await;
+both_backends!(planted_values_are_absent_from_every_file_after_writes_overwrites_and_deletes);
+
+async fn planted_values_are_absent_from_every_file_after_writes_overwrites_and_deletes(env: Env) {
     env.project("bot").await;
 
     env.set("bot", "PLANTED_KEY", PLANTED[0]).await;

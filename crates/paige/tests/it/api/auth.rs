@@ -6,7 +6,7 @@ use reqwest::Method;
 use reqwest::header::{COOKIE, SET_COOKIE};
 
 use super::{PASSWORD, Server, answer};
-use crate::common::actor;
+use crate::common::{Env, actor, both_backends};
 
 async fn login(server: &Server, email: &str, password: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut request = server
@@ -37,9 +37,10 @@ async fn projects_with_cookie(server: &Server, cookie: &str) -> u16 {
     response.status().as_u16()
 }
 
-#[tokio::test]
-async fn sign_in_makes_a_new_session_each_time_and_sign_out_ends_it() {
-    let server = Server::start().await;
+both_backends!(sign_in_makes_a_new_session_each_time_and_sign_out_ends_it);
+
+async fn sign_in_makes_a_new_session_each_time_and_sign_out_ends_it(env: Env) {
+    let server = Server::start_on(env).await;
     server.user("alice@example.com").await;
 
     let first = login(&server, "Alice@Example.com", PASSWORD, None).await;
@@ -67,7 +68,7 @@ async fn sign_in_makes_a_new_session_each_time_and_sign_out_ends_it() {
 
     // Only the hash of a session id is stored.
     let raw_id = second_cookie.split_once('=').unwrap().1.to_owned();
-    for (path, bytes) in crate::common::all_files(&server.env.data_dir()) {
+    for (path, bytes) in server.env.stored() {
         assert!(
             !crate::common::contains(&bytes, raw_id.as_bytes()),
             "{}",
@@ -77,9 +78,10 @@ async fn sign_in_makes_a_new_session_each_time_and_sign_out_ends_it() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_credentials_do_not_say_which_part_was_wrong_and_are_audited() {
-    let server = Server::start().await;
+both_backends!(wrong_credentials_do_not_say_which_part_was_wrong_and_are_audited);
+
+async fn wrong_credentials_do_not_say_which_part_was_wrong_and_are_audited(env: Env) {
+    let server = Server::start_on(env).await;
     server.user("alice@example.com").await;
     let wrong_password = answer(login(&server, "alice@example.com", "not the password!", None).await).await;
     let unknown_user = answer(login(&server, "nobody@example.com", PASSWORD, None).await).await;
@@ -87,24 +89,26 @@ async fn wrong_credentials_do_not_say_which_part_was_wrong_and_are_audited() {
     assert_eq!(wrong_password, unknown_user);
     assert_eq!(wrong_password.1["error"]["code"], "invalid_credentials");
 
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT action, detail FROM audit_events WHERE action = 'auth.login_failed' ORDER BY id")
-            .fetch_all(&server.env.raw().await)
-            .await
-            .unwrap();
+    let db = server.env.db().await;
+    let rows: Vec<(String, Option<String>)> = db
+        .rows(
+            "SELECT action, detail FROM audit_events WHERE action = 'auth.login_failed' ORDER BY id",
+            &[],
+        )
+        .await;
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].1.as_deref(), Some("email alice@example.com"));
-    let all: Vec<String> = sqlx::query_scalar("SELECT COALESCE(detail, '') || actor FROM audit_events")
-        .fetch_all(&server.env.raw().await)
-        .await
-        .unwrap();
+    let all: Vec<String> = db
+        .column("SELECT COALESCE(detail, '') || actor FROM audit_events", &[])
+        .await;
     assert!(!all.join("\n").contains("not the password!") && !all.join("\n").contains(PASSWORD));
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_burst_of_wrong_passwords_is_refused_and_the_owner_is_only_slowed() {
-    let server = Server::start().await;
+both_backends!(a_burst_of_wrong_passwords_is_refused_and_the_owner_is_only_slowed);
+
+async fn a_burst_of_wrong_passwords_is_refused_and_the_owner_is_only_slowed(env: Env) {
+    let server = Server::start_on(env).await;
     server.user("alice@example.com").await;
     let mut statuses = Vec::new();
     for _ in 0..7 {
@@ -132,9 +136,10 @@ async fn a_burst_of_wrong_passwords_is_refused_and_the_owner_is_only_slowed() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request() {
-    let server = Server::start().await;
+both_backends!(revoked_tokens_and_removed_members_lose_access_on_their_next_request);
+
+async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(env: Env) {
+    let server = Server::start_on(env).await;
     let owner = server.user("owner@example.com").await;
     let dev = server.user("dev@example.com").await;
     server
@@ -263,12 +268,16 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request() 
     server.stop().await;
 }
 
-#[tokio::test]
-async fn secure_cookies_when_asked() {
-    let server = Server::start_with(paige::http::ServeOptions {
-        secure_cookies: true,
-        ..Default::default()
-    })
+both_backends!(secure_cookies_when_asked);
+
+async fn secure_cookies_when_asked(env: Env) {
+    let server = Server::start_with(
+        env,
+        paige::http::ServeOptions {
+            secure_cookies: true,
+            ..Default::default()
+        },
+    )
     .await;
     server.user("alice@example.com").await;
     let response = login(&server, "alice@example.com", PASSWORD, None).await;

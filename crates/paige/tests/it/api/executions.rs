@@ -5,7 +5,7 @@ use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 
 use super::{Server, answer};
-use crate::common::actor;
+use crate::common::{Env, actor, both_backends};
 
 const SECRET: &str = "sk-live-http-execution-93f1c2";
 
@@ -37,9 +37,10 @@ async fn put_code(server: &Server, token: &str, path: &str, body: &str) -> (u16,
     .await
 }
 
-#[tokio::test]
-async fn code_upload_run_and_redacted_log_over_http() {
-    let server = Server::start().await;
+both_backends!(code_upload_run_and_redacted_log_over_http);
+
+async fn code_upload_run_and_redacted_log_over_http(env: Env) {
+    let server = Server::start_on(env).await;
     let owner = server.user("owner@example.com").await;
     let viewer = server.user("viewer@example.com").await;
     let stranger = server.user("stranger@example.com").await;
@@ -150,9 +151,10 @@ async fn code_upload_run_and_redacted_log_over_http() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_failing_bot_is_a_recorded_execution_not_an_error() {
-    let server = Server::start().await;
+both_backends!(a_failing_bot_is_a_recorded_execution_not_an_error);
+
+async fn a_failing_bot_is_a_recorded_execution_not_an_error(env: Env) {
+    let server = Server::start_on(env).await;
     let owner = server.user("owner@example.com").await;
     server
         .env

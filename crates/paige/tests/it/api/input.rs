@@ -6,6 +6,7 @@ use reqwest::header::CONTENT_TYPE;
 use secrecy::ExposeSecret;
 
 use super::{Server, answer, raw_request};
+use crate::common::{Env, both_backends};
 
 async fn snapshot(server: &Server) -> (Vec<paige::store::SecretMeta>, Vec<(String, String)>, i64, Vec<String>) {
     let listed = server.env.paige.list_secrets("proj").await.unwrap();
@@ -19,11 +20,15 @@ async fn snapshot(server: &Server) -> (Vec<paige::store::SecretMeta>, Vec<(Strin
         .iter()
         .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
         .collect();
-    let pool = server.env.raw().await;
-    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action <> 'auth.login_failed'")
-        .fetch_one(&pool)
+    let audit: i64 = server
+        .env
+        .db()
         .await
-        .unwrap();
+        .scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE action <> 'auth.login_failed'",
+            &[],
+        )
+        .await;
     let projects = server
         .env
         .paige
@@ -219,9 +224,10 @@ fn table() -> Vec<Bad> {
     bad
 }
 
-#[tokio::test]
-async fn malformed_requests_get_their_4xx_and_change_nothing() {
-    let server = Server::start().await;
+both_backends!(malformed_requests_get_their_4xx_and_change_nothing);
+
+async fn malformed_requests_get_their_4xx_and_change_nothing(env: Env) {
+    let server = Server::start_on(env).await;
     let token = server.user("owner@example.com").await;
     server
         .env

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
-use crate::common::{all_files, contains, run_cli};
+use crate::common::{Env, both_backends, contains, run_cli};
 
 const PLANTED: &str = "planted-api-value-6c1f0e9d2b";
 const PLANTED_2: &str = "planted-overwrite-93ad71e5c0";
@@ -20,8 +20,13 @@ struct Binary {
     base: String,
 }
 
-fn start(data: &std::path::Path) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
+/// `paige serve` on a data dir and, if given, a PostgreSQL database.
+fn start(data: &std::path::Path, database_url: Option<&str>) -> Binary {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
+    if let Some(url) = database_url {
+        command.env("PAIGE_DATABASE_URL", url);
+    }
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("PAIGE_DATA_DIR", data)
         .env("PAIGE_LOG", "debug")
@@ -53,28 +58,23 @@ fn terminate(child: &Child) {
     assert!(status.success());
 }
 
-#[tokio::test]
-async fn no_value_token_or_password_leaks_through_responses_logs_or_audit() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+both_backends!(no_value_token_or_password_leaks_through_responses_logs_or_audit);
+
+async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: Env) {
     assert!(
-        run_cli(&data, &["users", "create", "alice@example.com"], PASSWORD.as_bytes())
+        env.cli(&["users", "create", "alice@example.com"], PASSWORD.as_bytes())
             .status
             .success()
     );
-    let made = run_cli(&data, &["tokens", "create", "alice@example.com"], b"");
+    let made = env.cli(&["tokens", "create", "alice@example.com"], b"");
     let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     assert!(
-        run_cli(
-            &data,
-            &["projects", "create", "proj", "--owner", "alice@example.com"],
-            b""
-        )
-        .status
-        .success()
+        env.cli(&["projects", "create", "proj", "--owner", "alice@example.com"], b"")
+            .status
+            .success()
     );
 
-    let mut server = start(&data);
+    let mut server = start(&env.data_dir(), env.config().database_url.as_deref());
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
     let mut seen = Vec::new(); // every status line, header and body we got back
@@ -164,15 +164,14 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit() {
     assert!(log.contains("status=201") && log.contains("latency_us="), "{log}");
 
     let audit: Vec<String> = {
-        let pool = crate::common::raw_pool(&data.join("paige.db")).await;
-        let rows: Vec<(String, String, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT actor, action, key, detail FROM audit_events")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = env
+            .db()
+            .await
+            .rows("SELECT actor, action, key, detail FROM audit_events", &[])
+            .await;
         rows.into_iter().map(|r| format!("{r:?}")).collect()
     };
+    let stored = env.stored();
     assert!(audit.iter().any(|a| a.contains("secret.overwrite")), "{audit:?}");
 
     let responses = seen.join("\n");
@@ -188,7 +187,7 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit() {
         if name != "session id" {
             assert!(!responses.contains(secret), "a response contains the {name}");
         }
-        for (path, bytes) in all_files(&data) {
+        for (path, bytes) in &stored {
             assert!(
                 !contains(&bytes, secret.as_bytes()),
                 "{} contains the {name}",
@@ -209,7 +208,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .status
             .success()
     );
-    let mut server = start(&data);
+    let mut server = start(&data, None);
     // Sign-in runs Argon2id, so it is still in flight when the signal lands.
     let login = tokio::spawn(
         reqwest::Client::new()

@@ -7,7 +7,7 @@ use paige::store::Role;
 use reqwest::Method;
 
 use super::{Server, answer};
-use crate::common::actor;
+use crate::common::{Env, actor, both_backends};
 
 const CALLERS: [&str; 7] = ["owner", "admin", "developer", "viewer", "non-member", "none", "revoked"];
 
@@ -46,11 +46,12 @@ impl Callers {
         // A token of the owner, revoked: it must count for nothing.
         let revoked = server.user("owner@example.com").await;
         let user = server.env.paige.user_for_token(&revoked).await.unwrap().unwrap();
-        let id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM api_tokens WHERE user_id = ?")
-            .bind(user.id)
-            .fetch_one(&server.env.raw().await)
+        let id: i64 = server
+            .env
+            .db()
             .await
-            .unwrap();
+            .scalar("SELECT MAX(id) FROM api_tokens WHERE user_id = ?", &[user.id.into()])
+            .await;
         server.env.paige.revoke_token(id, None, &actor()).await.unwrap();
         tokens.push(("revoked", Some(revoked)));
         Self { tokens }
@@ -151,9 +152,10 @@ fn fill(template: &str, caller: &str) -> String {
     template.replace("{c}", caller).replace("{C}", &upper)
 }
 
-#[tokio::test]
-async fn every_route_and_caller_gets_the_status_of_the_role_table() {
-    let server = Server::start().await;
+both_backends!(every_route_and_caller_gets_the_status_of_the_role_table);
+
+async fn every_route_and_caller_gets_the_status_of_the_role_table(env: Env) {
+    let server = Server::start_on(env).await;
     let callers = Callers::new(&server).await;
     // Fixtures each caller's case acts on.
     let owner = callers.token("owner").unwrap().to_owned();
@@ -236,9 +238,10 @@ async fn every_route_and_caller_gets_the_status_of_the_role_table() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_non_member_gets_the_same_answer_for_a_real_and_a_missing_project() {
-    let server = Server::start().await;
+both_backends!(a_non_member_gets_the_same_answer_for_a_real_and_a_missing_project);
+
+async fn a_non_member_gets_the_same_answer_for_a_real_and_a_missing_project(env: Env) {
+    let server = Server::start_on(env).await;
     let callers = Callers::new(&server).await;
     let stranger = callers.token("non-member");
     let owner = callers.token("owner").unwrap();

@@ -51,8 +51,8 @@ impl Server {
         .await
     }
 
-    pub async fn start_with(options: ServeOptions) -> Self {
-        Self::serve(Env::new().await, options).await
+    pub async fn start_with(env: Env, options: ServeOptions) -> Self {
+        Self::serve(env, options).await
     }
 
     async fn serve(env: Env, options: ServeOptions) -> Self {

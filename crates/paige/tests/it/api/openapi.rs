@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 
 use super::{Server, answer};
+use crate::common::{Env, both_backends};
 
-#[tokio::test]
-async fn the_openapi_document_matches_the_routes() {
-    let server = Server::start().await;
+both_backends!(the_openapi_document_matches_the_routes);
+
+async fn the_openapi_document_matches_the_routes(env: Env) {
+    let server = Server::start_on(env).await;
     let (status, doc) = answer(
         server
             .request(Method::GET, "/api/v1/openapi.json", None)

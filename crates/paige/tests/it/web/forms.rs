@@ -2,15 +2,16 @@
 //! would use them.
 
 use super::{Browser, csrf_of, keys, signed_in};
-use crate::common::actor;
+use crate::common::{Env, actor, both_backends};
 
 const PAGE: &str = "/projects/bot/settings/secrets";
 const VALUE: &str = "sk-live-Zq9fT3vK1xW8mB2nR5pL";
 const VALUE2: &str = "sk-live-second-Hc4Jd7Ns0Qa6Ue";
 
-#[tokio::test]
-async fn add_overwrite_and_delete_a_secret_never_showing_the_value() {
-    let (server, mut browser) = signed_in().await;
+both_backends!(add_overwrite_and_delete_a_secret_never_showing_the_value);
+
+async fn add_overwrite_and_delete_a_secret_never_showing_the_value(env: Env) {
+    let (server, mut browser) = signed_in(env).await;
     let csrf = browser.csrf(PAGE).await;
 
     let added = browser
@@ -85,9 +86,10 @@ async fn add_overwrite_and_delete_a_secret_never_showing_the_value() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_refused_form_shows_the_error_by_the_field_keeps_the_key_and_empties_the_value() {
-    let (server, mut browser) = signed_in().await;
+both_backends!(a_refused_form_shows_the_error_by_the_field_keeps_the_key_and_empties_the_value);
+
+async fn a_refused_form_shows_the_error_by_the_field_keeps_the_key_and_empties_the_value(env: Env) {
+    let (server, mut browser) = signed_in(env).await;
     let csrf = browser.csrf(PAGE).await;
 
     let lower = browser
@@ -138,9 +140,10 @@ async fn a_refused_form_shows_the_error_by_the_field_keeps_the_key_and_empties_t
     server.stop().await;
 }
 
-#[tokio::test]
-async fn html_in_a_key_name_or_an_email_is_escaped() {
-    let (server, mut browser) = signed_in().await;
+both_backends!(html_in_a_key_name_or_an_email_is_escaped);
+
+async fn html_in_a_key_name_or_an_email_is_escaped(env: Env) {
+    let (server, mut browser) = signed_in(env).await;
     let csrf = browser.csrf(PAGE).await;
     let refused = browser
         .post(
@@ -183,9 +186,10 @@ async fn html_in_a_key_name_or_an_email_is_escaped() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn forged_posts_are_refused_and_change_nothing() {
-    let (server, mut alice) = signed_in().await;
+both_backends!(forged_posts_are_refused_and_change_nothing);
+
+async fn forged_posts_are_refused_and_change_nothing(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
     server.user("bob@example.com").await;
     server
         .env

@@ -10,7 +10,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 
 use crate::api::{PASSWORD, Server};
-use crate::common::actor;
+use crate::common::{Env, actor};
 
 /// A bot that prints its `API_TOKEN` on stdout and stderr and the event it got.
 pub const LEAKY_BOT: &str = "'use strict';\n\
@@ -147,8 +147,8 @@ impl Browser {
 }
 
 /// A server with alice (owner of `bot`), and a browser signed in as alice.
-pub async fn signed_in() -> (Server, Browser) {
-    let server = Server::start().await;
+pub async fn signed_in(env: Env) -> (Server, Browser) {
+    let server = Server::start_on(env).await;
     server.user("alice@example.com").await;
     server
         .env

@@ -2,15 +2,16 @@
 
 use super::{Browser, LEAKY_BOT, csrf_of, signed_in};
 use crate::api::Server;
-use crate::common::actor;
+use crate::common::{Env, actor, both_backends};
 use paige::store::Role;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-#[tokio::test]
-async fn sign_in_sign_out_cookies_and_security_headers() {
-    let server = Server::start().await;
+both_backends!(sign_in_sign_out_cookies_and_security_headers);
+
+async fn sign_in_sign_out_cookies_and_security_headers(env: Env) {
+    let server = Server::start_on(env).await;
     server.user("alice@example.com").await;
     let mut browser = Browser::new(&server);
 
@@ -117,12 +118,16 @@ async fn sign_in_sign_out_cookies_and_security_headers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn secure_cookies_when_asked() {
-    let server = Server::start_with(paige::http::ServeOptions {
-        secure_cookies: true,
-        ..Default::default()
-    })
+both_backends!(secure_cookies_when_asked);
+
+async fn secure_cookies_when_asked(env: Env) {
+    let server = Server::start_with(
+        env,
+        paige::http::ServeOptions {
+            secure_cookies: true,
+            ..Default::default()
+        },
+    )
     .await;
     server.user("alice@example.com").await;
     let mut browser = Browser::new(&server);
@@ -132,9 +137,10 @@ async fn secure_cookies_when_asked() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn roles_decide_what_a_page_offers() {
-    let (server, mut alice) = signed_in().await;
+both_backends!(roles_decide_what_a_page_offers);
+
+async fn roles_decide_what_a_page_offers(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
     let paige = &server.env.paige;
     server.user("viewer@example.com").await;
     server.user("stranger@example.com").await;
@@ -177,9 +183,10 @@ async fn roles_decide_what_a_page_offers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn members_and_audit() {
-    let (server, mut alice) = signed_in().await;
+both_backends!(members_and_audit);
+
+async fn members_and_audit(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
     server.user("bob@example.com").await;
     let page = "/projects/bot/members";
     let csrf = alice.csrf(page).await;
@@ -253,9 +260,10 @@ async fn members_and_audit() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_test_event_runs_the_bot_and_shows_its_redacted_log() {
-    let (server, mut alice) = signed_in().await;
+both_backends!(a_test_event_runs_the_bot_and_shows_its_redacted_log);
+
+async fn a_test_event_runs_the_bot_and_shows_its_redacted_log(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
     let value = "tok-Hq8Zr2Lm5Vb7Nc1Xd4";
     crate::common::Env::set(&server.env, "bot", "API_TOKEN", value).await;
     server

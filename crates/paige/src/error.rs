@@ -46,6 +46,10 @@ pub enum Error {
     Config(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be reached for a write that was handed to the
+    /// group commit (the original error stays in the server log).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -71,7 +75,42 @@ impl Error {
             Self::Forbidden => "forbidden",
             Self::Integrity { .. } | Self::DataKey { .. } => "integrity",
             Self::Config(_) => "config",
+            Self::Unavailable(_) => "unavailable",
             Self::Database(_) | Self::Migration(_) => "internal",
         }
+    }
+
+    /// The database is away, not the request at fault: no connection could
+    /// be had, the socket failed, or the server is shutting down or
+    /// restarting (PostgreSQL SQLSTATE classes 57P "operator intervention"
+    /// and 08 "connection exception"). Worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Database(e) => database_unavailable(e),
+            _ => false,
+        }
+    }
+
+    /// The error each caller of a failed group-commit batch gets: one
+    /// `sqlx::Error` cannot be cloned, so its message is, keeping whether
+    /// the database was unavailable.
+    pub(crate) fn batch_failed(e: &sqlx::Error) -> Self {
+        let message = format!("write not committed: {e}");
+        if database_unavailable(e) {
+            Self::Unavailable(message)
+        } else {
+            Self::Database(sqlx::Error::Protocol(message))
+        }
+    }
+}
+
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }

@@ -55,11 +55,12 @@ impl From<Error> for ApiError {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Database(e) if database_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Integrity { .. }
             | Error::DataKey { .. }
             | Error::Config(_)
             | Error::Database(_)
+            | Error::Unavailable(_)
             | Error::Migration(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after_secs = match &error {
@@ -82,20 +83,6 @@ impl From<Error> for ApiError {
             message: error.to_string(),
             retry_after_secs,
         }
-    }
-}
-
-/// The database is away, not the request at fault: no connection could be
-/// had, the socket failed, or the server is shutting down or restarting
-/// (PostgreSQL SQLSTATE classes 57P "operator intervention" and 08
-/// "connection exception").
-fn database_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
-        _ => false,
     }
 }
 
@@ -130,6 +117,10 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(status(sqlx::Error::RowNotFound), StatusCode::INTERNAL_SERVER_ERROR);
+        // A write whose group-commit batch failed keeps the distinction.
+        let batch = |e: sqlx::Error| ApiError::from(Error::batch_failed(&e)).status;
+        assert_eq!(batch(sqlx::Error::PoolTimedOut), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(batch(sqlx::Error::RowNotFound), StatusCode::INTERNAL_SERVER_ERROR);
         let body = ApiError::from(Error::Database(sqlx::Error::PoolTimedOut));
         assert_eq!(
             (body.code, body.message.as_str()),

@@ -8,8 +8,10 @@
 //! version), the project limits and the audit record in one transaction.
 
 pub mod executions;
+mod group_commit;
 pub mod postgres;
 mod postgres_executions;
+mod postgres_group;
 pub mod sqlite;
 mod sqlite_executions;
 mod sqlite_group;

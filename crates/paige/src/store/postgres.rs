@@ -31,6 +31,8 @@ use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
+use super::group_commit::GroupCommit;
+use super::postgres_group::PgBatches;
 use crate::error::{Error, Result};
 use crate::secrets::rules;
 
@@ -48,6 +50,8 @@ const STATEMENT_TIMEOUT: &str = "30s";
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Secret writes go through the node's group commit.
+    group: GroupCommit,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -126,7 +130,8 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| unreachable(&e))?;
-        Ok(Self { pool })
+        let group = GroupCommit::start(PgBatches(pool.clone()));
+        Ok(Self { pool, group })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -223,7 +228,7 @@ const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 /// The writes of one call, in one transaction: bump each key's version,
 /// seal for it, upsert, audit, then check the project's limits on the
 /// totals after the writes. The caller holds the project's lock.
-async fn apply_writes(
+pub(super) async fn apply_writes(
     conn: &mut PgConnection,
     project_id: i64,
     writes: &[SecretWrite],
@@ -654,13 +659,7 @@ impl Store for PostgresStore {
         writes: Vec<SecretWrite>,
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>> {
-        let mut tx = self.pool.begin().await?;
-        lock_project(&mut tx, project_id).await?;
-        // On a refusal the transaction is dropped, so rolled back: no row,
-        // no version and no audit record of the refused write remains.
-        let outcomes = apply_writes(&mut tx, project_id, &writes, actor).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+        self.group.write(project_id, writes, actor.clone()).await
     }
 
     async fn delete_secret(&self, project_id: i64, key: &str, actor: &Actor) -> Result<Option<i64>> {

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::sqlite_group::GroupCommit;
+use super::group_commit::GroupCommit;
+use super::sqlite_group::SqliteBatches;
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
@@ -59,7 +60,7 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
-        let group = GroupCommit::start(writer.clone());
+        let group = GroupCommit::start(SqliteBatches(writer.clone()));
         Ok(Self { writer, reader, group })
     }
 

@@ -361,6 +361,13 @@ async fn postgres_restarted_under_load_answers_503_and_recovers_without_restarti
             log.contains("status=503") && log.contains("request failed"),
             "node {i}'s log does not show the outage:\n{log}"
         );
+        // Which database errors the outage produced, for the output.
+        let mut causes: HashMap<&str, usize> = HashMap::new();
+        for line in log.lines().filter(|l| l.contains("request failed")) {
+            let cause = line.split_once("error=").map_or(line, |(_, cause)| cause);
+            *causes.entry(cause).or_default() += 1;
+        }
+        eprintln!("outage: node {i} logged failures: {causes:?}");
     }
 }
 

@@ -40,8 +40,9 @@ use crate::secrets::rules;
 /// default `max_connections` of 100 leaves room for several nodes.
 const MAX_CONNECTIONS: u32 = 16;
 /// How long a request waits for a connection before it fails (503): during
-/// an outage requests fail after this, they do not hang.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// an outage requests fail after this, they do not hang. Public for the
+/// outage test, which bounds every request's latency by it.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `open` tries to reach the database before it gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A statement running longer than this is cancelled by the server.

@@ -668,3 +668,40 @@ async fn code_kept_on_disk_by_an_earlier_version_is_imported(env: Env) {
     );
     assert_eq!(entry_output(&env, "bot2").await, vec!["hello from legacy two"]);
 }
+
+both_backends!(concurrent_executions_after_a_push_share_one_new_copy, multi_thread);
+
+async fn concurrent_executions_after_a_push_share_one_new_copy(env: Env) {
+    env.project("bot").await;
+    let id = project_id(&env, "bot").await;
+    let app = "console.log(`${require('./version.json').version} in ${process.cwd()}`);";
+    env.paige.put_code_file("bot", "app.js", app.as_bytes(), &actor()).await.unwrap();
+    for version in ["v1", "v2"] {
+        let json = format!(r#"{{"version": "{version}"}}"#);
+        env.paige
+            .put_code_file("bot", "version.json", json.as_bytes(), &actor())
+            .await
+            .unwrap();
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let paige = env.paige.clone();
+            runs.spawn(async move {
+                let request = ExecutionRequest::entry_point(serde_json::json!({}), Trigger::Test, actor());
+                let record = paige.execute("bot", request, None).await.unwrap();
+                paige.execution("bot", record.id).await.unwrap()
+            });
+        }
+        let mut outputs = std::collections::BTreeSet::new();
+        for execution in runs.join_all().await {
+            assert_eq!(execution.record.status, ExecutionStatus::Succeeded, "{:?}", execution.log);
+            outputs.insert(lines_of(&execution, Stream::Stdout).join("\n"));
+        }
+        // All eight ran the new version, in one tree: it was built once.
+        let tree = live(&env, id);
+        assert_eq!(
+            outputs.into_iter().collect::<Vec<_>>(),
+            vec![format!("{version} in {}", tree.display())]
+        );
+    }
+    assert_eq!(trees(&env, id).len(), 1, "{:?}", trees(&env, id));
+}

@@ -25,7 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::store::Actor;
-use crate::store::code::{CodeEntry, CodeKind, CodeMeta};
+use crate::store::code::{CodeEntry, CodeKind, CodeMeta, NewCodeEntry};
 
 /// The entry point of the default command, `node app.js`.
 pub const ENTRY_POINT: &str = "app.js";
@@ -153,7 +153,7 @@ struct Collector<'a> {
     limits: &'a CodeLimits,
     files: usize,
     bytes: u64,
-    entries: Vec<CodeEntry>,
+    entries: Vec<NewCodeEntry>,
 }
 
 impl Collector<'_> {
@@ -261,11 +261,11 @@ impl Collector<'_> {
                 ));
             }
         }
-        self.entries.push(CodeEntry {
+        self.entries.push(NewCodeEntry::new(CodeEntry {
             path: shown,
             kind: CodeKind::File,
             content,
-        });
+        }));
         Ok(())
     }
 
@@ -286,19 +286,23 @@ impl Collector<'_> {
         // A lexical check too: the copy must resolve inside its tree even
         // though the directory above it differs.
         if !resolved.starts_with(&self.root_real) || !symlink_stays_inside(&shown, &target) {
-            return Err(invalid_path(&shown, "it is a symlink that points outside the directory"));
+            return Err(invalid_path(
+                &shown,
+                "it is a symlink that points outside the directory",
+            ));
         }
-        self.entries.push(CodeEntry {
+        self.entries.push(NewCodeEntry::new(CodeEntry {
             path: shown,
             kind: CodeKind::Symlink,
             content: target.as_os_str().as_bytes().to_vec(),
-        });
+        }));
         Ok(())
     }
 }
 
-/// Reads every entry of `source`, checking names, symlinks and limits.
-pub(crate) fn collect_blocking(source: &Path, limits: &CodeLimits) -> Result<(Vec<CodeEntry>, CodeSummary)> {
+/// Reads every entry of `source`, checking names, symlinks and limits, and
+/// hashes it.
+pub(crate) fn collect_blocking(source: &Path, limits: &CodeLimits) -> Result<(Vec<NewCodeEntry>, CodeSummary)> {
     let meta = fs::metadata(source).map_err(|e| {
         Error::invalid(
             "invalid_code_dir",
@@ -358,7 +362,11 @@ pub(crate) fn plan_put(mut current: Vec<CodeMeta>, new: CodeMeta, limits: &CodeL
     current.retain(|e| e.path != new.path);
     current.push(new);
     let files = current.iter().filter(|e| e.kind == CodeKind::File).count();
-    let total: u64 = current.iter().filter(|e| e.kind == CodeKind::File).map(|e| e.size).sum();
+    let total: u64 = current
+        .iter()
+        .filter(|e| e.kind == CodeKind::File)
+        .map(|e| e.size)
+        .sum();
     if files > limits.max_files {
         return Err(too_large(
             "code_too_many_files",
@@ -417,9 +425,7 @@ impl Paige {
         let (entries, summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
             .await
             .map_err(|e| Error::Config(format!("the code push stopped: {e}")))??;
-        self.store
-            .replace_code(project.id, entries, "code.push", actor)
-            .await?;
+        self.store.replace_code(project.id, entries, "code.push", actor).await?;
         Ok(summary)
     }
 
@@ -458,10 +464,78 @@ impl Paige {
             kind: CodeKind::File,
             content: bytes.to_vec(),
         };
+        let entry = tokio::task::spawn_blocking(move || NewCodeEntry::new(entry))
+            .await
+            .map_err(|e| Error::Config(format!("the code write stopped: {e}")))?;
         let revision = self.store.put_code_file(project.id, entry, limits, actor).await?;
         Ok(CodeSummary {
             files: usize::try_from(revision.files).unwrap_or(usize::MAX),
             bytes: revision.bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(path: &str, kind: CodeKind, size: u64) -> CodeMeta {
+        CodeMeta {
+            path: path.to_owned(),
+            kind,
+            size,
+            sha256: [0; 32],
+        }
+    }
+
+    #[test]
+    fn a_symlink_stays_inside_by_its_words_alone() {
+        for (path, target) in [
+            ("alias.js", "lib/real.js"),
+            ("lib/v.json", "../version.json"),
+            ("a/b/c", "../../x"),
+            ("a/b", "./c/../d"),
+        ] {
+            assert!(symlink_stays_inside(path, Path::new(target)), "{path} -> {target}");
+        }
+        for (path, target) in [
+            ("alias.js", "../x"),
+            ("lib/v.json", "../../version.json"),
+            ("a", "b/../../c"),
+            ("a", "/etc/passwd"),
+        ] {
+            assert!(!symlink_stays_inside(path, Path::new(target)), "{path} -> {target}");
+        }
+    }
+
+    #[test]
+    fn a_put_is_checked_against_the_stored_entries() {
+        let limits = CodeLimits {
+            max_files: 3,
+            max_total_bytes: 100,
+            ..CodeLimits::default()
+        };
+        let current = vec![
+            meta("app.js", CodeKind::File, 40),
+            meta("lib/v.js", CodeKind::File, 40),
+            meta("link", CodeKind::Symlink, 3),
+        ];
+        let refused = |path: &str, size: u64| {
+            plan_put(current.clone(), meta(path, CodeKind::File, size), &limits)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused("link/x.js", 1).contains("a directory on the path is a symlink"));
+        assert!(refused("app.js/x.js", 1).contains("a file is in the way"));
+        assert!(refused("lib", 1).contains("a directory of that name exists"));
+        assert!(refused("lib/w.js", 21).contains("larger than 100 bytes"));
+        // An overwrite counts the new size in place of the old one.
+        let after = plan_put(current.clone(), meta("lib/v.js", CodeKind::File, 60), &limits).unwrap();
+        assert_eq!(after.len(), 3);
+        // A symlink replaced by a file becomes a file: 3 files, at the limit.
+        let after = plan_put(current.clone(), meta("link", CodeKind::File, 1), &limits).unwrap();
+        assert_eq!(after.iter().filter(|e| e.kind == CodeKind::File).count(), 3);
+        let more = plan_put(after, meta("x.js", CodeKind::File, 1), &limits).unwrap_err();
+        assert_eq!(more.code(), "code_too_many_files");
     }
 }

@@ -179,7 +179,12 @@ fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>) -> 
         dir.push(part);
         match dir.symlink_metadata() {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(malformed(&entry.path, "another entry is in the way of a directory on its path")),
+            Ok(_) => {
+                return Err(malformed(
+                    &entry.path,
+                    "another entry is in the way of a directory on its path",
+                ));
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 mkdir_private(&dir).map_err(|e| io_error("cannot create", &dir, &e))?;
                 dirs.insert(dir.clone());

@@ -72,6 +72,21 @@ impl CodeEntry {
     }
 }
 
+/// An entry to store, with its digest computed beforehand: a file may have
+/// megabytes, so the hashing belongs on a blocking thread, not in the store.
+#[derive(Debug, Clone)]
+pub struct NewCodeEntry {
+    pub entry: CodeEntry,
+    pub meta: CodeMeta,
+}
+
+impl NewCodeEntry {
+    pub fn new(entry: CodeEntry) -> Self {
+        let meta = entry.meta();
+        Self { entry, meta }
+    }
+}
+
 /// An entry without its content: what a change is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeMeta {
@@ -147,7 +162,7 @@ pub trait CodeStore: Send + Sync {
     async fn replace_code(
         &self,
         project_id: i64,
-        entries: Vec<CodeEntry>,
+        entries: Vec<NewCodeEntry>,
         action: &str,
         actor: &Actor,
     ) -> Result<CodeRevision>;
@@ -159,7 +174,7 @@ pub trait CodeStore: Send + Sync {
     async fn put_code_file(
         &self,
         project_id: i64,
-        entry: CodeEntry,
+        entry: NewCodeEntry,
         limits: &CodeLimits,
         actor: &Actor,
     ) -> Result<CodeRevision>;
@@ -169,4 +184,37 @@ pub trait CodeStore: Send + Sync {
     /// with nothing sent, if the project has no code). Stops with an error
     /// if the sink is closed.
     async fn read_code(&self, project_id: i64, sink: CodeSink) -> Result<Option<CodeRevision>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, kind: CodeKind, content: &[u8]) -> CodeMeta {
+        CodeEntry {
+            path: path.to_owned(),
+            kind,
+            content: content.to_vec(),
+        }
+        .meta()
+    }
+
+    #[test]
+    fn the_digest_covers_paths_kinds_and_contents_in_byte_order() {
+        let a = entry("a.js", CodeKind::File, b"1");
+        let b = entry("b/c.js", CodeKind::File, b"2");
+        let digest = tree_digest(&[a.clone(), b.clone()]);
+        assert_eq!(digest.len(), 32);
+        // Any order in, one digest out.
+        assert_eq!(tree_digest(&[b.clone(), a.clone()]), digest);
+        assert_ne!(tree_digest(&[a.clone(), entry("b/c.js", CodeKind::File, b"3")]), digest);
+        assert_ne!(tree_digest(&[a.clone(), entry("b/d.js", CodeKind::File, b"2")]), digest);
+        assert_ne!(
+            tree_digest(&[a.clone(), entry("b/c.js", CodeKind::Symlink, b"2")]),
+            digest
+        );
+        assert_ne!(tree_digest(&[a]), digest);
+        let totals = CodeTotals::of(&[b, entry("l", CodeKind::Symlink, b"b/c.js")]);
+        assert_eq!((totals.files, totals.bytes), (1, 1));
+    }
 }

@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
-use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals};
+use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
 use super::postgres::{PostgresStore, insert_audit, lock_project};
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
@@ -45,15 +45,15 @@ fn as_i64(n: u64) -> i64 {
 }
 
 /// Inserts entries with one statement per batch.
-async fn insert_entries(conn: &mut PgConnection, project_id: i64, batch: &[(&CodeEntry, &CodeMeta)]) -> Result<()> {
+async fn insert_entries(conn: &mut PgConnection, project_id: i64, batch: &[&NewCodeEntry]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let paths: Vec<&str> = batch.iter().map(|(e, _)| e.path.as_str()).collect();
-    let kinds: Vec<&str> = batch.iter().map(|(e, _)| e.kind.as_str()).collect();
-    let contents: Vec<&[u8]> = batch.iter().map(|(e, _)| e.content.as_slice()).collect();
-    let sizes: Vec<i64> = batch.iter().map(|(_, m)| as_i64(m.size)).collect();
-    let shas: Vec<&[u8]> = batch.iter().map(|(_, m)| m.sha256.as_slice()).collect();
+    let paths: Vec<&str> = batch.iter().map(|n| n.entry.path.as_str()).collect();
+    let kinds: Vec<&str> = batch.iter().map(|n| n.entry.kind.as_str()).collect();
+    let contents: Vec<&[u8]> = batch.iter().map(|n| n.entry.content.as_slice()).collect();
+    let sizes: Vec<i64> = batch.iter().map(|n| as_i64(n.meta.size)).collect();
+    let shas: Vec<&[u8]> = batch.iter().map(|n| n.meta.sha256.as_slice()).collect();
     sqlx::query(
         "INSERT INTO code_files (project_id, path, kind, content, size, sha256)
          SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[], $6::BYTEA[])",
@@ -130,11 +130,11 @@ impl CodeStore for PostgresStore {
     async fn replace_code(
         &self,
         project_id: i64,
-        entries: Vec<CodeEntry>,
+        entries: Vec<NewCodeEntry>,
         action: &str,
         actor: &Actor,
     ) -> Result<CodeRevision> {
-        let metas: Vec<CodeMeta> = entries.iter().map(CodeEntry::meta).collect();
+        let metas: Vec<CodeMeta> = entries.iter().map(|e| e.meta.clone()).collect();
         let totals = CodeTotals::of(&metas);
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
@@ -144,14 +144,15 @@ impl CodeStore for PostgresStore {
             .await?;
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
-        for pair in entries.iter().zip(&metas) {
-            if !batch.is_empty() && (batch.len() == BATCH_ROWS || batch_bytes + pair.0.content.len() > BATCH_BYTES) {
+        for new in &entries {
+            let len = new.entry.content.len();
+            if !batch.is_empty() && (batch.len() == BATCH_ROWS || batch_bytes + len > BATCH_BYTES) {
                 insert_entries(&mut tx, project_id, &batch).await?;
                 batch.clear();
                 batch_bytes = 0;
             }
-            batch_bytes += pair.0.content.len();
-            batch.push(pair);
+            batch_bytes += len;
+            batch.push(new);
         }
         insert_entries(&mut tx, project_id, &batch).await?;
         let revision = bump_revision(&mut tx, project_id, &totals, actor).await?;
@@ -172,11 +173,11 @@ impl CodeStore for PostgresStore {
     async fn put_code_file(
         &self,
         project_id: i64,
-        entry: CodeEntry,
+        new: NewCodeEntry,
         limits: &CodeLimits,
         actor: &Actor,
     ) -> Result<CodeRevision> {
-        let meta = entry.meta();
+        let NewCodeEntry { entry, meta } = new;
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
         let after = plan_put(listing(&mut tx, project_id).await?, meta.clone(), limits)?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::{Row, SqliteConnection};
 
-use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals};
+use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
 use super::sqlite::{SqliteStore, insert_audit};
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
@@ -110,19 +110,19 @@ impl CodeStore for SqliteStore {
     async fn replace_code(
         &self,
         project_id: i64,
-        entries: Vec<CodeEntry>,
+        entries: Vec<NewCodeEntry>,
         action: &str,
         actor: &Actor,
     ) -> Result<CodeRevision> {
-        let metas: Vec<CodeMeta> = entries.iter().map(CodeEntry::meta).collect();
+        let metas: Vec<CodeMeta> = entries.iter().map(|e| e.meta.clone()).collect();
         let totals = CodeTotals::of(&metas);
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM code_files WHERE project_id = ?")
             .bind(project_id)
             .execute(&mut *tx)
             .await?;
-        for (entry, meta) in entries.iter().zip(&metas) {
-            insert_entry(&mut tx, project_id, entry, meta).await?;
+        for new in &entries {
+            insert_entry(&mut tx, project_id, &new.entry, &new.meta).await?;
         }
         let revision = bump_revision(&mut tx, project_id, &totals, actor).await?;
         let audit = NewAudit {
@@ -142,11 +142,11 @@ impl CodeStore for SqliteStore {
     async fn put_code_file(
         &self,
         project_id: i64,
-        entry: CodeEntry,
+        new: NewCodeEntry,
         limits: &CodeLimits,
         actor: &Actor,
     ) -> Result<CodeRevision> {
-        let meta = entry.meta();
+        let NewCodeEntry { entry, meta } = new;
         // BEGIN IMMEDIATE: the listing and the write are one writer's, so
         // two writes cannot both pass the limits.
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;

@@ -113,7 +113,10 @@ async fn code_written_through_one_node_runs_on_the_other() {
         run_through(&server, &b, &token).await,
         vec!["app one", "key is [REDACTED:API_KEY]", "helper one"]
     );
-    assert!(b_dir.path().join("data/code").is_dir(), "node B ran without its own copy");
+    assert!(
+        b_dir.path().join("data/code").is_dir(),
+        "node B ran without its own copy"
+    );
 
     // A runs it too (its own copy), then B overwrites a file and A runs
     // the new content: A's copy was of an older revision, so it is rebuilt.
@@ -184,7 +187,15 @@ async fn code_written_through_one_node_runs_on_the_other() {
         .await;
     let mut numbers: Vec<i64> = revisions
         .iter()
-        .map(|d| d.strip_prefix("revision ").unwrap().split(':').next().unwrap().parse().unwrap())
+        .map(|d| {
+            d.strip_prefix("revision ")
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=14).collect::<Vec<i64>>());

@@ -181,12 +181,22 @@ async fn a_push_replaces_the_whole_stored_code(env: Env) {
     env.paige.push_code("bot", &v2, &actor()).await.unwrap();
     let (revision, entries) = stored_code(&env, id).await;
     assert_eq!(revision, Some(2));
-    assert_eq!(paths(&entries), ["app.js", "version.json"], "a file of the old push survived");
+    assert_eq!(
+        paths(&entries),
+        ["app.js", "version.json"],
+        "a file of the old push survived"
+    );
     assert_eq!(entry_output(&env, "bot").await, vec!["hello from v2"]);
     let tree = live(&env, id);
     assert!(tree.join("app.js").exists());
-    assert!(!tree.join("lib/old.js").exists(), "a file of the old push survived on disk");
-    assert!(tree.file_name().unwrap().to_string_lossy().starts_with("r2-"), "{tree:?}");
+    assert!(
+        !tree.join("lib/old.js").exists(),
+        "a file of the old push survived on disk"
+    );
+    assert!(
+        tree.file_name().unwrap().to_string_lossy().starts_with("r2-"),
+        "{tree:?}"
+    );
 
     // Older trees go once nothing runs in them.
     let v3 = env.dir.path().join("v3");
@@ -278,7 +288,11 @@ process.stdin.on('end', () => {
     assert_eq!(trees(&env, id).len(), 1, "{:?}", trees(&env, id));
 }
 
-/// A pushed directory that must be refused, built in `dir`.
+/// Extra files of a pushed directory: (path, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
+/// A pushed directory that must be refused: what, how to plant it in a
+/// copy of the hello bot (given a file outside), error code, message.
 type Refused = (&'static str, fn(&Path, &Path), &'static str, &'static str);
 
 both_backends!(a_refused_push_changes_nothing);
@@ -301,7 +315,7 @@ async fn a_refused_push_changes_nothing(env: Env) {
     };
     // Entries are read in name order: app.js and friends are read before
     // the one that is refused.
-    let over_limits: Vec<(&str, Vec<(String, Vec<u8>)>, &str, &str)> = vec![
+    let over_limits: Vec<(&str, Files, &str, &str)> = vec![
         (
             "a file too large",
             vec![("zz/big.bin".to_owned(), vec![0u8; 1001])],
@@ -340,7 +354,11 @@ async fn a_refused_push_changes_nothing(env: Env) {
     let bad_paths: Vec<Refused> = vec![
         (
             "a reserved name",
-            |dir, _| std::fs::write(dir.join("zz.js"), "").and_then(|()| std::fs::write(dir.join(".paige-x"), "")).unwrap(),
+            |dir, _| {
+                std::fs::write(dir.join("zz.js"), "")
+                    .and_then(|()| std::fs::write(dir.join(".paige-x"), ""))
+                    .unwrap()
+            },
             "invalid_code_path",
             "names starting with `.paige-` are reserved",
         ),
@@ -385,7 +403,10 @@ async fn a_refused_push_changes_nothing(env: Env) {
         (
             "a fifo",
             |dir, _| {
-                let made = std::process::Command::new("mkfifo").arg(dir.join("pipe")).status().unwrap();
+                let made = std::process::Command::new("mkfifo")
+                    .arg(dir.join("pipe"))
+                    .status()
+                    .unwrap();
                 assert!(made.success());
             },
             "invalid_code_path",
@@ -416,7 +437,11 @@ async fn a_refused_push_changes_nothing(env: Env) {
         stderr(&out)
     );
     assert_eq!(stored_code(&env, id).await, before);
-    assert_eq!(audited(&env, id, "code.push").await.len(), 1, "a refused push was audited");
+    assert_eq!(
+        audited(&env, id, "code.push").await.len(),
+        1,
+        "a refused push was audited"
+    );
 }
 
 both_backends!(symlinks_may_point_inside_the_pushed_directory_only);
@@ -438,12 +463,21 @@ async fn symlinks_may_point_inside_the_pushed_directory_only(env: Env) {
         .collect();
     assert_eq!(
         links,
-        vec![("alias.js", b"lib/real.js".as_slice()), ("lib/version.json", b"../version.json".as_slice())]
+        vec![
+            ("alias.js", b"lib/real.js".as_slice()),
+            ("lib/version.json", b"../version.json".as_slice())
+        ]
     );
 
     assert_eq!(entry_output(&env, "bot").await, vec!["hello from v1"]);
     let tree = live(&env, id);
-    assert!(tree.join("alias.js").symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(
+        tree.join("alias.js")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(
         std::fs::read_to_string(tree.join("alias.js")).unwrap(),
         "module.exports = 'real';"
@@ -488,7 +522,11 @@ async fn put_code_file_writes_one_file_and_never_follows_a_symlink(env: Env) {
     assert_eq!(entry_output(&env, "bot").await, vec!["put v2"]);
     assert_eq!(
         audited(&env, id, "code.put").await,
-        vec!["revision 1: app.js (34 bytes)", "revision 2: lib/v.js (26 bytes)", "revision 3: lib/v.js (26 bytes)"]
+        vec![
+            "revision 1: app.js (34 bytes)",
+            "revision 2: lib/v.js (26 bytes)",
+            "revision 3: lib/v.js (26 bytes)"
+        ]
     );
 
     for bad in ["../escape.js", "/tmp/abs.js", "lib/../../x.js"] {
@@ -509,7 +547,10 @@ async fn put_code_file_writes_one_file_and_never_follows_a_symlink(env: Env) {
         .put_code_file("bot", "evil/planted.js", b"x", &actor())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("a directory on the path is a symlink"), "{err}");
+    assert!(
+        err.to_string().contains("a directory on the path is a symlink"),
+        "{err}"
+    );
     // A file in the way of a directory, a directory in the way of a file.
     let err = env
         .paige
@@ -519,7 +560,11 @@ async fn put_code_file_writes_one_file_and_never_follows_a_symlink(env: Env) {
     assert!(err.to_string().contains("in the way"), "{err}");
     let err = env.paige.put_code_file("bot", "lib", b"x", &actor()).await.unwrap_err();
     assert!(err.to_string().contains("directory of that name"), "{err}");
-    assert_eq!(stored_code(&env, id).await, pushed, "a refused write changed the stored code");
+    assert_eq!(
+        stored_code(&env, id).await,
+        pushed,
+        "a refused write changed the stored code"
+    );
 
     // A symlink planted in this node's copy (say, by a bot at run time) is
     // never followed: writes go to the database, and the next copy is
@@ -577,7 +622,11 @@ async fn put_code_file_writes_one_file_and_never_follows_a_symlink(env: Env) {
         .unwrap();
     let (revision, entries) = stored_code(&env, id).await;
     assert_eq!(revision, before.0.map(|r| r + 1));
-    assert_eq!(paths(&entries), paths(&before.1), "a refused write left an entry behind");
+    assert_eq!(
+        paths(&entries),
+        paths(&before.1),
+        "a refused write left an entry behind"
+    );
     assert_eq!(entry_output(&env, "bot").await, vec!["linked"]);
     let names: Vec<_> = std::fs::read_dir(live(&env, id))
         .unwrap()
@@ -603,7 +652,10 @@ async fn this_nodes_copy_is_rebuilt_from_the_database(env: Env) {
     std::fs::remove_dir_all(env.data_dir().join("code")).unwrap();
     assert_eq!(entry_output(&env, "bot").await, vec!["hello from v1"]);
     let tree = live(&env, id);
-    assert!(tree.file_name().unwrap().to_string_lossy().starts_with("r1-"), "{tree:?}");
+    assert!(
+        tree.file_name().unwrap().to_string_lossy().starts_with("r1-"),
+        "{tree:?}"
+    );
 
     // A copy named for the current revision but holding other content is
     // not used: the name carries the start of the content's digest.
@@ -675,7 +727,10 @@ async fn concurrent_executions_after_a_push_share_one_new_copy(env: Env) {
     env.project("bot").await;
     let id = project_id(&env, "bot").await;
     let app = "console.log(`${require('./version.json').version} in ${process.cwd()}`);";
-    env.paige.put_code_file("bot", "app.js", app.as_bytes(), &actor()).await.unwrap();
+    env.paige
+        .put_code_file("bot", "app.js", app.as_bytes(), &actor())
+        .await
+        .unwrap();
     for version in ["v1", "v2"] {
         let json = format!(r#"{{"version": "{version}"}}"#);
         env.paige
@@ -693,7 +748,12 @@ async fn concurrent_executions_after_a_push_share_one_new_copy(env: Env) {
         }
         let mut outputs = std::collections::BTreeSet::new();
         for execution in runs.join_all().await {
-            assert_eq!(execution.record.status, ExecutionStatus::Succeeded, "{:?}", execution.log);
+            assert_eq!(
+                execution.record.status,
+                ExecutionStatus::Succeeded,
+                "{:?}",
+                execution.log
+            );
             outputs.insert(lines_of(&execution, Stream::Stdout).join("\n"));
         }
         // All eight ran the new version, in one tree: it was built once.

@@ -165,8 +165,9 @@ fn malformed(path: &str, why: &str) -> Error {
 }
 
 /// Writes one stored entry below `root`, never through a symlink or over
-/// an existing entry; records the directories it creates in `dirs`.
-fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>) -> Result<()> {
+/// an existing entry; records the directories it creates in `dirs` and the
+/// regular files it writes in `files` (made durable later, all at once).
+fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>, files: &mut Vec<PathBuf>) -> Result<()> {
     // The database is the source of truth, not a trusted path builder:
     // every path is checked again before it touches the disk.
     let rel = check_code_path(&entry.path, &STORED_PATHS).map_err(|e| malformed(&entry.path, &e.to_string()))?;
@@ -194,15 +195,16 @@ fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>) -> 
     }
     let target = dir.join(name);
     match entry.kind {
-        CodeKind::File => fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)
-            .and_then(|mut f| {
-                f.write_all(&entry.content)?;
-                f.sync_all()
-            })
-            .map_err(|e| io_error("cannot write", &target, &e)),
+        CodeKind::File => {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .and_then(|mut f| f.write_all(&entry.content))
+                .map_err(|e| io_error("cannot write", &target, &e))?;
+            files.push(target);
+            Ok(())
+        }
         CodeKind::Symlink => {
             let link = stored_target(&entry.content);
             if !symlink_stays_inside(&entry.path, link) {
@@ -213,14 +215,22 @@ fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>) -> 
     }
 }
 
-/// Writes entries below `root` as they arrive, then makes every directory
-/// durable; returns what was written, for the digest check.
+/// Writes entries below `root` as they arrive, then makes every file and
+/// directory durable; returns what was written, for the digest check.
+/// The fsyncs wait for the end of the read, so the database transaction
+/// that streams the entries is not held open by them.
 fn write_entries(root: &Path, mut entries: mpsc::Receiver<CodeEntry>) -> Result<Vec<CodeMeta>> {
     let mut written = Vec::new();
     let mut dirs = BTreeSet::new();
+    let mut files = Vec::new();
     while let Some(entry) = entries.blocking_recv() {
-        write_entry(root, &entry, &mut dirs)?;
+        write_entry(root, &entry, &mut dirs, &mut files)?;
         written.push(entry.meta());
+    }
+    for file in &files {
+        File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_error("cannot sync", file, &e))?;
     }
     for dir in &dirs {
         sync_dir(dir)?;

@@ -19,7 +19,7 @@ pub struct Config {
     /// Overrides `<data dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
     /// A PostgreSQL URL: the store is then that database, and the data dir
-    /// holds only the master key (and bot code).
+    /// holds only the master key (and this node's copy of the bot code).
     pub database_url: Option<String>,
 }
 

@@ -27,14 +27,15 @@ use crate::store::{Actor, Page, SecretMeta, format_utc};
     about = "Paige Secrets: encrypted, write-only secrets for bot projects"
 )]
 pub struct Cli {
-    /// Directory of the embedded database and the master key.
+    /// Directory of the embedded database, the master key and the local copy of bot code.
     #[arg(long, global = true, env = "PAIGE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Master key file, instead of <data dir>/master.key.
     #[arg(long, global = true, env = "PAIGE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// PostgreSQL database URL (postgres://user@host/db) to use instead of
-    /// the embedded store; the data dir then holds only the master key.
+    /// the embedded store; the data dir then holds only the master key and a
+    /// copy of the bot code.
     #[arg(long, global = true, env = "PAIGE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     #[command(subcommand)]

@@ -1,35 +1,31 @@
-//! A project's bot code: a tree of files on the local file system.
+//! A project's bot code: what may be pushed and written, and how.
 //!
-//! Layout, per project (by id, which is never reused):
+//! The code is stored in the database (see `store::code`): a set of entries
+//! (regular files and relative symlinks; directories are implied by the
+//! paths, so an empty directory is not kept) and a revision that counts up
+//! with every change. Every node runs it from a copy on its own disk,
+//! rebuilt whenever its revision is not the database's (`code_cache`).
 //!
-//! ```text
-//! <data dir>/code/<project id>/
-//!   .lock                 flock'd by every change, so changes never interleave
-//!   current -> trees/T2   symlink to the live tree; replaced with one rename
-//!   trees/T1/             the previous tree (kept for executions still running in it)
-//!   trees/T2/             the live tree: app.js, ...
-//!   trees/.staging-R/     a push being copied (removed if the push fails)
-//! ```
-//!
-//! `push_code` copies a whole directory into a staging tree, checking
-//! every name and the size limits as it goes, makes it durable (fsync), and
-//! only then swaps `current` with one `rename`: a push that fails half-way,
-//! or a crash, leaves the old tree live. `put_code_file` replaces one file
-//! of the live tree, also with a rename.
+//! `push_code` reads a whole directory, checking every name, symlink and
+//! size limit as it goes, and only then replaces the stored code in one
+//! transaction: a push that is refused or fails half-way changes nothing.
+//! `put_code_file` writes one file (an upsert), checked against the stored
+//! entries and the limits inside its transaction.
 //!
 //! Paths are confined to the tree: relative, `/`-separated, no `.`, `..` or
 //! empty component, no NUL. A pushed directory may contain symlinks only
 //! when they are relative and resolve inside it; a single-file write never
-//! goes through a symlink.
+//! goes through a symlink (nor through a file, nor over a directory).
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::Paige;
 use crate::error::{Error, Result};
-use crate::store::{Actor, NewAudit};
+use crate::store::Actor;
+use crate::store::code::{CodeEntry, CodeKind, CodeMeta, NewCodeEntry};
 
 /// The entry point of the default command, `node app.js`.
 pub const ENTRY_POINT: &str = "app.js";
@@ -65,7 +61,7 @@ pub struct CodeSummary {
 }
 
 const NAME_MAX: usize = 255;
-const TMP_PREFIX: &str = ".paige-";
+pub(crate) const TMP_PREFIX: &str = ".paige-";
 
 fn invalid_path(path: &str, why: &str) -> Error {
     Error::invalid("invalid_code_path", format!("invalid code path {path:?}: {why}"))
@@ -117,120 +113,54 @@ fn too_large(code: &'static str, message: String) -> Error {
     Error::invalid(code, message)
 }
 
-fn io_error(what: &str, path: &Path, e: &std::io::Error) -> Error {
+pub(crate) fn io_error(what: &str, path: &Path, e: &std::io::Error) -> Error {
     Error::Config(format!("{what} {}: {e}", path.display()))
 }
 
-/// The directory holding one project's code trees.
+/// The directory holding one project's local copy of its code.
 pub(crate) fn project_code_dir(data_dir: &Path, project_id: i64) -> PathBuf {
     data_dir.join("code").join(project_id.to_string())
 }
 
-/// The live tree's real path, or `None` if no code was ever pushed.
-pub(crate) fn live_tree(project_dir: &Path) -> Result<Option<PathBuf>> {
-    let current = project_dir.join("current");
-    match fs::read_link(&current) {
-        Ok(target) => Ok(Some(project_dir.join(target))),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error("cannot read", &current, &e)),
+/// True when a symlink at `path` (relative to the tree's root) with
+/// `target` stays inside the tree by its words alone: a relative target
+/// whose `..` never climb above the root. Checked on push, and again when
+/// a node builds its copy, so a copy never resolves outside its tree
+/// whatever the directory above it.
+pub(crate) fn symlink_stays_inside(path: &str, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
     }
-}
-
-fn random_name() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-fn mkdir_private(path: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
-}
-
-fn sync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("cannot sync", path, &e))
-}
-
-/// Holds the project's code lock (an exclusive `flock`) while alive.
-struct CodeLock {
-    _file: File,
-}
-
-fn lock_project(project_dir: &Path) -> Result<CodeLock> {
-    mkdir_private(&project_dir.join("trees")).map_err(|e| io_error("cannot create", project_dir, &e))?;
-    let path = project_dir.join(".lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_error("cannot open", &path, &e))?;
-    file.lock().map_err(|e| io_error("cannot lock", &path, &e))?;
-    Ok(CodeLock { _file: file })
-}
-
-/// Makes `trees/<tree_name>` the live tree and removes every other tree
-/// but the one it replaces.
-fn install_tree(project_dir: &Path, tree_name: &str) -> Result<()> {
-    let previous = live_tree(project_dir)?;
-    let link_tmp = project_dir.join(format!("{TMP_PREFIX}current-{}", random_name()));
-    symlink(Path::new("trees").join(tree_name), &link_tmp).map_err(|e| io_error("cannot create", &link_tmp, &e))?;
-    let current = project_dir.join("current");
-    if let Err(e) = fs::rename(&link_tmp, &current) {
-        let _ = fs::remove_file(&link_tmp);
-        return Err(io_error("cannot install", &current, &e));
-    }
-    sync_dir(project_dir)?;
-    // Best effort from here on: the new tree is live.
-    let keep_previous = previous
-        .as_ref()
-        .and_then(|p| p.file_name().map(std::ffi::OsStr::to_os_string));
-    if let Ok(entries) = fs::read_dir(project_dir.join("trees")) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if name == tree_name || Some(&name) == keep_previous.as_ref() {
-                continue;
-            }
-            let _ = fs::remove_dir_all(entry.path());
+    let parent_depth = path.split('/').count().saturating_sub(1);
+    let mut depth = i64::try_from(parent_depth).unwrap_or(i64::MAX);
+    for part in target.components() {
+        match part {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+        if depth < 0 {
+            return false;
         }
     }
-    Ok(())
+    true
 }
 
-/// Counts and sizes the regular files of a tree (symlinks are not followed).
-fn measure(tree: &Path) -> Result<CodeSummary> {
-    let mut summary = CodeSummary { files: 0, bytes: 0 };
-    let mut stack = vec![tree.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).map_err(|e| io_error("cannot read", &dir, &e))? {
-            let entry = entry.map_err(|e| io_error("cannot read", &dir, &e))?;
-            let meta = entry
-                .path()
-                .symlink_metadata()
-                .map_err(|e| io_error("cannot read", &entry.path(), &e))?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                summary.files += 1;
-                summary.bytes += meta.len();
-            }
-        }
-    }
-    Ok(summary)
-}
-
-/// Copies `source` into a new staging tree, checking every entry.
-struct Copier<'a> {
+/// Reads a directory into entries, checking every one.
+struct Collector<'a> {
     root_real: PathBuf,
     limits: &'a CodeLimits,
     files: usize,
     bytes: u64,
+    entries: Vec<NewCodeEntry>,
 }
 
-impl Copier<'_> {
-    fn copy_dir(&mut self, from: &Path, to: &Path, rel: &Path, depth: usize) -> Result<()> {
+impl Collector<'_> {
+    fn collect_dir(&mut self, from: &Path, rel: &str, depth: usize) -> Result<()> {
         if depth > self.limits.max_depth {
             return Err(invalid_path(
-                &rel.display().to_string(),
+                rel,
                 &format!("it is nested deeper than {} levels", self.limits.max_depth),
             ));
         }
@@ -241,30 +171,31 @@ impl Copier<'_> {
         entries.sort_by_key(fs::DirEntry::file_name);
         for entry in entries {
             let name = entry.file_name();
-            let rel_path = rel.join(&name);
-            let shown = rel_path.display().to_string();
             let Some(name_str) = name.to_str() else {
+                let shown = Path::new(rel).join(&name).display().to_string();
                 return Err(invalid_path(&shown, "file names must be UTF-8"));
             };
+            let shown = if rel.is_empty() {
+                name_str.to_owned()
+            } else {
+                format!("{rel}/{name_str}")
+            };
             check_name(&shown, name_str)?;
-            if rel_path.as_os_str().len() > self.limits.max_path_bytes {
+            if shown.len() > self.limits.max_path_bytes {
                 return Err(invalid_path(
                     &shown,
                     &format!("it is longer than {} bytes", self.limits.max_path_bytes),
                 ));
             }
             let src = entry.path();
-            let dst = to.join(&name);
             let meta = src.symlink_metadata().map_err(|e| io_error("cannot read", &src, &e))?;
             let kind = meta.file_type();
             if kind.is_symlink() {
-                self.copy_symlink(&src, &dst, &shown)?;
+                self.collect_symlink(&src, shown)?;
             } else if kind.is_dir() {
-                mkdir_private(&dst).map_err(|e| io_error("cannot create", &dst, &e))?;
-                self.copy_dir(&src, &dst, &rel_path, depth + 1)?;
-                sync_dir(&dst)?;
+                self.collect_dir(&src, &shown, depth + 1)?;
             } else if kind.is_file() {
-                self.copy_file(&src, &dst, &shown, meta.len())?;
+                self.collect_file(&src, shown, meta.len())?;
             } else {
                 return Err(invalid_path(
                     &shown,
@@ -302,30 +233,27 @@ impl Copier<'_> {
         Ok(())
     }
 
-    fn copy_file(&mut self, src: &Path, dst: &Path, shown: &str, len: u64) -> Result<()> {
-        self.count_file(shown, len)?;
-        let mut input = File::open(src).map_err(|e| io_error("cannot read", src, &e))?;
-        let mut output = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dst)
-            .map_err(|e| io_error("cannot create", dst, &e))?;
-        // Copy at most one byte past the limit, so a file that grows while
-        // it is copied is still refused.
-        let copied = std::io::copy(
-            &mut std::io::Read::take(&mut input, self.limits.max_file_bytes + 1),
-            &mut output,
+    fn collect_file(&mut self, src: &Path, shown: String, len: u64) -> Result<()> {
+        self.count_file(&shown, len)?;
+        let input = File::open(src).map_err(|e| io_error("cannot read", src, &e))?;
+        // Read at most one byte past the limit, so a file that grows while
+        // it is read is still refused.
+        let mut content = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(input, self.limits.max_file_bytes + 1),
+            &mut content,
         )
-        .map_err(|e| io_error("cannot copy", src, &e))?;
-        if copied != len {
-            // The file changed size while it was copied.
-            if copied > self.limits.max_file_bytes {
+        .map_err(|e| io_error("cannot read", src, &e))?;
+        let read = u64::try_from(content.len()).unwrap_or(u64::MAX);
+        if read != len {
+            // The file changed size while it was read.
+            if read > self.limits.max_file_bytes {
                 return Err(too_large(
                     "code_file_too_large",
                     format!("code file {shown:?} has more than {} bytes", self.limits.max_file_bytes),
                 ));
             }
-            self.bytes = self.bytes - len + copied;
+            self.bytes = self.bytes - len + read;
             if self.bytes > self.limits.max_total_bytes {
                 return Err(too_large(
                     "code_too_large",
@@ -333,45 +261,48 @@ impl Copier<'_> {
                 ));
             }
         }
-        output.sync_all().map_err(|e| io_error("cannot sync", dst, &e))
+        self.entries.push(NewCodeEntry::new(CodeEntry {
+            path: shown,
+            kind: CodeKind::File,
+            content,
+        }));
+        Ok(())
     }
 
-    fn copy_symlink(&mut self, src: &Path, dst: &Path, shown: &str) -> Result<()> {
+    fn collect_symlink(&mut self, src: &Path, shown: String) -> Result<()> {
         let target = fs::read_link(src).map_err(|e| io_error("cannot read", src, &e))?;
         if target.is_absolute() {
             return Err(invalid_path(
-                shown,
+                &shown,
                 "it is a symlink with an absolute target; only relative links inside the directory are allowed",
             ));
         }
         let resolved = fs::canonicalize(src).map_err(|_| {
             invalid_path(
-                shown,
+                &shown,
                 "it is a symlink that does not resolve; only links to files inside the directory are allowed",
             )
         })?;
-        if !resolved.starts_with(&self.root_real) {
-            return Err(invalid_path(shown, "it is a symlink that points outside the directory"));
+        // A lexical check too: the copy must resolve inside its tree even
+        // though the directory above it differs.
+        if !resolved.starts_with(&self.root_real) || !symlink_stays_inside(&shown, &target) {
+            return Err(invalid_path(
+                &shown,
+                "it is a symlink that points outside the directory",
+            ));
         }
-        // A lexical check too: the copy must resolve inside the new tree
-        // even though the directory above it differs.
-        let parent_depth = Path::new(shown).components().count().saturating_sub(1);
-        let mut depth = i64::try_from(parent_depth).unwrap_or(i64::MAX);
-        for part in target.components() {
-            match part {
-                Component::ParentDir => depth -= 1,
-                Component::Normal(_) => depth += 1,
-                _ => {}
-            }
-            if depth < 0 {
-                return Err(invalid_path(shown, "it is a symlink that points outside the directory"));
-            }
-        }
-        symlink(&target, dst).map_err(|e| io_error("cannot create", dst, &e))
+        self.entries.push(NewCodeEntry::new(CodeEntry {
+            path: shown,
+            kind: CodeKind::Symlink,
+            content: target.as_os_str().as_bytes().to_vec(),
+        }));
+        Ok(())
     }
 }
 
-fn push_blocking(project_dir: &Path, source: &Path, limits: &CodeLimits) -> Result<CodeSummary> {
+/// Reads every entry of `source`, checking names, symlinks and limits, and
+/// hashes it.
+pub(crate) fn collect_blocking(source: &Path, limits: &CodeLimits) -> Result<(Vec<NewCodeEntry>, CodeSummary)> {
     let meta = fs::metadata(source).map_err(|e| {
         Error::invalid(
             "invalid_code_dir",
@@ -385,86 +316,57 @@ fn push_blocking(project_dir: &Path, source: &Path, limits: &CodeLimits) -> Resu
         ));
     }
     let root_real = fs::canonicalize(source).map_err(|e| io_error("cannot read", source, &e))?;
-    let _lock = lock_project(project_dir)?;
-    let trees = project_dir.join("trees");
-    let staging = trees.join(format!("{TMP_PREFIX}staging-{}", random_name()));
-    mkdir_private(&staging).map_err(|e| io_error("cannot create", &staging, &e))?;
-    let mut copier = Copier {
+    let mut collector = Collector {
         root_real,
         limits,
         files: 0,
         bytes: 0,
+        entries: Vec::new(),
     };
-    let copied = copier
-        .copy_dir(source, &staging, Path::new(""), 1)
-        .and_then(|()| sync_dir(&staging));
-    if let Err(e) = copied {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    let name = format!("{}-{}", crate::store::now_millis(), random_name());
-    if let Err(e) = fs::rename(&staging, trees.join(&name)) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(io_error("cannot install", &staging, &e));
-    }
-    sync_dir(&trees)?;
-    install_tree(project_dir, &name)?;
-    Ok(CodeSummary {
-        files: copier.files,
-        bytes: copier.bytes,
-    })
+    collector.collect_dir(source, "", 1)?;
+    let summary = CodeSummary {
+        files: collector.files,
+        bytes: collector.bytes,
+    };
+    Ok((collector.entries, summary))
 }
 
-fn put_blocking(project_dir: &Path, rel: &Path, shown: &str, bytes: &[u8], limits: &CodeLimits) -> Result<CodeSummary> {
-    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if len > limits.max_file_bytes {
+/// Checks one file write against the project's entries now and returns the
+/// entries after it. The stores call it inside the write's transaction.
+pub(crate) fn plan_put(mut current: Vec<CodeMeta>, new: CodeMeta, limits: &CodeLimits) -> Result<Vec<CodeMeta>> {
+    let shown = new.path.as_str();
+    if new.size > limits.max_file_bytes {
         return Err(too_large(
             "code_file_too_large",
             format!(
-                "code file {shown:?} is {len} bytes; a file may have at most {} bytes",
-                limits.max_file_bytes
+                "code file {shown:?} is {} bytes; a file may have at most {} bytes",
+                new.size, limits.max_file_bytes
             ),
         ));
     }
-    let _lock = lock_project(project_dir)?;
-    let tree = if let Some(tree) = live_tree(project_dir)? {
-        tree
-    } else {
-        let name = format!("{}-{}", crate::store::now_millis(), random_name());
-        let tree = project_dir.join("trees").join(&name);
-        mkdir_private(&tree).map_err(|e| io_error("cannot create", &tree, &e))?;
-        install_tree(project_dir, &name)?;
-        tree
-    };
-    // Walk down, creating directories, never through a symlink.
-    let mut dir = tree.clone();
-    let parts: Vec<_> = rel.components().collect();
-    let (file_name, parents) = parts.split_last().ok_or_else(|| invalid_path(shown, "it is empty"))?;
-    for part in parents {
-        dir.push(part);
-        match dir.symlink_metadata() {
-            Ok(m) if m.is_dir() => {}
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(invalid_path(shown, "a directory on the path is a symlink"));
-            }
-            Ok(_) => return Err(invalid_path(shown, "a file is in the way of a directory on the path")),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                mkdir_private(&dir).map_err(|e| io_error("cannot create", &dir, &e))?;
-            }
-            Err(e) => return Err(io_error("cannot read", &dir, &e)),
+    let as_dir = format!("{shown}/");
+    for entry in &current {
+        let entry_dir = format!("{}/", entry.path);
+        if shown.starts_with(&entry_dir) {
+            return Err(match entry.kind {
+                CodeKind::Symlink => invalid_path(shown, "a directory on the path is a symlink"),
+                CodeKind::File => invalid_path(shown, "a file is in the way of a directory on the path"),
+            });
+        }
+        if entry.path.starts_with(&as_dir) {
+            return Err(invalid_path(shown, "a directory of that name exists"));
         }
     }
-    let target = dir.join(file_name);
-    let old_len = match target.symlink_metadata() {
-        Ok(m) if m.is_dir() => return Err(invalid_path(shown, "a directory of that name exists")),
-        Ok(m) if m.is_file() => Some(m.len()),
-        Ok(_) => Some(0),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error("cannot read", &target, &e)),
-    };
-    let before = measure(&tree)?;
-    let files = before.files + usize::from(old_len.is_none());
-    let total = before.bytes - old_len.unwrap_or(0) + len;
+    // Replacing a symlink with a file is allowed, as writing through the
+    // path would have replaced it on disk.
+    current.retain(|e| e.path != new.path);
+    current.push(new);
+    let files = current.iter().filter(|e| e.kind == CodeKind::File).count();
+    let total: u64 = current
+        .iter()
+        .filter(|e| e.kind == CodeKind::File)
+        .map(|e| e.size)
+        .sum();
     if files > limits.max_files {
         return Err(too_large(
             "code_too_many_files",
@@ -477,32 +379,34 @@ fn put_blocking(project_dir: &Path, rel: &Path, shown: &str, bytes: &[u8], limit
             format!("the code would be larger than {} bytes in all", limits.max_total_bytes),
         ));
     }
-    let tmp = dir.join(format!("{TMP_PREFIX}tmp-{}", random_name()));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, &target));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error("cannot write", &target, &e));
-    }
-    sync_dir(&dir)?;
-    Ok(CodeSummary { files, bytes: total })
+    Ok(current)
+}
+
+/// Limits that let any stored path through the structural checks: a node
+/// re-checks what it reads from the database, whatever limits wrote it.
+pub(crate) const STORED_PATHS: CodeLimits = CodeLimits {
+    max_file_bytes: u64::MAX,
+    max_total_bytes: u64::MAX,
+    max_files: usize::MAX,
+    max_depth: usize::MAX,
+    max_path_bytes: usize::MAX,
+};
+
+/// A symlink target as stored: its bytes.
+pub(crate) fn stored_target(content: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(content))
 }
 
 impl Paige {
-    /// The directory of a project's code (see the module docs for its layout).
+    /// The directory of this node's copy of a project's code (see
+    /// `runtime::code_cache` for its layout).
     pub fn code_dir(&self, project_id: i64) -> PathBuf {
         project_code_dir(&self.config().data_dir, project_id)
     }
 
-    /// Replaces the project's whole code tree with the contents of `dir`,
-    /// atomically: if anything is refused or fails, the old tree stays live.
+    /// Replaces the project's whole code with the contents of `dir`,
+    /// atomically: if anything is refused or fails, the stored code (and
+    /// so what every node runs) stays as it was.
     pub async fn push_code(&self, slug: &str, dir: &Path, actor: &Actor) -> Result<CodeSummary> {
         self.push_code_with_limits(slug, dir, &CodeLimits::default(), actor)
             .await
@@ -516,24 +420,17 @@ impl Paige {
         actor: &Actor,
     ) -> Result<CodeSummary> {
         let project = self.project(slug).await?;
-        let project_dir = self.code_dir(project.id);
         let source = dir.to_path_buf();
         let limits = *limits;
-        let summary = tokio::task::spawn_blocking(move || push_blocking(&project_dir, &source, &limits))
+        let (entries, summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
             .await
             .map_err(|e| Error::Config(format!("the code push stopped: {e}")))??;
-        let audit = NewAudit {
-            project_id: Some(project.id),
-            action: "code.push",
-            detail: Some(format!("{} files, {} bytes", summary.files, summary.bytes)),
-            ..NewAudit::default()
-        };
-        self.store.append_audit(audit, actor).await?;
+        self.store.replace_code(project.id, entries, "code.push", actor).await?;
         Ok(summary)
     }
 
-    /// Writes one file of the live code tree (creating the tree and parent
-    /// directories as needed), replacing it atomically.
+    /// Writes one file of the project's code (creating the code and its
+    /// parent directories as needed), replacing it if it exists.
     pub async fn put_code_file(&self, slug: &str, path: &str, bytes: &[u8], actor: &Actor) -> Result<CodeSummary> {
         self.put_code_file_with_limits(slug, path, bytes, &CodeLimits::default(), actor)
             .await
@@ -547,23 +444,98 @@ impl Paige {
         limits: &CodeLimits,
         actor: &Actor,
     ) -> Result<CodeSummary> {
-        let rel = check_code_path(path, limits)?;
+        check_code_path(path, limits)?;
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if len > limits.max_file_bytes {
+            return Err(too_large(
+                "code_file_too_large",
+                format!(
+                    "code file {path:?} is {len} bytes; a file may have at most {} bytes",
+                    limits.max_file_bytes
+                ),
+            ));
+        }
         let project = self.project(slug).await?;
-        let project_dir = self.code_dir(project.id);
-        let shown = path.to_owned();
-        let len = bytes.len();
-        let bytes = bytes.to_vec();
-        let limits = *limits;
-        let summary = tokio::task::spawn_blocking(move || put_blocking(&project_dir, &rel, &shown, &bytes, &limits))
-            .await
-            .map_err(|e| Error::Config(format!("the code write stopped: {e}")))??;
-        let audit = NewAudit {
-            project_id: Some(project.id),
-            action: "code.put",
-            detail: Some(format!("{path} ({len} bytes)")),
-            ..NewAudit::default()
+        // Code an earlier version kept only on this disk is stored first,
+        // so this write adds to it instead of starting from nothing.
+        self.import_local_code(&project).await?;
+        let entry = CodeEntry {
+            path: path.to_owned(),
+            kind: CodeKind::File,
+            content: bytes.to_vec(),
         };
-        self.store.append_audit(audit, actor).await?;
-        Ok(summary)
+        let entry = tokio::task::spawn_blocking(move || NewCodeEntry::new(entry))
+            .await
+            .map_err(|e| Error::Config(format!("the code write stopped: {e}")))?;
+        let revision = self.store.put_code_file(project.id, entry, limits, actor).await?;
+        Ok(CodeSummary {
+            files: usize::try_from(revision.files).unwrap_or(usize::MAX),
+            bytes: revision.bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(path: &str, kind: CodeKind, size: u64) -> CodeMeta {
+        CodeMeta {
+            path: path.to_owned(),
+            kind,
+            size,
+            sha256: [0; 32],
+        }
+    }
+
+    #[test]
+    fn a_symlink_stays_inside_by_its_words_alone() {
+        for (path, target) in [
+            ("alias.js", "lib/real.js"),
+            ("lib/v.json", "../version.json"),
+            ("a/b/c", "../../x"),
+            ("a/b", "./c/../d"),
+        ] {
+            assert!(symlink_stays_inside(path, Path::new(target)), "{path} -> {target}");
+        }
+        for (path, target) in [
+            ("alias.js", "../x"),
+            ("lib/v.json", "../../version.json"),
+            ("a", "b/../../c"),
+            ("a", "/etc/passwd"),
+        ] {
+            assert!(!symlink_stays_inside(path, Path::new(target)), "{path} -> {target}");
+        }
+    }
+
+    #[test]
+    fn a_put_is_checked_against_the_stored_entries() {
+        let limits = CodeLimits {
+            max_files: 3,
+            max_total_bytes: 100,
+            ..CodeLimits::default()
+        };
+        let current = vec![
+            meta("app.js", CodeKind::File, 40),
+            meta("lib/v.js", CodeKind::File, 40),
+            meta("link", CodeKind::Symlink, 3),
+        ];
+        let refused = |path: &str, size: u64| {
+            plan_put(current.clone(), meta(path, CodeKind::File, size), &limits)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused("link/x.js", 1).contains("a directory on the path is a symlink"));
+        assert!(refused("app.js/x.js", 1).contains("a file is in the way"));
+        assert!(refused("lib", 1).contains("a directory of that name exists"));
+        assert!(refused("lib/w.js", 21).contains("larger than 100 bytes"));
+        // An overwrite counts the new size in place of the old one.
+        let after = plan_put(current.clone(), meta("lib/v.js", CodeKind::File, 60), &limits).unwrap();
+        assert_eq!(after.len(), 3);
+        // A symlink replaced by a file becomes a file: 3 files, at the limit.
+        let after = plan_put(current.clone(), meta("link", CodeKind::File, 1), &limits).unwrap();
+        assert_eq!(after.iter().filter(|e| e.kind == CodeKind::File).count(), 3);
+        let more = plan_put(after, meta("x.js", CodeKind::File, 1), &limits).unwrap_err();
+        assert_eq!(more.code(), "code_too_many_files");
     }
 }

@@ -6,10 +6,10 @@
 //!    overwrite takes effect on the next execution and none sees a mix;
 //! 2. records the execution as `running`, with an `execution.start` audit
 //!    record naming the secrets, in one transaction;
-//! 3. spawns the entry point (default `node app.js` in the project's code
-//!    tree) in its own process group, with an environment built from nothing
-//!    (see [`env`]: the platform set plus the secrets), the event as JSON on
-//!    its stdin;
+//! 3. spawns the entry point (default `node app.js` in this node's copy of
+//!    the project's current code, see `code_cache`) in its own process
+//!    group, with an environment built from nothing (see [`env`]: the
+//!    platform set plus the secrets), the event as JSON on its stdin;
 //! 4. streams stdout and stderr through one [`paige_redact::Redactor`] built
 //!    from the resolved values (one stream each) into the log, written to
 //!    the store every 100 ms while it runs, and to an optional live callback;
@@ -21,6 +21,7 @@
 //! [`Paige::execute_queued`].
 
 pub mod code;
+mod code_cache;
 pub mod env;
 mod process;
 mod slots;
@@ -238,11 +239,19 @@ impl Paige {
         let started = Instant::now();
         let started_at = now_millis();
         let mut phases = Phases::new(started);
-        let live_tree = code::live_tree(&self.code_dir(project.id))?;
+        if request.command.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid("empty_command", "the command to run is empty"));
+        }
+        // This node's copy of the current code, leased until the end of
+        // the execution (an explicit command with its own workdir needs none).
+        let tree = if request.command.is_none() || request.workdir.is_none() {
+            self.code_tree(project).await?
+        } else {
+            None
+        };
+        phases.mark("code");
+        let live_tree = tree.as_ref().map(|t| t.path.clone());
         let (argv, workdir) = match &request.command {
-            Some(argv) if argv.is_empty() => {
-                return Err(Error::invalid("empty_command", "the command to run is empty"));
-            }
             Some(argv) => (argv.clone(), request.workdir.clone().or(live_tree)),
             None => {
                 let argv = vec!["node".to_owned(), ENTRY_POINT.to_owned()];
@@ -329,6 +338,8 @@ impl Paige {
             )
             .await;
         drop(resolved);
+        // The process group is gone: the tree may be removed by a later build.
+        drop(tree);
         let (status, exit_code, signal, error) = match result {
             Ok(end) => end,
             Err(e) => {

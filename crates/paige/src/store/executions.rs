@@ -1,8 +1,8 @@
 //! Persistence for executions (the runtime's part of the store).
 //!
 //! A separate trait so the runtime's records stay apart from the secrets';
-//! every `Store` is also an `ExecutionStore`. Bot code itself lives on the
-//! file system (see `runtime::code`), not in the database.
+//! every `Store` is also an `ExecutionStore`. Bot code has its own trait,
+//! `CodeStore` (see `store::code`).
 //!
 //! Nothing here ever holds a secret value: an execution records the *names*
 //! of the secrets it was given, and its log lines have already been through

@@ -7,12 +7,15 @@
 //! version bump, the sealed value (whose associated data includes the
 //! version), the project limits and the audit record in one transaction.
 
+pub mod code;
 pub mod executions;
 mod group_commit;
 pub mod postgres;
+mod postgres_code;
 mod postgres_executions;
 mod postgres_group;
 pub mod sqlite;
+mod sqlite_code;
 mod sqlite_executions;
 mod sqlite_group;
 
@@ -23,6 +26,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+pub use code::CodeStore;
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -226,7 +230,7 @@ pub struct Page {
 }
 
 #[async_trait]
-pub trait Store: ExecutionStore + Send + Sync + fmt::Debug {
+pub trait Store: ExecutionStore + CodeStore + Send + Sync + fmt::Debug {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;

@@ -13,6 +13,9 @@
 //!   foreign-key checks of other inserts (executions, audit) unblocked.
 //! - Membership changes lock the project's member rows before the
 //!   last-owner check.
+//! - A code push or file write locks the project's row too, so its
+//!   revision, limit checks and audit record commit together on any node
+//!   (`postgres_code.rs`).
 //! - Migrations run on a dedicated connection under sqlx's migrator, which
 //!   holds `pg_advisory_lock` (keyed by the database name) while it checks
 //!   and applies them: two nodes starting together apply each migration
@@ -176,9 +179,9 @@ async fn role_in(conn: &mut PgConnection, project_id: i64, user_id: i64) -> Resu
     Ok(role.as_deref().and_then(Role::parse))
 }
 
-/// Locks the project's row against other writers of its secrets and
-/// members until the transaction ends.
-async fn lock_project(conn: &mut PgConnection, project_id: i64) -> Result<()> {
+/// Locks the project's row against other writers of its secrets, members
+/// and code until the transaction ends.
+pub(super) async fn lock_project(conn: &mut PgConnection, project_id: i64) -> Result<()> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE")
         .bind(project_id)
         .fetch_optional(conn)

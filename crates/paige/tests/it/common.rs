@@ -37,7 +37,8 @@ impl Env {
 
     /// A fresh PostgreSQL database (`paige_t_…`) on the server named by
     /// `PAIGE_TEST_DATABASE_URL`, dropped when the `Env` is; the data dir
-    /// holds only the master key. `None`, with a note, without that variable.
+    /// holds only the master key (and the copy of any bot code run). `None`,
+    /// with a note, without that variable.
     pub async fn postgres() -> Option<Self> {
         let Some(server) = std::env::var("PAIGE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
             note_postgres_skipped();

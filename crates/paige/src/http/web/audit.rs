@@ -23,6 +23,7 @@ pub const ACTIONS: &[&str] = &[
     "member.remove",
     "code.push",
     "code.put",
+    "code.import",
     "project.create",
 ];
 

@@ -7,6 +7,7 @@ mod input;
 mod leaks;
 mod matrix;
 mod openapi;
+mod shared_code;
 
 use std::time::Duration;
 

@@ -89,7 +89,13 @@ pub async fn serve(
         options,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let sweeper = tokio::spawn(
+        paige
+            .clone()
+            .sweep_abandoned_executions(crate::runtime::ABANDONED_SWEEP_EVERY),
+    );
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
     paige.close().await;
     result
 }

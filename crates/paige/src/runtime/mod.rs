@@ -36,7 +36,7 @@ use secrecy::ExposeSecret;
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::store::executions::{ExecutionOutcome, NewExecution};
-use crate::store::{Actor, Page, ProjectRecord, now_millis};
+use crate::store::{Actor, Millis, Page, ProjectRecord, now_millis};
 use process::{Capture, ProcessGroup};
 
 pub use crate::store::executions::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
@@ -160,7 +160,47 @@ impl Drop for TempHome {
 
 const LOG_PAGE: u32 = 10_000;
 
+/// Past its time limit, an execution's supervisor kills it within a second
+/// or two and records the end; one still `running` this long after its
+/// limit was abandoned by a server that died.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// How often `paige serve` looks for abandoned executions.
+pub const ABANDONED_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// When an execution started at `started_at` with this time limit is
+/// certainly over.
+fn deadline(started_at: Millis, time_limit: Duration) -> Millis {
+    let millis = |d: Duration| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX);
+    started_at
+        .saturating_add(millis(time_limit))
+        .saturating_add(millis(ABANDONED_AFTER))
+}
+
 impl Paige {
+    /// Marks `failed` every execution left `running` past its deadline by a
+    /// server that died (crash, `kill -9`, power loss); returns how many.
+    pub async fn fail_abandoned_executions(&self) -> Result<u64> {
+        self.store.fail_abandoned_executions(now_millis()).await
+    }
+
+    /// Runs [`Paige::fail_abandoned_executions`] now and then every
+    /// `every`, for as long as the returned future is polled. Each node of
+    /// a deployment may run it: the update is idempotent.
+    pub async fn sweep_abandoned_executions(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.fail_abandoned_executions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(executions = n, "marked abandoned executions failed"),
+                // The database is away or failing: the next sweep retries.
+                Err(e) => tracing::debug!(error = %e, "the sweep for abandoned executions failed"),
+            }
+        }
+    }
+
     /// Runs one execution of a project to its end and returns its record.
     /// A bot that fails, times out or cannot start is a recorded execution
     /// (`Ok`), not an `Err`; `Err` is for an unknown project or a store failure.
@@ -301,6 +341,7 @@ impl Paige {
                     command: &shown_command,
                     secret_names: &secret_names,
                     started_at,
+                    deadline_at: deadline(started_at, request.limits.time),
                 },
                 &request.actor,
             )
@@ -458,6 +499,7 @@ impl Paige {
                     command: argv,
                     secret_names: &[],
                     started_at,
+                    deadline_at: deadline(started_at, Duration::ZERO),
                 },
                 &request.actor,
             )

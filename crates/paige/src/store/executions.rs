@@ -128,6 +128,9 @@ pub struct NewExecution<'a> {
     pub command: &'a [String],
     pub secret_names: &'a [String],
     pub started_at: Millis,
+    /// When the execution is certainly over, even if its process and its
+    /// server died without saying so (see `fail_abandoned_executions`).
+    pub deadline_at: Millis,
 }
 
 /// How an execution ended.
@@ -169,4 +172,13 @@ pub trait ExecutionStore: Send + Sync {
 
     /// Log lines of one execution with `seq > after_seq`, in order, at most `limit`.
     async fn execution_log(&self, execution_id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>>;
+
+    /// Marks `failed`, with [`ABANDONED_ERROR`], every execution still
+    /// `running` past its deadline: its process died with the server that
+    /// ran it. Returns how many. Safe to run on every node at once.
+    async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64>;
 }
+
+/// The error of an execution found `running` past its deadline.
+pub const ABANDONED_ERROR: &str =
+    "interrupted: the server running this execution stopped before it ended (crash or kill); its outcome is unknown";

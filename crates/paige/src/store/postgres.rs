@@ -30,12 +30,12 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 
+use super::group_commit::GroupCommit;
+use super::postgres_group::PgBatches;
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
-use super::group_commit::GroupCommit;
-use super::postgres_group::PgBatches;
 use crate::error::{Error, Result};
 use crate::secrets::rules;
 

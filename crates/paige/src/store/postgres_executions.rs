@@ -5,10 +5,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
 use super::executions::{
-    ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
+    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
 };
 use super::postgres::{PostgresStore, insert_audit};
-use super::{Actor, NewAudit, Page};
+use super::{Actor, Millis, NewAudit, Page};
 use crate::error::{Error, Result};
 
 const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, started_at, \
@@ -72,8 +72,9 @@ impl ExecutionStore for PostgresStore {
     async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO executions (project_id, status, trigger_kind, actor, command, secret_names, started_at)
-             VALUES ($1, 'running', $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO executions
+               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(new.project_id)
         .bind(new.trigger)
@@ -81,6 +82,7 @@ impl ExecutionStore for PostgresStore {
         .bind(to_json(new.command))
         .bind(to_json(new.secret_names))
         .bind(new.started_at)
+        .bind(new.deadline_at)
         .fetch_one(&mut *tx)
         .await?;
         let names = if new.secret_names.is_empty() {
@@ -180,5 +182,17 @@ impl ExecutionStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, error = $2
+             WHERE status = 'running' AND deadline_at < $1",
+        )
+        .bind(now)
+        .bind(ABANDONED_ERROR)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 }

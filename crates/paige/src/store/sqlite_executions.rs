@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection};
 
 use super::executions::{
-    ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
+    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
 };
 use super::sqlite::SqliteStore;
-use super::{Actor, Page};
+use super::{Actor, Millis, Page};
 use crate::error::{Error, Result};
 
 const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, started_at, \
@@ -62,8 +62,9 @@ impl ExecutionStore for SqliteStore {
     async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO executions (project_id, status, trigger_kind, actor, command, secret_names, started_at)
-             VALUES (?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO executions
+               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
+             VALUES (?, 'running', ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.project_id)
         .bind(new.trigger)
@@ -71,6 +72,7 @@ impl ExecutionStore for SqliteStore {
         .bind(to_json(new.command))
         .bind(to_json(new.secret_names))
         .bind(new.started_at)
+        .bind(new.deadline_at)
         .fetch_one(&mut *tx)
         .await?;
         let names = if new.secret_names.is_empty() {
@@ -178,5 +180,19 @@ impl ExecutionStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = 'failed', finished_at = ?, duration_ms = ? - started_at, error = ?
+             WHERE status = 'running' AND deadline_at < ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(ABANDONED_ERROR)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -179,3 +179,96 @@ async fn a_failing_bot_is_a_recorded_execution_not_an_error(env: Env) {
     assert!(execution["error"].as_str().unwrap().contains("app.js"), "{execution}");
     server.stop().await;
 }
+
+both_backends!(executions_abandoned_by_a_dead_server_are_marked_failed_by_the_next_one);
+
+/// A server that dies (crash, `kill -9`) leaves its executions `running`;
+/// the next `paige serve` on the store marks those past their deadline
+/// failed, and leaves one still within it alone.
+async fn executions_abandoned_by_a_dead_server_are_marked_failed_by_the_next_one(env: Env) {
+    env.project("proj").await;
+    let db = env.db().await;
+    let project: i64 = db
+        .scalar("SELECT id FROM projects WHERE slug = ?", &["proj".into()])
+        .await;
+    let now = paige::store::now_millis();
+    let plant = |started_at: i64, deadline_at: i64| {
+        let db = &db;
+        async move {
+            let id: i64 = db
+                .scalar(
+                    "INSERT INTO executions
+                       (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
+                     VALUES (?, 'running', 'api', 'user:owner@example.com', '[]', '[]', ?, ?) RETURNING id",
+                    &[project.into(), started_at.into(), deadline_at.into()],
+                )
+                .await;
+            id
+        }
+    };
+    let abandoned = plant(now - 600_000, now - 60_000).await;
+    let live = plant(now - 5_000, now + 85_000).await;
+
+    // Starting a server runs the sweep at once.
+    let server = Server::start_on(env).await;
+    let owner = server.user("owner@example.com").await;
+    server
+        .env
+        .paige
+        .add_member("proj", "owner@example.com", paige::store::Role::Owner, &actor())
+        .await
+        .unwrap();
+    let get = |id: i64| {
+        let request = server.request(
+            Method::GET,
+            &format!("/api/v1/projects/proj/executions/{id}"),
+            Some(&owner),
+        );
+        async move { answer(request.send().await.unwrap()).await.1 }
+    };
+    let mut swept = get(abandoned).await;
+    for _ in 0..50 {
+        if swept["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        swept = get(abandoned).await;
+    }
+    assert_eq!(swept["status"], "failed", "{swept}");
+    assert!(
+        swept["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted: the server running this execution stopped"),
+        "{swept}"
+    );
+    assert!(
+        swept["finished_at"].is_string() || swept["finished_at"].is_number(),
+        "{swept}"
+    );
+    assert_eq!(get(live).await["status"], "running");
+
+    // Idempotent, so every node may sweep: nothing is left to mark.
+    assert_eq!(server.env.paige.fail_abandoned_executions().await.unwrap(), 0);
+
+    // A real execution gets a deadline past its start by at least the margin.
+    let (status, summary) = answer(
+        server
+            .request(Method::POST, "/api/v1/projects/proj/executions", Some(&owner))
+            .json(&serde_json::json!({"event": {}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = summary["id"].as_i64().unwrap();
+    let (started, deadline): (i64, i64) = db
+        .rows(
+            "SELECT started_at, deadline_at FROM executions WHERE id = ?",
+            &[id.into()],
+        )
+        .await[0];
+    assert!(deadline >= started + 60_000, "{started} {deadline}");
+    server.stop().await;
+}

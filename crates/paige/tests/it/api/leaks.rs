@@ -189,7 +189,7 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
         }
         for (path, bytes) in &stored {
             assert!(
-                !contains(&bytes, secret.as_bytes()),
+                !contains(bytes, secret.as_bytes()),
                 "{} contains the {name}",
                 path.display()
             );

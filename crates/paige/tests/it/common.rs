@@ -25,8 +25,8 @@ pub struct Env {
 impl Env {
     /// The embedded store in a temporary data dir.
     pub async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let paige = Paige::open(&Config::new(data_dir(&dir))).await.unwrap();
+        let dir = test_dir();
+        let paige = Paige::open(&test_config(&dir)).await.unwrap();
         Self { dir, paige, pg: None }
     }
 
@@ -44,8 +44,8 @@ impl Env {
             return None;
         };
         let pg = PgDatabase::create(&server).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new(data_dir(&dir));
+        let dir = test_dir();
+        let mut config = test_config(&dir);
         config.database_url = Some(pg.url.clone());
         let paige = Paige::open(&config).await.unwrap();
         Some(Self {
@@ -57,7 +57,7 @@ impl Env {
 
     /// The configuration this environment was opened with, to open it again.
     pub fn config(&self) -> Config {
-        let mut config = Config::new(self.data_dir());
+        let mut config = test_config(&self.dir);
         config.database_url = self.pg.as_ref().map(|pg| pg.url.clone());
         config
     }
@@ -72,6 +72,23 @@ impl Env {
 
     pub fn data_dir(&self) -> PathBuf {
         data_dir(&self.dir)
+    }
+
+    /// The first id of this environment's bot users (see [`bot_uid_base`]).
+    pub fn bot_uid_base(&self) -> u32 {
+        bot_uid_base(&self.data_dir())
+    }
+
+    /// A directory every bot user may write to, for files a test and its
+    /// bot exchange (bots run as their project's own uid, not the test's).
+    pub fn exchange_dir(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path().join("exchange");
+        if !dir.exists() {
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        }
+        dir
     }
 
     /// Creates a project with an owner (alice@example.com, made on first use).
@@ -383,6 +400,43 @@ pub fn data_dir(dir: &TempDir) -> PathBuf {
     dir.path().join("data")
 }
 
+/// A temporary directory that others may pass through (not list), as the
+/// directories above a deployment's data dir must be: bots run as their
+/// project's own user and have to reach their code below it.
+pub fn test_dir() -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    dir
+}
+
+fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::new(data_dir(dir));
+    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
+        uid_base: bot_uid_base(&config.data_dir),
+    };
+    config
+}
+
+/// The first id of the bot users of one data dir, the same for the
+/// library and the binary run on it. Tests run side by side, each with its
+/// own data dir whose first project is #1; with one shared range their
+/// bots would share a uid, and the end of one execution would kill the
+/// processes of another test's. So every data dir gets a range of 1,000
+/// ids of its own, distinct across concurrent test processes too.
+pub fn bot_uid_base(data_dir: &Path) -> u32 {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BASES: Mutex<Option<HashMap<PathBuf, u32>>> = Mutex::new(None);
+    let mut bases = BASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let bases = bases.get_or_insert_with(HashMap::new);
+    let next = u32::try_from(bases.len()).unwrap();
+    *bases.entry(data_dir.to_path_buf()).or_insert_with(|| {
+        assert!(next < 1_000, "more than 1,000 data dirs in one test process");
+        100_000_000 + (std::process::id() % 2_000) * 1_000_000 + next * 1_000
+    })
+}
+
 pub fn secret(value: &str) -> SecretString {
     SecretString::from(value)
 }
@@ -405,6 +459,7 @@ pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
         .args(args)
         .env("PAIGE_DATA_DIR", data_dir)
+        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -452,6 +507,7 @@ pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&
     command
         .args(args)
         .env("PAIGE_DATA_DIR", data_dir)
+        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -138,8 +138,8 @@ async fn an_overwrite_takes_effect_on_the_next_execution_only() {
     let old = "rotating-old-value-0001";
     let new = "rotating-new-value-0002";
     env.set("rot", "ROTATING_KEY", old).await;
-    let ready = env.dir.path().join("ready");
-    let go = env.dir.path().join("go");
+    let ready = env.exchange_dir().join("ready");
+    let go = env.exchange_dir().join("go");
 
     // The first execution starts, then waits for the go file.
     let paige = env.paige.clone();

@@ -400,6 +400,47 @@ pub fn data_dir(dir: &TempDir) -> PathBuf {
     dir.path().join("data")
 }
 
+/// A copy of `tests/fixtures`, readable by every bot user, made once per
+/// test process in the temporary directory (copies left by processes
+/// that are gone are removed). Bots run as their project's own user, and
+/// the checkout may lie where others cannot go (a clone under `/root`).
+/// `paige` runs from here too, as a local run uses the caller's directory.
+pub fn fixtures() -> &'static Path {
+    static FIXTURES: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let temp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&temp).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("paige-it-fixtures-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let copy = temp.join(format!("paige-it-fixtures-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_readable(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"), &copy);
+        copy
+    })
+}
+
+/// Copies a directory tree: directories 0755, files 0644.
+fn copy_readable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_readable(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
 /// A temporary directory that others may pass through (not list), as the
 /// directories above a deployment's data dir must be: bots run as their
 /// project's own user and have to reach their code below it.
@@ -458,6 +499,7 @@ pub async fn raw_pool(db: &Path) -> SqlitePool {
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
         .args(args)
+        .current_dir(fixtures())
         .env("PAIGE_DATA_DIR", data_dir)
         .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")
@@ -506,6 +548,7 @@ pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&
     let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
     command
         .args(args)
+        .current_dir(fixtures())
         .env("PAIGE_DATA_DIR", data_dir)
         .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")

@@ -409,3 +409,28 @@ fn paige_serve_says_loudly_when_bots_run_as_its_own_user() {
         assert!(found, "no {expected:?} in:\n{}", seen.join("\n"));
     }
 }
+
+#[tokio::test]
+async fn parents_that_paige_creates_for_its_data_dir_let_bots_pass() {
+    let dir = crate::common::test_dir();
+    let data = dir.path().join("srv/paige/data");
+    let mut config = paige::Config::new(&data);
+    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
+        uid_base: crate::common::bot_uid_base(&data),
+    };
+    let paige = paige::Paige::open(&config).await.unwrap();
+    for parent in [dir.path().join("srv"), dir.path().join("srv/paige")] {
+        assert_eq!(mode_of(&parent) & 0o001, 0o001, "{}", parent.display());
+    }
+    assert_eq!(mode_of(&data), 0o700);
+    if !as_root() {
+        return;
+    }
+    paige.create_project("deep", None, &actor()).await.unwrap();
+    paige.push_code("deep", &bot("hello"), &actor()).await.unwrap();
+    let record = paige.execute("deep", entry_point(json!({})), None).await.unwrap();
+    let execution = paige.execution("deep", record.id).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{}", log_text(&execution));
+    assert_eq!(lines_of(&execution, Stream::Stdout), ["hello from v1"]);
+    assert_eq!(mode_of(&data), 0o711);
+}

@@ -311,6 +311,7 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
             "-e",
             "console.log(`pid ${process.pid}`); setInterval(() => console.log('tick'), 50)",
         ])
+        .current_dir(crate::common::fixtures())
         .env("PAIGE_DATA_DIR", env.data_dir())
         .env("PAIGE_BOT_UID_BASE", env.bot_uid_base().to_string())
         .stdin(std::process::Stdio::null())

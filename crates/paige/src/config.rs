@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::crypto::keys::ensure_private_dir;
 use crate::error::Result;
+use crate::runtime::sandbox::BotUsers;
 use crate::store::postgres::redact_url;
 use crate::store::sqlite::DB_FILE;
 
@@ -21,6 +22,8 @@ pub struct Config {
     /// A PostgreSQL URL: the store is then that database, and the data dir
     /// holds only the master key (and this node's copy of the bot code).
     pub database_url: Option<String>,
+    /// Which Unix user bots run as (see `runtime::sandbox`).
+    pub bot_users: BotUsers,
 }
 
 impl fmt::Debug for Config {
@@ -30,6 +33,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("master_key_file", &self.master_key_file)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("bot_users", &self.bot_users)
             .finish()
     }
 }
@@ -40,6 +44,7 @@ impl Config {
             data_dir: data_dir.into(),
             master_key_file: None,
             database_url: None,
+            bot_users: BotUsers::default(),
         }
     }
 

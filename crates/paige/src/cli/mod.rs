@@ -17,6 +17,7 @@ use crate::Paige;
 use crate::config::{Config, DEFAULT_DATA_DIR};
 use crate::error::{Error, Result};
 use crate::projects::parse_role;
+use crate::runtime::sandbox::{BotUsers, DEFAULT_UID_BASE, MIN_UID_BASE};
 use crate::secrets::{dotenv, rules};
 use crate::store::{Actor, Page, SecretMeta, format_utc};
 
@@ -38,6 +39,21 @@ pub struct Cli {
     /// copy of the bot code.
     #[arg(long, global = true, env = "PAIGE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// When paige runs as root, project N's bots run as uid and gid BASE + N
+    /// (no account needed); keep that range free of other users and groups.
+    #[arg(
+        long,
+        global = true,
+        env = "PAIGE_BOT_UID_BASE",
+        value_name = "BASE",
+        default_value_t = DEFAULT_UID_BASE,
+        value_parser = clap::value_parser!(u32).range(i64::from(MIN_UID_BASE)..i64::from(i32::MAX))
+    )]
+    pub bot_uid_base: u32,
+    /// Run bots as paige's own user even when paige is root. Any bot can
+    /// then read the master key, the database and other projects' bots.
+    #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
+    pub insecure_bots_as_paige_user: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -175,6 +191,13 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
         database_url: cli.database_url,
+        bot_users: if cli.insecure_bots_as_paige_user {
+            BotUsers::SameAsPaige
+        } else {
+            BotUsers::PerProject {
+                uid_base: cli.bot_uid_base,
+            }
+        },
     };
     let paige = Paige::open(&config).await?;
     let result = dispatch(&paige, cli.command).await;

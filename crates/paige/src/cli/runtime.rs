@@ -194,10 +194,11 @@ fn children() -> Vec<rustix::process::Pid> {
 }
 
 /// Kills and reaps every child this process has adopted as subreaper (the
-/// bot itself was reaped already), until none is left; returns how many.
+/// bot itself was reaped already), until none is left; returns how many
+/// (each counted once, though one not yet reaped is signalled again).
 fn kill_adopted_orphans() -> usize {
     use rustix::process::{Signal, WaitOptions, kill_process, waitpid};
-    let mut killed = 0;
+    let mut killed = std::collections::HashSet::new();
     for _ in 0..100 {
         let orphans = children();
         if orphans.is_empty() {
@@ -205,7 +206,7 @@ fn kill_adopted_orphans() -> usize {
         }
         for pid in orphans {
             if kill_process(pid, Signal::KILL).is_ok() {
-                killed += 1;
+                killed.insert(pid);
             }
             // Reaped now if it is gone; otherwise on a later round.
             let _ = waitpid(Some(pid), WaitOptions::NOHANG);
@@ -215,5 +216,5 @@ fn kill_adopted_orphans() -> usize {
             let _ = waitpid(Some(pid), WaitOptions::NOHANG);
         }
     }
-    killed
+    killed.len()
 }

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::http::{self, ServeOptions};
+use crate::runtime::sandbox::{self, Isolation};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -43,6 +44,7 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     println!("    paige users create you@example.com   (reads the password from stdin)");
     println!("    paige projects create my-bot --owner you@example.com");
     println!("  Stop with Ctrl-C or SIGTERM.");
+    announce_bot_users(paige);
     let options = ServeOptions {
         secure_cookies: args.secure_cookies,
         ..ServeOptions::default()
@@ -52,6 +54,27 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
         .map_err(|e| Error::Config(format!("server error: {e}")))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Says once, at start, what Unix user bots run as (in the banner), and
+/// warns in the log when that is paige's own (a bot can then read the
+/// master key and the database) or when no bot user could reach its code.
+fn announce_bot_users(paige: &Paige) {
+    let isolation = paige.config().bot_users.isolation();
+    let text = isolation.describe();
+    println!("  Bots: {text}.");
+    match isolation {
+        Isolation::PerProject { uid_base } => {
+            // The range's first million ids: far more projects than one node holds.
+            let problems = sandbox::overlapping_accounts(uid_base, 1 << 20)
+                .into_iter()
+                .chain(sandbox::unreachable_for_bots(&paige.config().data_dir, uid_base));
+            for problem in problems {
+                tracing::warn!("{problem}");
+            }
+        }
+        Isolation::SameAsPaige { .. } => tracing::warn!("{text}"),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

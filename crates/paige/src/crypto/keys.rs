@@ -269,15 +269,20 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::Config(format!("{}: {e}", path.display()))
 }
 
-/// Creates `dir` with mode 0700 if it does not exist yet.
+/// Creates `dir` with mode 0700 if it does not exist yet. Missing parents
+/// get the usual mode (0755 under the usual umask), not 0700: bots that
+/// run as their own users must pass through them to reach their code.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         return Ok(());
     }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
     fs::DirBuilder::new()
-        .recursive(true)
         .mode(0o700)
         .create(dir)
+        .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
         .map_err(|e| io_error(dir, e))
 }
 

@@ -8,13 +8,16 @@
 //!    record naming the secrets, in one transaction;
 //! 3. spawns the entry point (default `node app.js` in this node's copy of
 //!    the project's current code, see `code_cache`) in its own process
-//!    group, with an environment built from nothing (see [`env`]: the
+//!    group, as the project's own Unix user when paige is root (see
+//!    [`sandbox`]), with an environment built from nothing (see [`env`]: the
 //!    platform set plus the secrets), the event as JSON on its stdin;
 //! 4. streams stdout and stderr through one [`paige_redact::Redactor`] built
 //!    from the resolved values (one stream each) into the log, written to
 //!    the store every 100 ms while it runs, and to an optional live callback;
 //! 5. enforces the time limit (SIGKILL to the whole group) and the output
-//!    limit (the rest is discarded, with a note);
+//!    limit (the rest is discarded, with a note); when the last running
+//!    execution of a project ends, kills what its user left running
+//!    outside the group;
 //! 6. records the status, exit code or signal, redacted error and duration.
 //!
 //! A server bounds how many run at once with [`ExecutionSlots`] and
@@ -24,6 +27,7 @@ pub mod code;
 mod code_cache;
 pub mod env;
 mod process;
+pub mod sandbox;
 mod slots;
 
 use std::path::PathBuf;
@@ -38,6 +42,7 @@ use crate::error::{Error, Result};
 use crate::store::executions::{ExecutionOutcome, NewExecution};
 use crate::store::{Actor, Millis, Page, ProjectRecord, now_millis};
 use process::{Capture, ProcessGroup};
+use sandbox::{BotIdentity, Isolation, RunLock};
 
 pub use crate::store::executions::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 pub use code::{CodeLimits, CodeSummary, ENTRY_POINT, check_code_path};
@@ -426,10 +431,34 @@ impl Paige {
         use std::os::unix::process::ExitStatusExt;
 
         let home = TempHome::create(id)?;
+        let cwd = workdir.unwrap_or_else(|| home.path.clone());
         let mut command = tokio::process::Command::new(&argv[0]);
+        let (bot, run_lock) = match self.config.bot_users.isolation() {
+            Isolation::PerProject { uid_base } => {
+                match self.prepare_bot_user(project, uid_base, &cwd, &home.path).await {
+                    Ok((bot, lock, killed)) => {
+                        if killed > 0 {
+                            capture.note(&format!(
+                            "killed {killed} process(es) of the project's user that an earlier execution left running"
+                        ));
+                        }
+                        command.uid(bot.uid).gid(bot.gid);
+                        phases.mark("sandbox");
+                        (Some(bot), Some(lock))
+                    }
+                    Err(e) => {
+                        let error = format!("cannot start the bot as its project's user: {e}");
+                        tracing::error!(project = %project.slug, execution_id = id, "{error}");
+                        capture.note(&error);
+                        return Ok((ExecutionStatus::Failed, None, None, Some(error)));
+                    }
+                }
+            }
+            Isolation::SameAsPaige { .. } => (None, None),
+        };
         command
             .args(&argv[1..])
-            .current_dir(workdir.as_deref().unwrap_or(&home.path))
+            .current_dir(&cwd)
             .process_group(0)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -451,13 +480,35 @@ impl Paige {
         let child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let error = format!("cannot start `{}`: {e}", argv[0]);
+                // EPERM and EINVAL are what setuid/setgid fail with: paige
+                // may not switch users, or the id is not mapped in its
+                // user namespace.
+                let error = match bot {
+                    Some(bot) if matches!(e.raw_os_error(), Some(1 | 22)) => format!(
+                        "cannot start `{}` as uid {}: {e} (paige must be allowed to switch users, and the \
+                         uid must exist in its user namespace: see --bot-uid-base)",
+                        argv[0], bot.uid
+                    ),
+                    _ => format!("cannot start `{}`: {e}", argv[0]),
+                };
                 capture.note(&error);
                 return Ok((ExecutionStatus::Failed, None, None, Some(error)));
             }
         };
         let mut group = ProcessGroup::new(child.id());
-        let end = process::supervise(child, &mut group, capture, self.store.as_ref(), id, request).await?;
+        let end = process::supervise(child, &mut group, capture, self.store.as_ref(), id, request).await;
+        // Kills what left the process group (setsid), unless another
+        // execution of the project is still running.
+        if let Some(lock) = run_lock {
+            let killed = tokio::task::spawn_blocking(move || lock.release()).await.unwrap_or(0);
+            if killed > 0 {
+                capture.note(&format!(
+                    "killed {killed} process(es) of the project's user that outlived their execution \
+                     (they had left its process group)"
+                ));
+            }
+        }
+        let end = end?;
         phases.mark("run");
         let code = end.status.code();
         let signal = end.status.signal();
@@ -479,6 +530,36 @@ impl Paige {
             let error = format!("the bot exited with code {}", code.unwrap_or(-1));
             (ExecutionStatus::Failed, code, None, Some(error))
         })
+    }
+
+    /// Readies the per-project user for one execution (off the async
+    /// threads: it walks the code tree and may kill left-over processes):
+    /// the files it needs, then the run lock. Returns the identity, the
+    /// lock and how many left-over processes were killed.
+    async fn prepare_bot_user(
+        &self,
+        project: &ProjectRecord,
+        uid_base: u32,
+        workdir: &std::path::Path,
+        home: &std::path::Path,
+    ) -> Result<(BotIdentity, RunLock, usize)> {
+        let bot = BotIdentity::for_project(uid_base, project.id)?;
+        let data_dir = self.config.data_dir.clone();
+        let project_code_dir = self.code_dir(project.id);
+        let (workdir, home) = (workdir.to_path_buf(), home.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            let layout = sandbox::Layout {
+                data_dir: &data_dir,
+                project_code_dir: &project_code_dir,
+                workdir: &workdir,
+                home: &home,
+            };
+            sandbox::prepare(&layout, bot)?;
+            let (lock, killed) = RunLock::acquire(&sandbox::lock_dir(&data_dir), bot.uid)?;
+            Ok((bot, lock, killed))
+        })
+        .await
+        .map_err(|e| Error::Config(format!("the bot's preparation stopped: {e}")))?
     }
 
     /// Records an execution that never started a process (no secrets given).

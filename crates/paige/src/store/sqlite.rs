@@ -41,6 +41,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies the
     /// migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        make_private(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -73,6 +74,39 @@ impl SqliteStore {
     pub fn reader(&self) -> &SqlitePool {
         &self.reader
     }
+}
+
+/// Makes the database file, and its WAL, shared-memory and journal files
+/// if they exist, readable by paige's user alone (0600), creating an empty
+/// database file with that mode if there is none. SQLite gives the files it
+/// creates beside the database the database's own mode, so this holds for
+/// them too. Bots that run as their own users may pass through the data
+/// dir (see `runtime::sandbox`), so the mode, not the directory, is what
+/// keeps them out; without it the files get 0644 from the usual umask.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |p: &Path, e: std::io::Error| Error::Config(format!("{}: {e}", p.display()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(file, e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(file, e)),
+        }
+    }
+    Ok(())
 }
 
 /// SQLite's own JSON or hex came back malformed: the database is damaged.

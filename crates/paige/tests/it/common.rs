@@ -25,8 +25,8 @@ pub struct Env {
 impl Env {
     /// The embedded store in a temporary data dir.
     pub async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let paige = Paige::open(&Config::new(data_dir(&dir))).await.unwrap();
+        let dir = test_dir();
+        let paige = Paige::open(&test_config(&dir)).await.unwrap();
         Self { dir, paige, pg: None }
     }
 
@@ -45,8 +45,8 @@ impl Env {
             return None;
         };
         let pg = PgDatabase::create(&server).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new(data_dir(&dir));
+        let dir = test_dir();
+        let mut config = test_config(&dir);
         config.database_url = Some(pg.url.clone());
         let paige = Paige::open(&config).await.unwrap();
         Some(Self {
@@ -58,7 +58,7 @@ impl Env {
 
     /// The configuration this environment was opened with, to open it again.
     pub fn config(&self) -> Config {
-        let mut config = Config::new(self.data_dir());
+        let mut config = test_config(&self.dir);
         config.database_url = self.pg.as_ref().map(|pg| pg.url.clone());
         config
     }
@@ -73,6 +73,23 @@ impl Env {
 
     pub fn data_dir(&self) -> PathBuf {
         data_dir(&self.dir)
+    }
+
+    /// The first id of this environment's bot users (see [`bot_uid_base`]).
+    pub fn bot_uid_base(&self) -> u32 {
+        bot_uid_base(&self.data_dir())
+    }
+
+    /// A directory every bot user may write to, for files a test and its
+    /// bot exchange (bots run as their project's own uid, not the test's).
+    pub fn exchange_dir(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path().join("exchange");
+        if !dir.exists() {
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        }
+        dir
     }
 
     /// Creates a project with an owner (alice@example.com, made on first use).
@@ -400,6 +417,84 @@ pub fn data_dir(dir: &TempDir) -> PathBuf {
     dir.path().join("data")
 }
 
+/// A copy of `tests/fixtures`, readable by every bot user, made once per
+/// test process in the temporary directory (copies left by processes
+/// that are gone are removed). Bots run as their project's own user, and
+/// the checkout may lie where others cannot go (a clone under `/root`).
+/// `paige` runs from here too, as a local run uses the caller's directory.
+pub fn fixtures() -> &'static Path {
+    static FIXTURES: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let temp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&temp).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("paige-it-fixtures-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let copy = temp.join(format!("paige-it-fixtures-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_readable(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"), &copy);
+        copy
+    })
+}
+
+/// Copies a directory tree: directories 0755, files 0644.
+fn copy_readable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_readable(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+/// A temporary directory that others may pass through (not list), as the
+/// directories above a deployment's data dir must be: bots run as their
+/// project's own user and have to reach their code below it.
+pub fn test_dir() -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    dir
+}
+
+fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::new(data_dir(dir));
+    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
+        uid_base: bot_uid_base(&config.data_dir),
+    };
+    config
+}
+
+/// The first id of the bot users of one data dir, the same for the
+/// library and the binary run on it. Tests run side by side, each with its
+/// own data dir whose first project is #1; with one shared range their
+/// bots would share a uid, and the end of one execution would kill the
+/// processes of another test's. So every data dir gets a range of 1,000
+/// ids of its own, distinct across concurrent test processes too.
+pub fn bot_uid_base(data_dir: &Path) -> u32 {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BASES: Mutex<Option<HashMap<PathBuf, u32>>> = Mutex::new(None);
+    let mut bases = BASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let bases = bases.get_or_insert_with(HashMap::new);
+    let next = u32::try_from(bases.len()).unwrap();
+    *bases.entry(data_dir.to_path_buf()).or_insert_with(|| {
+        assert!(next < 1_000, "more than 1,000 data dirs in one test process");
+        100_000_000 + (std::process::id() % 2_000) * 1_000_000 + next * 1_000
+    })
+}
+
 pub fn secret(value: &str) -> SecretString {
     SecretString::from(value)
 }
@@ -421,7 +516,9 @@ pub async fn raw_pool(db: &Path) -> SqlitePool {
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
         .args(args)
+        .current_dir(fixtures())
         .env("PAIGE_DATA_DIR", data_dir)
+        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -468,7 +565,9 @@ pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&
     let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
     command
         .args(args)
+        .current_dir(fixtures())
         .env("PAIGE_DATA_DIR", data_dir)
+        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
         .env("USER", "tester")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -19,9 +19,14 @@ fn app(version: &str) -> String {
 /// Another node: its own data dir (with the deployment's master key
 /// copied in), the same database, served on its own port.
 async fn other_node(server: &Server) -> (String, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::common::test_dir();
     let mut config = server.env.config();
     config.data_dir = dir.path().join("data");
+    // Its own bot users, as a second node on one machine needs: the sweep
+    // for escaped processes kills by uid.
+    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
+        uid_base: crate::common::bot_uid_base(&config.data_dir),
+    };
     std::fs::create_dir(&config.data_dir).unwrap();
     std::fs::copy(
         server.env.data_dir().join("master.key"),

@@ -250,7 +250,7 @@ process.stdin.on('end', () => {
         .put_code_file("bot", "version.txt", b"v1", &actor())
         .await
         .unwrap();
-    let (ready, go) = (env.dir.path().join("ready"), env.dir.path().join("go"));
+    let (ready, go) = (env.exchange_dir().join("ready"), env.exchange_dir().join("go"));
     let request = ExecutionRequest::entry_point(serde_json::json!({"ready": ready, "go": go}), Trigger::Test, actor());
     let paige = env.paige.clone();
     let slow = tokio::spawn(async move { paige.execute("bot", request, None).await.unwrap() });

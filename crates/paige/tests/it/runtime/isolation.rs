@@ -76,7 +76,7 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
     // The event arrived on stdin, as JSON.
     assert_eq!(report["event"], serde_json::json!({"text": "hi", "from": "+15550100"}));
     // A local run works in the caller's directory.
-    assert_eq!(report["cwd"], std::env::current_dir().unwrap().display().to_string());
+    assert_eq!(report["cwd"], crate::common::fixtures().display().to_string());
 
     let text = String::from_utf8_lossy(&out.stdout);
     for leaked in ["from-the-parent", "not-a-real-key", "the-parents-home", "nonexistent/"] {
@@ -138,8 +138,8 @@ async fn an_overwrite_takes_effect_on_the_next_execution_only() {
     let old = "rotating-old-value-0001";
     let new = "rotating-new-value-0002";
     env.set("rot", "ROTATING_KEY", old).await;
-    let ready = env.dir.path().join("ready");
-    let go = env.dir.path().join("go");
+    let ready = env.exchange_dir().join("ready");
+    let go = env.exchange_dir().join("go");
 
     // The first execution starts, then waits for the go file.
     let paige = env.paige.clone();

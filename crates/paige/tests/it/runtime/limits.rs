@@ -236,8 +236,8 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
 async fn the_log_is_stored_while_the_bot_runs() {
     let env = Env::new().await;
     env.project("talker").await;
-    let ready = env.dir.path().join("ready");
-    let go = env.dir.path().join("go");
+    let ready = env.exchange_dir().join("ready");
+    let go = env.exchange_dir().join("go");
     let paige = env.paige.clone();
     let event = serde_json::json!({"ready": ready, "go": go});
     let running = tokio::spawn(async move { paige.execute("talker", node_request("talker", event), None).await });
@@ -311,7 +311,9 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
             "-e",
             "console.log(`pid ${process.pid}`); setInterval(() => console.log('tick'), 50)",
         ])
+        .current_dir(crate::common::fixtures())
         .env("PAIGE_DATA_DIR", env.data_dir())
+        .env("PAIGE_BOT_UID_BASE", env.bot_uid_base().to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -6,6 +6,7 @@ mod code;
 mod isolation;
 mod leak;
 mod limits;
+mod sandbox;
 mod slots;
 
 use std::path::PathBuf;
@@ -15,11 +16,9 @@ use paige::runtime::{Execution, ExecutionRecord, ExecutionRequest, Limits, Strea
 
 use crate::common::{Env, actor};
 
-/// A bot of `tests/fixtures/bots`.
+/// A bot of `tests/fixtures/bots` (in a copy every bot user can read).
 pub fn bot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bots")
-        .join(name)
+    crate::common::fixtures().join("bots").join(name)
 }
 
 /// `node <bot>/app.js` for `event`, with the default limits.

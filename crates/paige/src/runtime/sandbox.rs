@@ -254,11 +254,21 @@ pub(super) fn prepare(layout: &Layout<'_>, bot: BotIdentity) -> Result<()> {
 /// nobody else anything: `root:<gid>`, directories 0750, files 0640 or 0750.
 /// Symlinks are left alone (their own modes mean nothing; what they point
 /// to inside the tree is covered).
+///
+/// A tree is never changed once built (a code change builds a new one, see
+/// `code_cache`), and its top directory is handed over last: a top already
+/// handed over means the whole tree is, so later executions skip the walk.
 fn share_tree(tree: &Path, owner: u32, gid: u32) -> Result<()> {
+    let top = fs::symlink_metadata(tree).map_err(|e| io_error("cannot read", tree, &e))?;
+    if top.uid() == owner && top.gid() == gid && top.mode() & 0o7777 == 0o750 {
+        return Ok(());
+    }
     let mut stack = vec![tree.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let meta = fs::symlink_metadata(&dir).map_err(|e| io_error("cannot read", &dir, &e))?;
-        set_owner_and_mode(&dir, &meta, owner, gid, 0o750)?;
+        if dir != tree {
+            let meta = fs::symlink_metadata(&dir).map_err(|e| io_error("cannot read", &dir, &e))?;
+            set_owner_and_mode(&dir, &meta, owner, gid, 0o750)?;
+        }
         for entry in fs::read_dir(&dir).map_err(|e| io_error("cannot read", &dir, &e))? {
             let entry = entry.map_err(|e| io_error("cannot read", &dir, &e))?;
             let path = entry.path();
@@ -272,7 +282,7 @@ fn share_tree(tree: &Path, owner: u32, gid: u32) -> Result<()> {
             }
         }
     }
-    Ok(())
+    set_owner_and_mode(tree, &top, owner, gid, 0o750)
 }
 
 /// For the operator at start: why no bot will run, if the directories

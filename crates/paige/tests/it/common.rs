@@ -581,3 +581,72 @@ pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&
     }
     child.wait_with_output().unwrap()
 }
+
+/// A real `paige serve` process on a loopback port, its log (stderr) in a
+/// file; killed when dropped, so a failed test leaves nothing running.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`, as the server printed it.
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `paige serve` on `data` (and the PostgreSQL database at
+    /// `database_url`, if given), with `env` set too, and waits until it
+    /// says where it serves.
+    pub fn start(data: &Path, database_url: Option<&str>, log: PathBuf, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader, Read};
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
+        if let Some(url) = database_url {
+            command.env("PAIGE_DATABASE_URL", url);
+        }
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PAIGE_DATA_DIR", data)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let Some(base) = first.trim().strip_prefix("Paige Secrets is serving ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "paige serve did not start: {first:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        let base = base.to_owned();
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stdout.read_to_string(&mut rest);
+        });
+        Self { child, base, log }
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) without waiting.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn still_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

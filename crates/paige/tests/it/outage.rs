@@ -10,11 +10,7 @@
 //! tests run on it at the same time), hence [`PrivatePostgres`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,61 +18,10 @@ use std::time::{Duration, Instant};
 use paige::store::postgres::ACQUIRE_TIMEOUT;
 use sqlx::Connection;
 
-use crate::common::{actor, secret};
+use crate::common::{ServeProcess, actor, secret};
 
 mod private_postgres;
 use private_postgres::PrivatePostgres;
-
-/// A real `paige serve` process; killed when dropped (a failed test must
-/// not leave it running).
-struct Node {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(data: &Path, database_url: &str, log: PathBuf) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PAIGE_DATA_DIR", data)
-            .env("PAIGE_DATABASE_URL", database_url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let Some(base) = first.trim().strip_prefix("Paige Secrets is serving ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "paige serve did not start: {first:?}\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        let base = base.to_owned();
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stdout.read_to_string(&mut rest);
-        });
-        Self { child, base, log }
-    }
-
-    fn still_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const EMAIL: &str = "owner@example.com";
 const HOT_KEY: &str = "HOT_KEY";
@@ -273,7 +218,7 @@ async fn postgres_restarted_under_load_answers_503_and_recovers_without_restarti
     std::fs::DirBuilder::new().mode(0o700).create(&data[1]).unwrap();
     std::fs::copy(data[0].join("master.key"), data[1].join("master.key")).unwrap();
     let mut nodes = tokio::task::block_in_place(|| {
-        [0, 1].map(|i| Node::start(&data[i], &url, dirs.path().join(format!("node-{i}.log"))))
+        [0, 1].map(|i| ServeProcess::start(&data[i], Some(&url), dirs.path().join(format!("node-{i}.log")), &[]))
     });
     let bases = Arc::new([nodes[0].base.clone(), nodes[1].base.clone()]);
 

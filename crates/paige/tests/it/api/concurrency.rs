@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use secrecy::ExposeSecret;
 
 use super::{Server, answer};
-use crate::common::{Env, PgDatabase, both_backends};
+use crate::common::{Env, PgDatabase, ServeProcess, actor, both_backends, secret, test_dir};
 
 both_backends!(
     fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records,
@@ -143,42 +143,46 @@ async fn concurrent_writes_at_the_project_limit_are_refused_one_by_one(env: Env)
     server.stop().await;
 }
 
-/// A second `paige serve` on the same store as `server` (its own handle,
-/// pool and, on SQLite, its own group-commit writer), as another node.
-async fn second_node(server: &Server) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let paige = paige::Paige::open(&server.env.config()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(paige::http::serve(
-        listener,
-        paige,
-        paige::http::ServeOptions::default(),
-        async {
-            let _ = rx.await;
-        },
-    ));
-    (base, tx)
-}
-
 both_backends!(two_nodes_on_one_database_share_versions_and_audit, multi_thread);
 
+/// Two real `paige serve` processes on one store. On PostgreSQL each has a
+/// data dir of its own holding a copy of the deployment's master key, as
+/// nodes on two machines would; on SQLite both serve the one data dir (two
+/// processes, each with its own group-commit writer, on one database file).
 async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
-    let server = Server::start_on(env).await;
-    let token = server.user("owner@example.com").await;
-    server
-        .env
-        .paige
-        .create_project("proj", Some("owner@example.com"), &crate::common::actor())
+    let paige = &env.paige;
+    paige
+        .create_user("owner@example.com", &secret(super::PASSWORD), &actor())
         .await
         .unwrap();
-    let (other, stop_other) = second_node(&server).await;
-    let bases = [server.base.clone(), other];
+    let (_, token) = paige.create_token("owner@example.com", &actor()).await.unwrap();
+    let token = token.expose().to_owned();
+    paige
+        .create_project("proj", Some("owner@example.com"), &actor())
+        .await
+        .unwrap();
+    let config = env.config();
+    let url = config.database_url.as_deref();
+    let other = test_dir();
+    let other_data = match url {
+        Some(_) => {
+            let data = other.path().join("data");
+            std::fs::create_dir(&data).unwrap();
+            std::fs::copy(env.data_dir().join("master.key"), data.join("master.key")).unwrap();
+            data
+        }
+        None => env.data_dir(),
+    };
+    let nodes = [
+        ServeProcess::start(&env.data_dir(), url, other.path().join("node-a.log"), &[]),
+        ServeProcess::start(&other_data, url, other.path().join("node-b.log"), &[]),
+    ];
+    let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
+    let client = reqwest::Client::new();
 
     // A write through one node is read through the other at once.
     let put = |base: &str, key: &str, value: String| {
-        server
-            .client
+        client
             .put(format!("{base}/api/v1/projects/proj/secrets/{key}"))
             .bearer_auth(&token)
             .json(&serde_json::json!({ "value": value }))
@@ -186,8 +190,7 @@ async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
     };
     let (status, _) = answer(put(&bases[0], "SEEN_KEY", "seen-value-1".into()).await.unwrap()).await;
     assert_eq!(status, 201);
-    let listed = server
-        .client
+    let listed = client
         .get(format!("{}/api/v1/projects/proj/secrets", bases[1]))
         .bearer_auth(&token)
         .send()
@@ -210,8 +213,7 @@ async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
         versions.insert(body["version"].as_i64().unwrap());
     }
     assert_eq!(versions, (1..=40).collect::<BTreeSet<i64>>());
-    let audited: Vec<i64> = server
-        .env
+    let audited: Vec<i64> = env
         .db()
         .await
         .column(
@@ -220,10 +222,13 @@ async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
         )
         .await;
     assert_eq!(audited, (1..=40).collect::<Vec<i64>>());
-    let listed = server.env.paige.list_secrets("proj").await.unwrap();
+    let listed = paige.list_secrets("proj").await.unwrap();
     assert_eq!(listed.iter().find(|s| s.key == "HOT_KEY").unwrap().version, 40);
-    let _ = stop_other.send(());
-    server.stop().await;
+    for (i, mut node) in nodes.into_iter().enumerate() {
+        assert!(node.still_running(), "node {i} stopped");
+        node.terminate();
+        assert!(node.child.wait().unwrap().success(), "node {i} did not stop cleanly");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,61 +2,16 @@
 //! `paige serve` binary never comes back in a response, never reaches its
 //! log, never reaches the audit records; SIGTERM shuts it down cleanly.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
-use crate::common::{Env, both_backends, contains, run_cli};
+use crate::common::{Env, ServeProcess, both_backends, contains, run_cli};
 
 const PLANTED: &str = "planted-api-value-6c1f0e9d2b";
 const PLANTED_2: &str = "planted-overwrite-93ad71e5c0";
 const PASSWORD: &str = "planted-password-44e1b2c9";
-
-struct Binary {
-    child: Child,
-    base: String,
-}
-
-/// `paige serve` on a data dir and, if given, a PostgreSQL database.
-fn start(data: &std::path::Path, database_url: Option<&str>) -> Binary {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
-    if let Some(url) = database_url {
-        command.env("PAIGE_DATABASE_URL", url);
-    }
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("PAIGE_DATA_DIR", data)
-        .env("PAIGE_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("Paige Secrets is serving ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_owned();
-    // Keep draining stdout so the server never blocks on it.
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stdout.read_to_string(&mut rest);
-    });
-    Binary { child, base }
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 both_backends!(no_value_token_or_password_leaks_through_responses_logs_or_audit);
 
@@ -74,7 +29,12 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
             .success()
     );
 
-    let mut server = start(&env.data_dir(), env.config().database_url.as_deref());
+    let mut server = ServeProcess::start(
+        &env.data_dir(),
+        env.config().database_url.as_deref(),
+        env.dir.path().join("serve.log"),
+        &[("PAIGE_LOG", "debug")],
+    );
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
     let mut seen = Vec::new(); // every status line, header and body we got back
@@ -151,11 +111,10 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
     }
     assert!(seen[1].starts_with("201") && seen[2].starts_with("200"), "{seen:?}");
 
-    terminate(&server.child);
+    server.terminate();
     let status = server.child.wait().unwrap();
     assert!(status.success(), "paige serve exited with {status}");
-    let mut log = String::new();
-    server.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let log = std::fs::read_to_string(&server.log).unwrap();
 
     // The log is really there: one line per request, with id, route and status.
     let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("request_id=")).collect();
@@ -208,7 +167,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .status
             .success()
     );
-    let mut server = start(&data, None);
+    let mut server = ServeProcess::start(&data, None, dir.path().join("serve.log"), &[]);
     // Sign-in runs Argon2id, so it is still in flight when the signal lands.
     let login = tokio::spawn(
         reqwest::Client::new()
@@ -217,7 +176,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .send(),
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    terminate(&server.child);
+    server.terminate();
     let response = login.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
     assert!(server.child.wait().unwrap().success());

@@ -371,6 +371,20 @@ fn split<'a>(text: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     chunks
 }
 
+/// The text between plants: each run of consecutive fillers, joined. Bytes
+/// found there pass through by rule (3), even where they equal part of a
+/// secret (say, a filler of three emoji after a value that holds them).
+fn clean_runs(pieces: &[Piece]) -> Vec<Vec<u8>> {
+    let mut runs = vec![Vec::new()];
+    for piece in pieces {
+        match piece {
+            Piece::Filler(bytes) => runs.last_mut().map_or((), |run| run.extend_from_slice(bytes)),
+            Piece::Plant(..) => runs.push(Vec::new()),
+        }
+    }
+    runs
+}
+
 /// The output with every `[REDACTED:Kn]` token replaced by a 0x01 byte.
 fn without_tokens(out: &[u8], names: usize) -> Vec<u8> {
     let mut s = out.to_vec();
@@ -422,9 +436,14 @@ proptest! {
         let (text, planted) = build_text(&values, &pieces);
         let out = stream_all(&r, &split(&text, &cuts));
         let visible = without_tokens(&out, secrets.len());
+        let clean = clean_runs(&pieces);
         for form in &planted {
             let w = form.len().min(12);
             for window in form.windows(w) {
+                // Filler that happens to hold these bytes is not a leak.
+                if clean.iter().any(|run| memchr::memmem::find(run, window).is_some()) {
+                    continue;
+                }
                 prop_assert!(
                     memchr::memmem::find(&visible, window).is_none(),
                     "window {:?} of {:?} survives in {:?}",

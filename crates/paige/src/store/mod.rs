@@ -14,6 +14,7 @@ pub mod postgres;
 mod postgres_code;
 mod postgres_executions;
 mod postgres_group;
+mod rows;
 pub mod sqlite;
 mod sqlite_code;
 mod sqlite_executions;

@@ -27,11 +27,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
 use super::group_commit::GroupCommit;
 use super::postgres_group::PgBatches;
+use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
@@ -143,10 +144,6 @@ impl PostgresStore {
     }
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 pub(super) async fn insert_audit(
     conn: &mut PgConnection,
     event: NewAudit<'_>,
@@ -207,27 +204,6 @@ async fn email_of(conn: &mut PgConnection, user_id: i64) -> Result<String> {
         .fetch_one(conn)
         .await?)
 }
-
-fn user_from_row(row: &PgRow) -> UserRecord {
-    UserRecord {
-        id: row.get("id"),
-        email: row.get("email"),
-        password_hash: row.get("password_hash"),
-        created_at: row.get("created_at"),
-    }
-}
-
-fn project_from_row(row: &PgRow) -> ProjectRecord {
-    ProjectRecord {
-        id: row.get("id"),
-        slug: row.get("slug"),
-        created_at: row.get("created_at"),
-        wrapped_data_key: row.get("wrapped_data_key"),
-        kek_id: row.get("kek_id"),
-    }
-}
-
-const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
 /// The writes of one call, in one transaction: bump each key's version,
 /// seal for it, upsert, audit, then check the project's limits on the

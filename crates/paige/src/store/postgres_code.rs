@@ -9,40 +9,20 @@
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::Row;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
-use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
+use super::code::{CodeEntry, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
 use super::postgres::{PostgresStore, insert_audit, lock_project};
+use super::rows::{REVISION_COLUMNS, as_i64, kind_of, revision_from_row};
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
 use crate::runtime::CodeLimits;
 use crate::runtime::code::plan_put;
 
-const REVISION_COLUMNS: &str = "revision, digest, files, bytes, updated_at, updated_by";
-
 /// Entries per INSERT of a push, and bytes of content at most (one entry
 /// may be larger on its own): few round trips, bounded statements.
 const BATCH_ROWS: usize = 500;
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
-
-fn revision_from_row(row: &PgRow) -> CodeRevision {
-    CodeRevision {
-        revision: row.get("revision"),
-        digest: row.get("digest"),
-        files: u64::try_from(row.get::<i64, _>("files")).unwrap_or(0),
-        bytes: u64::try_from(row.get::<i64, _>("bytes")).unwrap_or(0),
-        updated_at: row.get("updated_at"),
-        updated_by: row.get("updated_by"),
-    }
-}
-
-fn kind_of(text: &str) -> Result<CodeKind> {
-    CodeKind::parse(text).ok_or_else(|| Error::Config(format!("a stored code entry has an unknown kind {text:?}")))
-}
-
-fn as_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 /// Inserts entries with one statement per batch.
 async fn insert_entries(conn: &mut PgConnection, project_id: i64, batch: &[&NewCodeEntry]) -> Result<()> {

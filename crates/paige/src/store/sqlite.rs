@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::group_commit::GroupCommit;
+use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
 use super::sqlite_group::SqliteBatches;
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
@@ -114,10 +115,6 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Database(sqlx::Error::Protocol(format!("malformed aggregate from SQLite: {e}")))
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 pub(super) async fn insert_audit(
     conn: &mut SqliteConnection,
     event: NewAudit<'_>,
@@ -165,27 +162,6 @@ async fn email_of(conn: &mut SqliteConnection, user_id: i64) -> Result<String> {
         .fetch_one(conn)
         .await?)
 }
-
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> UserRecord {
-    UserRecord {
-        id: row.get("id"),
-        email: row.get("email"),
-        password_hash: row.get("password_hash"),
-        created_at: row.get("created_at"),
-    }
-}
-
-fn project_from_row(row: &sqlx::sqlite::SqliteRow) -> ProjectRecord {
-    ProjectRecord {
-        id: row.get("id"),
-        slug: row.get("slug"),
-        created_at: row.get("created_at"),
-        wrapped_data_key: row.get("wrapped_data_key"),
-        kek_id: row.get("kek_id"),
-    }
-}
-
-const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -4,33 +4,13 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::{Row, SqliteConnection};
 
-use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
+use super::code::{CodeEntry, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
+use super::rows::{REVISION_COLUMNS, as_i64, kind_of, revision_from_row};
 use super::sqlite::{SqliteStore, insert_audit};
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
 use crate::runtime::CodeLimits;
 use crate::runtime::code::plan_put;
-
-const REVISION_COLUMNS: &str = "revision, digest, files, bytes, updated_at, updated_by";
-
-fn revision_from_row(row: &sqlx::sqlite::SqliteRow) -> CodeRevision {
-    CodeRevision {
-        revision: row.get("revision"),
-        digest: row.get("digest"),
-        files: u64::try_from(row.get::<i64, _>("files")).unwrap_or(0),
-        bytes: u64::try_from(row.get::<i64, _>("bytes")).unwrap_or(0),
-        updated_at: row.get("updated_at"),
-        updated_by: row.get("updated_by"),
-    }
-}
-
-fn kind_of(text: &str) -> Result<CodeKind> {
-    CodeKind::parse(text).ok_or_else(|| Error::Config(format!("a stored code entry has an unknown kind {text:?}")))
-}
-
-fn as_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 async fn insert_entry(conn: &mut SqliteConnection, project_id: i64, entry: &CodeEntry, meta: &CodeMeta) -> Result<()> {
     sqlx::query(

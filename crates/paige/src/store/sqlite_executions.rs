@@ -4,44 +4,12 @@ use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection};
 
 use super::executions::{
-    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStatus, ExecutionStore, LogLine, NewExecution, Stream,
+    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStore, LogLine, NewExecution, Stream,
 };
+use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json};
 use super::sqlite::SqliteStore;
 use super::{Actor, Millis, Page};
 use crate::error::{Error, Result};
-
-const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, started_at, \
-     finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated";
-
-fn to_json(list: &[String]) -> String {
-    serde_json::Value::from(list).to_string()
-}
-
-fn from_json(text: &str) -> Result<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| Error::Config(format!("a stored execution has a malformed list: {e}")))
-}
-
-fn execution_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ExecutionRecord> {
-    let status: String = row.get("status");
-    Ok(ExecutionRecord {
-        id: row.get("id"),
-        project_id: row.get("project_id"),
-        status: ExecutionStatus::parse(&status)
-            .ok_or_else(|| Error::Config(format!("a stored execution has an unknown status {status:?}")))?,
-        trigger: row.get("trigger_kind"),
-        actor: row.get("actor"),
-        command: from_json(row.get("command"))?,
-        secret_names: from_json(row.get("secret_names"))?,
-        started_at: row.get("started_at"),
-        finished_at: row.get("finished_at"),
-        duration_ms: row.get("duration_ms"),
-        exit_code: row.get("exit_code"),
-        signal: row.get("signal"),
-        error: row.get("error"),
-        output_bytes: row.get("output_bytes"),
-        truncated: row.get::<i64, _>("truncated") != 0,
-    })
-}
 
 async fn insert_lines(conn: &mut SqliteConnection, execution_id: i64, lines: &[LogLine]) -> Result<()> {
     for line in lines {
@@ -69,8 +37,8 @@ impl ExecutionStore for SqliteStore {
         .bind(new.project_id)
         .bind(new.trigger)
         .bind(&actor.name)
-        .bind(to_json(new.command))
-        .bind(to_json(new.secret_names))
+        .bind(list_to_json(new.command))
+        .bind(list_to_json(new.secret_names))
         .bind(new.started_at)
         .bind(new.deadline_at)
         .fetch_one(&mut *tx)

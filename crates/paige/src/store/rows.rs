@@ -1,0 +1,128 @@
+//! Row mapping and error checks both stores share: the SQL differs between
+//! SQLite and PostgreSQL, the columns and what they mean do not.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::code::{CodeKind, CodeRevision};
+use super::executions::{ExecutionRecord, ExecutionStatus};
+use super::{ProjectRecord, UserRecord};
+use crate::error::{Error, Result};
+
+pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
+
+pub(super) const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, \
+     started_at, finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated";
+
+// Each mapper is generic over the row type; its bounds list the column
+// types it reads. (SQLite decodes `bool` from its 0/1 integers, so one
+// mapping serves both stores.)
+
+pub(super) fn user_from_row<R>(row: &R) -> UserRecord
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    UserRecord {
+        id: row.get("id"),
+        email: row.get("email"),
+        password_hash: row.get("password_hash"),
+        created_at: row.get("created_at"),
+    }
+}
+
+pub(super) fn project_from_row<R>(row: &R) -> ProjectRecord
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    ProjectRecord {
+        id: row.get("id"),
+        slug: row.get("slug"),
+        created_at: row.get("created_at"),
+        wrapped_data_key: row.get("wrapped_data_key"),
+        kek_id: row.get("kek_id"),
+    }
+}
+
+/// An execution row ([`EXECUTION_COLUMNS`]); its lists are JSON text.
+pub(super) fn execution_from_row<R>(row: &R) -> Result<ExecutionRecord>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Option<i32>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    bool: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    let status: String = row.get("status");
+    Ok(ExecutionRecord {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        status: ExecutionStatus::parse(&status)
+            .ok_or_else(|| Error::Config(format!("a stored execution has an unknown status {status:?}")))?,
+        trigger: row.get("trigger_kind"),
+        actor: row.get("actor"),
+        command: list_from_json(&row.get::<String, _>("command"))?,
+        secret_names: list_from_json(&row.get::<String, _>("secret_names"))?,
+        started_at: row.get("started_at"),
+        finished_at: row.get("finished_at"),
+        duration_ms: row.get("duration_ms"),
+        exit_code: row.get("exit_code"),
+        signal: row.get("signal"),
+        error: row.get("error"),
+        output_bytes: row.get("output_bytes"),
+        truncated: row.get("truncated"),
+    })
+}
+
+pub(super) const REVISION_COLUMNS: &str = "revision, digest, files, bytes, updated_at, updated_by";
+
+/// A project's code revision row ([`REVISION_COLUMNS`]).
+pub(super) fn revision_from_row<R>(row: &R) -> CodeRevision
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    CodeRevision {
+        revision: row.get("revision"),
+        digest: row.get("digest"),
+        files: u64::try_from(row.get::<i64, _>("files")).unwrap_or(0),
+        bytes: u64::try_from(row.get::<i64, _>("bytes")).unwrap_or(0),
+        updated_at: row.get("updated_at"),
+        updated_by: row.get("updated_by"),
+    }
+}
+
+/// A stored code entry's kind column.
+pub(super) fn kind_of(text: &str) -> Result<CodeKind> {
+    CodeKind::parse(text).ok_or_else(|| Error::Config(format!("a stored code entry has an unknown kind {text:?}")))
+}
+
+/// A size or count as a SQL integer (both stores' integers are signed).
+pub(super) fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A list of strings as stored: JSON text.
+pub(super) fn list_to_json(list: &[String]) -> String {
+    serde_json::Value::from(list).to_string()
+}
+
+fn list_from_json(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| Error::Config(format!("a stored execution has a malformed list: {e}")))
+}
+
+/// The statement broke a unique constraint (on either store).
+pub(super) fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

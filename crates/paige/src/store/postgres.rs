@@ -38,7 +38,6 @@ use super::{
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
 use crate::error::{Error, Result};
-use crate::secrets::rules;
 
 /// Connections per node. A node's work is short transactions; PostgreSQL's
 /// default `max_connections` of 100 leaves room for several nodes.
@@ -203,75 +202,6 @@ async fn email_of(conn: &mut PgConnection, user_id: i64) -> Result<String> {
         .bind(user_id)
         .fetch_one(conn)
         .await?)
-}
-
-/// The writes of one call, in one transaction: bump each key's version,
-/// seal for it, upsert, audit, then check the project's limits on the
-/// totals after the writes. The caller holds the project's lock.
-pub(super) async fn apply_writes(
-    conn: &mut PgConnection,
-    project_id: i64,
-    writes: &[SecretWrite],
-    actor: &Actor,
-) -> Result<Vec<WriteOutcome>> {
-    let now = now_millis();
-    let mut outcomes = Vec::with_capacity(writes.len());
-    for write in writes {
-        let previous: Option<(i64, bool)> = sqlx::query_as(
-            "SELECT version, ciphertext IS NOT NULL FROM secrets WHERE project_id = $1 AND key = $2 FOR UPDATE",
-        )
-        .bind(project_id)
-        .bind(&write.key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let (version, created) = match previous {
-            Some((version, live)) => (version + 1, !live),
-            None => (1, true),
-        };
-        let ciphertext = (write.seal)(version);
-        sqlx::query(
-            "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (project_id, key) DO UPDATE SET
-               version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
-               updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        )
-        .bind(project_id)
-        .bind(&write.key)
-        .bind(version)
-        .bind(ciphertext)
-        .bind(i64::try_from(write.value_len).unwrap_or(i64::MAX))
-        .bind(now)
-        .bind(&actor.name)
-        .execute(&mut *conn)
-        .await?;
-        let audit = NewAudit {
-            project_id: Some(project_id),
-            action: if created { "secret.create" } else { "secret.overwrite" },
-            key: Some(&write.key),
-            version: Some(version),
-            detail: None,
-        };
-        insert_audit(&mut *conn, audit, actor, now).await?;
-        outcomes.push(WriteOutcome {
-            key: write.key.clone(),
-            version,
-            created,
-            updated_at: now,
-        });
-    }
-    let (count, total): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(value_len), 0)::BIGINT FROM secrets
-         WHERE project_id = $1 AND ciphertext IS NOT NULL",
-    )
-    .bind(project_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    rules::check_project_totals(
-        usize::try_from(count).unwrap_or(usize::MAX),
-        usize::try_from(total).unwrap_or(usize::MAX),
-    )?;
-    Ok(outcomes)
 }
 
 #[async_trait]

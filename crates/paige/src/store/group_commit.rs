@@ -10,12 +10,27 @@
 //! rolled back alone), and only after the commit answers each caller.
 //! Under load a batch holds every write that arrived during the previous
 //! commit; alone, a write commits at once.
+//!
+//! A store applies a batch in the same three steps ([`plan`] is the middle
+//! one, shared): under its locks it reads what the batch needs (the stored
+//! state of the keys written and each project's live count and bytes);
+//! the batch is then decided in memory, job by job in order — versions
+//! count up (twice for a key written twice), a job that breaks its
+//! project's limits is refused and leaves no trace, as if rolled back to a
+//! savepoint; last, the store writes every accepted write with a few bulk
+//! statements (the last version of each key, and an audit record per
+//! write). A round trip to the database costs far more than the planning,
+//! so a batch takes the same handful of statements however many writes it
+//! holds.
+
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, SecretWrite, WriteOutcome};
+use super::{Actor, Millis, SealFn, SecretWrite, WriteOutcome, now_millis};
 use crate::error::{Error, Result};
+use crate::secrets::rules;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -84,5 +99,285 @@ async fn run(store: impl BatchCommit, mut queue: mpsc::Receiver<Queued>) {
             // A caller that went away no longer needs its answer.
             let _ = reply.send(result);
         }
+    }
+}
+
+/// A key's stored state, as a batch has it so far.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyState {
+    pub version: i64,
+    /// False for a deleted key's tombstone.
+    pub live: bool,
+    pub value_len: i64,
+}
+
+/// A project's live secrets: how many, and their bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub count: i64,
+    pub bytes: i64,
+}
+
+/// What a store read under its locks for a batch.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The batch's projects that exist (and are locked), sorted.
+    pub projects: Vec<i64>,
+    /// At least every key the batch writes that has a row.
+    pub keys: HashMap<(i64, String), KeyState>,
+    /// Every project with live secrets among the batch's.
+    pub totals: HashMap<i64, Totals>,
+}
+
+/// The last accepted write of one key: to be sealed for its version.
+pub struct PlannedRow<'a> {
+    pub project_id: i64,
+    pub key: &'a str,
+    pub version: i64,
+    pub value_len: i64,
+    pub seal: &'a SealFn,
+    pub updated_by: &'a str,
+}
+
+/// The audit record of one accepted write.
+pub struct PlannedAudit<'a> {
+    pub actor: &'a str,
+    pub project_id: i64,
+    pub action: &'static str,
+    pub key: &'a str,
+    pub version: i64,
+    pub request_id: Option<&'a str>,
+}
+
+/// What a batch writes, and what each job is told.
+pub struct Plan<'a> {
+    /// One per key, in (project, key) order.
+    pub rows: Vec<PlannedRow<'a>>,
+    /// One per accepted write, in the order of the batch.
+    pub audits: Vec<PlannedAudit<'a>>,
+    pub results: BatchResults,
+    pub now: Millis,
+}
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn as_usize(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Decides every job of a batch, in order, against what was stored.
+pub fn plan(batch: &[WriteJob], mut stored: Stored) -> Plan<'_> {
+    let now = now_millis();
+    let mut rows: BTreeMap<(i64, &str), PlannedRow<'_>> = BTreeMap::new();
+    let mut audits = Vec::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        if stored.projects.binary_search(&job.project_id).is_err() {
+            // Deleted since the caller looked it up.
+            results.push(Err(Error::NotFound(format!("project #{}", job.project_id))));
+            continue;
+        }
+        // The job's effect, kept apart until its limits are checked.
+        let mut staged: HashMap<&str, KeyState> = HashMap::new();
+        let mut totals = stored.totals.get(&job.project_id).copied().unwrap_or_default();
+        let mut outcomes = Vec::with_capacity(job.writes.len());
+        for write in &job.writes {
+            let before = match staged.get(write.key.as_str()) {
+                Some(state) => Some(*state),
+                None => stored.keys.get(&(job.project_id, write.key.clone())).copied(),
+            };
+            let (version, created, old_len) = match before {
+                Some(state) if state.live => (state.version + 1, false, state.value_len),
+                Some(state) => (state.version + 1, true, 0),
+                None => (1, true, 0),
+            };
+            let value_len = as_i64(write.value_len);
+            totals.count += i64::from(created);
+            totals.bytes += value_len - old_len;
+            staged.insert(
+                &write.key,
+                KeyState {
+                    version,
+                    live: true,
+                    value_len,
+                },
+            );
+            outcomes.push(WriteOutcome {
+                key: write.key.clone(),
+                version,
+                created,
+                updated_at: now,
+            });
+        }
+        if let Err(refused) = rules::check_project_totals(as_usize(totals.count), as_usize(totals.bytes)) {
+            results.push(Err(refused.into()));
+            continue;
+        }
+        stored.totals.insert(job.project_id, totals);
+        for (write, outcome) in job.writes.iter().zip(&outcomes) {
+            stored
+                .keys
+                .insert((job.project_id, write.key.clone()), staged[write.key.as_str()]);
+            rows.insert(
+                (job.project_id, write.key.as_str()),
+                PlannedRow {
+                    project_id: job.project_id,
+                    key: &write.key,
+                    version: outcome.version,
+                    value_len: as_i64(write.value_len),
+                    seal: &write.seal,
+                    updated_by: &job.actor.name,
+                },
+            );
+            audits.push(PlannedAudit {
+                actor: &job.actor.name,
+                project_id: job.project_id,
+                action: if outcome.created {
+                    "secret.create"
+                } else {
+                    "secret.overwrite"
+                },
+                key: &write.key,
+                version: outcome.version,
+                request_id: job.actor.request_id.as_deref(),
+            });
+        }
+        results.push(Ok(outcomes));
+    }
+    Plan {
+        rows: rows.into_values().collect(),
+        audits,
+        results,
+        now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::secrets::rules::{PROJECT_MAX_SECRETS, PROJECT_MAX_VALUE_BYTES};
+
+    fn job(project_id: i64, writes: &[(&str, usize)]) -> WriteJob {
+        WriteJob {
+            project_id,
+            writes: writes
+                .iter()
+                .map(|&(key, value_len)| SecretWrite {
+                    key: key.to_owned(),
+                    value_len,
+                    seal: Arc::new(|version| version.to_be_bytes().to_vec()),
+                })
+                .collect(),
+            actor: Actor {
+                name: "tester".to_owned(),
+                user_id: None,
+                request_id: Some("req-1".to_owned()),
+            },
+        }
+    }
+
+    fn stored(projects: &[i64], keys: &[(i64, &str, i64, bool, i64)]) -> Stored {
+        let mut stored = Stored {
+            projects: projects.to_vec(),
+            ..Stored::default()
+        };
+        for &(project_id, key, version, live, value_len) in keys {
+            stored.keys.insert(
+                (project_id, key.to_owned()),
+                KeyState {
+                    version,
+                    live,
+                    value_len,
+                },
+            );
+            if live {
+                let totals = stored.totals.entry(project_id).or_default();
+                totals.count += 1;
+                totals.bytes += value_len;
+            }
+        }
+        stored
+    }
+
+    fn versions(result: &Result<Vec<WriteOutcome>>) -> Vec<(i64, bool)> {
+        match result {
+            Ok(outcomes) => outcomes.iter().map(|o| (o.version, o.created)).collect(),
+            Err(e) => panic!("refused: {e}"),
+        }
+    }
+
+    #[test]
+    fn versions_count_up_across_jobs_and_within_one() {
+        let batch = [
+            job(1, &[("A", 10)]),
+            job(1, &[("A", 10), ("A", 12)]),
+            job(1, &[("B", 5)]),
+        ];
+        let plan = plan(&batch, stored(&[1], &[(1, "A", 4, true, 10), (1, "B", 7, false, 0)]));
+        assert_eq!(versions(&plan.results[0]), [(5, false)]);
+        assert_eq!(versions(&plan.results[1]), [(6, false), (7, false)]);
+        // A tombstone's key comes back as created, its versions continuing.
+        assert_eq!(versions(&plan.results[2]), [(8, true)]);
+        // One row per key, its last version, sealed for it; an audit per write.
+        let rows: Vec<_> = plan.rows.iter().map(|r| (r.key, r.version, r.value_len)).collect();
+        assert_eq!(rows, [("A", 7, 12), ("B", 8, 5)]);
+        assert_eq!((plan.rows[0].seal)(plan.rows[0].version), 7i64.to_be_bytes());
+        let audits: Vec<_> = plan.audits.iter().map(|a| (a.action, a.key, a.version)).collect();
+        assert_eq!(
+            audits,
+            [
+                ("secret.overwrite", "A", 5),
+                ("secret.overwrite", "A", 6),
+                ("secret.overwrite", "A", 7),
+                ("secret.create", "B", 8),
+            ]
+        );
+        assert!(plan.audits.iter().all(|a| a.request_id == Some("req-1")));
+    }
+
+    #[test]
+    fn a_refused_job_leaves_no_trace_and_later_jobs_see_the_state_before_it() {
+        let full = PROJECT_MAX_VALUE_BYTES / 8;
+        let big: Vec<(String, usize)> = (0..8).map(|i| (format!("BIG_{i}"), full)).collect();
+        let big: Vec<(&str, usize)> = big.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        let batch = [
+            job(1, &big),
+            // One byte over the project's limit, with the job before it.
+            job(1, &[("SMALL", 1), ("BIG_0", full)]),
+            // Shrinking a value frees room for another.
+            job(1, &[("BIG_0", 1), ("SMALL", 1)]),
+            job(2, &[("X", 1)]),
+        ];
+        let plan = plan(&batch, stored(&[1], &[]));
+        assert_eq!(versions(&plan.results[0]).len(), 8);
+        let refused = plan.results[1].as_ref().unwrap_err();
+        assert_eq!(refused.code(), "project_too_large", "{refused}");
+        assert_eq!(versions(&plan.results[2]), [(2, false), (1, true)]);
+        let missing = plan.results[3].as_ref().unwrap_err();
+        assert!(matches!(missing, Error::NotFound(_)), "{missing}");
+        assert_eq!(
+            plan.audits.len(),
+            10,
+            "no record of the refused job or the missing project"
+        );
+        assert!(plan.rows.iter().all(|r| r.project_id == 1));
+    }
+
+    #[test]
+    fn the_count_limit_holds_across_the_jobs_of_a_batch() {
+        let keys: Vec<String> = (0..PROJECT_MAX_SECRETS).map(|i| format!("K{i}")).collect();
+        let held: Vec<(i64, &str, i64, bool, i64)> = keys.iter().map(|k| (1, k.as_str(), 1, true, 4)).collect();
+        let batch = [job(1, &[("NEW_1", 4)]), job(1, &[("K0", 8)])];
+        let plan = plan(&batch, stored(&[1], &held));
+        assert_eq!(plan.results[0].as_ref().unwrap_err().code(), "too_many_secrets");
+        assert_eq!(
+            versions(&plan.results[1]),
+            [(2, false)],
+            "an overwrite at the limit is fine"
+        );
     }
 }

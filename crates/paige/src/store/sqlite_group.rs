@@ -1,98 +1,117 @@
 //! The SQLite side of the group commit (`group_commit.rs`): one
-//! `BEGIN IMMEDIATE` transaction on the writer connection per batch.
+//! `BEGIN IMMEDIATE` transaction on the writer connection per batch, which
+//! holds SQLite's one write lock from the read to the commit.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::group_commit::{BatchCommit, BatchResults, WriteJob};
-use super::sqlite::insert_audit;
-use super::{NewAudit, WriteOutcome, now_millis};
-use crate::error::Result;
-use crate::secrets::rules;
+use super::group_commit::{BatchCommit, BatchResults, KeyState, Plan, Stored, Totals, WriteJob, plan};
+
+/// Rows per INSERT: at 7 values a row, far below SQLite's limit of 32,766
+/// bound values per statement.
+const ROWS_PER_INSERT: usize = 1_000;
 
 /// Commits batches on the store's one writer connection.
 pub struct SqliteBatches(pub SqlitePool);
 
 #[async_trait]
 impl BatchCommit for SqliteBatches {
-    async fn commit_batch(&self, batch: &[WriteJob]) -> std::result::Result<BatchResults, sqlx::Error> {
+    async fn commit_batch(&self, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
         let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for job in batch {
-            // Separate statements, not one `raw_sql` string: `raw_sql` makes
-            // the spawned loop fail the compiler's `Send` check.
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-            let result = apply(&mut tx, job).await;
-            if result.is_err() {
-                sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
-            }
-            sqlx::query("RELEASE job").execute(&mut *tx).await?;
-            results.push(result);
+        let stored = read(&mut tx, batch).await?;
+        let plan = plan(batch, stored);
+        if !plan.rows.is_empty() {
+            store_rows(&mut tx, &plan).await?;
+            store_audits(&mut tx, &plan).await?;
         }
         tx.commit().await?;
-        Ok(results)
+        Ok(plan.results)
     }
 }
 
-/// The writes of one job: bump each key's version, seal for it, upsert,
-/// audit, then check the project's limits on the totals after the job.
-async fn apply(conn: &mut SqliteConnection, job: &WriteJob) -> Result<Vec<WriteOutcome>> {
-    let now = now_millis();
-    let mut outcomes = Vec::with_capacity(job.writes.len());
-    for write in &job.writes {
-        let previous: Option<(i64, bool)> =
-            sqlx::query_as("SELECT version, ciphertext IS NOT NULL FROM secrets WHERE project_id = ? AND key = ?")
-                .bind(job.project_id)
-                .bind(&write.key)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let (version, created) = match previous {
-            Some((version, live)) => (version + 1, !live),
-            None => (1, true),
+/// The batch's projects that exist, and the state of every key of theirs
+/// (a project holds at most 1,000, and the read stays in-process): the
+/// totals are summed from the same rows.
+async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
+    let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
+    project_ids.sort_unstable();
+    project_ids.dedup();
+    let ids = serde_json::Value::from(project_ids).to_string();
+    let projects: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM projects WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+        "SELECT project_id, key, version, ciphertext IS NOT NULL, value_len FROM secrets
+         WHERE project_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut keys = HashMap::with_capacity(rows.len());
+    let mut totals: HashMap<i64, Totals> = HashMap::new();
+    for (project_id, key, version, live, value_len) in rows {
+        if live {
+            let project = totals.entry(project_id).or_default();
+            project.count += 1;
+            project.bytes += value_len;
+        }
+        let state = KeyState {
+            version,
+            live,
+            value_len,
         };
-        let ciphertext = (write.seal)(version);
-        sqlx::query(
-            "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (project_id, key) DO UPDATE SET
+        keys.insert((project_id, key), state);
+    }
+    Ok(Stored { projects, keys, totals })
+}
+
+/// Upserts every key the batch wrote, sealed for its last version.
+async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    for rows in plan.rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by) ",
+        );
+        insert.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.project_id)
+                .push_bind(row.key)
+                .push_bind(row.version)
+                .push_bind((row.seal)(row.version))
+                .push_bind(row.value_len)
+                .push_bind(plan.now)
+                .push_bind(row.updated_by);
+        });
+        insert.push(
+            " ON CONFLICT (project_id, key) DO UPDATE SET
                version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
                updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        )
-        .bind(job.project_id)
-        .bind(&write.key)
-        .bind(version)
-        .bind(ciphertext)
-        .bind(i64::try_from(write.value_len).unwrap_or(i64::MAX))
-        .bind(now)
-        .bind(&job.actor.name)
-        .execute(&mut *conn)
-        .await?;
-        let audit = NewAudit {
-            project_id: Some(job.project_id),
-            action: if created { "secret.create" } else { "secret.overwrite" },
-            key: Some(&write.key),
-            version: Some(version),
-            detail: None,
-        };
-        insert_audit(&mut *conn, audit, &job.actor, now).await?;
-        outcomes.push(WriteOutcome {
-            key: write.key.clone(),
-            version,
-            created,
-            updated_at: now,
-        });
+        );
+        insert.build().execute(&mut *conn).await?;
     }
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS count, COALESCE(SUM(value_len), 0) AS total FROM secrets
-         WHERE project_id = ? AND ciphertext IS NOT NULL",
-    )
-    .bind(job.project_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let (count, total): (i64, i64) = (row.get("count"), row.get("total"));
-    rules::check_project_totals(
-        usize::try_from(count).unwrap_or(usize::MAX),
-        usize::try_from(total).unwrap_or(usize::MAX),
-    )?;
-    Ok(outcomes)
+    Ok(())
+}
+
+/// Inserts the audit records of every accepted write, in order.
+async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    for audits in plan.audits.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id) ",
+        );
+        insert.push_values(audits, |mut values, audit| {
+            values
+                .push_bind(plan.now)
+                .push_bind(audit.actor)
+                .push_bind(audit.project_id)
+                .push_bind(audit.action)
+                .push_bind(audit.key)
+                .push_bind(audit.version)
+                .push_bind(audit.request_id);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -103,6 +103,15 @@ impl Error {
             Self::Database(sqlx::Error::Protocol(message))
         }
     }
+
+    /// A copy of a [`Error::batch_failed`] error, for another caller.
+    pub(crate) fn batch_failed_again(&self) -> Self {
+        match self {
+            Self::Unavailable(message) => Self::Unavailable(message.clone()),
+            Self::Database(sqlx::Error::Protocol(message)) => Self::Database(sqlx::Error::Protocol(message.clone())),
+            other => Self::Database(sqlx::Error::Protocol(other.to_string())),
+        }
+    }
 }
 
 fn database_unavailable(e: &sqlx::Error) -> bool {

@@ -91,14 +91,33 @@ async fn run(store: impl BatchCommit, mut queue: mpsc::Receiver<Queued>) {
     let mut waiting = Vec::new();
     while queue.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (jobs, replies): (Vec<WriteJob>, Vec<_>) = waiting.drain(..).map(|q| (q.job, q.reply)).unzip();
-        let results = match store.commit_batch(&jobs).await {
-            Ok(results) => results,
-            Err(e) => jobs.iter().map(|_| Err(Error::batch_failed(&e))).collect(),
+        let failure = match store.commit_batch(&jobs).await {
+            Ok(results) => {
+                answer(replies, results);
+                continue;
+            }
+            Err(e) => Error::batch_failed(&e),
         };
-        for (reply, result) in replies.into_iter().zip(results) {
-            // A caller that went away no longer needs its answer.
-            let _ = reply.send(result);
+        let unavailable = failure.is_unavailable();
+        let results = jobs.iter().map(|_| Err(Error::batch_failed_again(&failure))).collect();
+        answer(replies, results);
+        if unavailable {
+            // The database is away, and the batch took up to the pool's
+            // acquire timeout to find out. Writes that queued meanwhile
+            // would wait that long again in the next batch, so they are
+            // answered now: during an outage no write waits much longer
+            // than one timeout. Writes that arrive later try again.
+            while let Ok(queued) = queue.try_recv() {
+                let _ = queued.reply.send(Err(Error::batch_failed_again(&failure)));
+            }
         }
+    }
+}
+
+fn answer(replies: Vec<oneshot::Sender<Result<Vec<WriteOutcome>>>>, results: BatchResults) {
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A caller that went away no longer needs its answer.
+        let _ = reply.send(result);
     }
 }
 

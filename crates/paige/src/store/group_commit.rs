@@ -148,6 +148,35 @@ pub struct Stored {
     pub totals: HashMap<i64, Totals>,
 }
 
+/// A key's row as a store reads it: (project id, key, version, live, value length).
+pub type KeyRow = (i64, String, i64, bool, i64);
+
+/// A project's totals as a store reads them: (project id, live count, live bytes).
+pub type TotalsRow = (i64, i64, i64);
+
+impl Stored {
+    pub fn from_rows(projects: Vec<i64>, keys: Vec<KeyRow>, totals: Vec<TotalsRow>) -> Self {
+        Self {
+            projects,
+            keys: keys
+                .into_iter()
+                .map(|(project_id, key, version, live, value_len)| {
+                    let state = KeyState {
+                        version,
+                        live,
+                        value_len,
+                    };
+                    ((project_id, key), state)
+                })
+                .collect(),
+            totals: totals
+                .into_iter()
+                .map(|(project_id, count, bytes)| (project_id, Totals { count, bytes }))
+                .collect(),
+        }
+    }
+}
+
 /// The last accepted write of one key: to be sealed for its version.
 pub struct PlannedRow<'a> {
     pub project_id: i64,

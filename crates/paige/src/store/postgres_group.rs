@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, PgPool};
 
-use super::group_commit::{BatchCommit, BatchResults, KeyState, Plan, Stored, Totals, WriteJob, plan};
+use super::group_commit::{BatchCommit, BatchResults, KeyRow, Plan, Stored, TotalsRow, WriteJob, plan};
 
 /// Commits batches on connections of the node's pool.
 pub struct PgBatches(pub PgPool);
@@ -46,7 +46,7 @@ async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stor
         .iter()
         .flat_map(|job| job.writes.iter().map(|w| (job.project_id, w.key.as_str())))
         .unzip();
-    let keys: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+    let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT s.project_id, s.key, s.version, s.ciphertext IS NOT NULL, s.value_len
          FROM secrets s JOIN UNNEST($1::BIGINT[], $2::TEXT[]) AS w(project_id, key)
            ON s.project_id = w.project_id AND s.key = w.key",
@@ -55,31 +55,14 @@ async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stor
     .bind(&key_names)
     .fetch_all(&mut *conn)
     .await?;
-    let totals: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let totals: Vec<TotalsRow> = sqlx::query_as(
         "SELECT project_id, COUNT(*), COALESCE(SUM(value_len), 0)::BIGINT FROM secrets
          WHERE project_id = ANY($1) AND ciphertext IS NOT NULL GROUP BY project_id",
     )
     .bind(&projects)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Stored {
-        projects,
-        keys: keys
-            .into_iter()
-            .map(|(project_id, key, version, live, value_len)| {
-                let state = KeyState {
-                    version,
-                    live,
-                    value_len,
-                };
-                ((project_id, key), state)
-            })
-            .collect(),
-        totals: totals
-            .into_iter()
-            .map(|(project_id, count, bytes)| (project_id, Totals { count, bytes }))
-            .collect(),
-    })
+    Ok(Stored::from_rows(projects, keys, totals))
 }
 
 /// One upsert for every key the batch wrote, sealed for its last version.

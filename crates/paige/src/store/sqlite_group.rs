@@ -2,12 +2,10 @@
 //! `BEGIN IMMEDIATE` transaction on the writer connection per batch, which
 //! holds SQLite's one write lock from the read to the commit.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::group_commit::{BatchCommit, BatchResults, KeyState, Plan, Stored, Totals, WriteJob, plan};
+use super::group_commit::{BatchCommit, BatchResults, KeyRow, Plan, Stored, TotalsRow, WriteJob, plan};
 
 /// Rows per INSERT: at 7 values a row, far below SQLite's limit of 32,766
 /// bound values per statement.
@@ -31,9 +29,9 @@ impl BatchCommit for SqliteBatches {
     }
 }
 
-/// The batch's projects that exist, and the state of every key of theirs
-/// (a project holds at most 1,000, and the read stays in-process): the
-/// totals are summed from the same rows.
+/// The batch's projects that exist, the stored state of the keys it
+/// writes, and each project's live count and bytes (counted inside SQLite,
+/// so a project of 1,000 secrets costs no more rows than one of 10).
 async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
     let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
     project_ids.sort_unstable();
@@ -44,29 +42,26 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
-    let rows: Vec<(i64, String, i64, bool, i64)> = sqlx::query_as(
+    let written: Vec<serde_json::Value> = batch
+        .iter()
+        .flat_map(|job| job.writes.iter().map(|w| serde_json::json!([job.project_id, w.key])))
+        .collect();
+    let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT project_id, key, version, ciphertext IS NOT NULL, value_len FROM secrets
-         WHERE project_id IN (SELECT value FROM json_each(?))",
+         WHERE (project_id, key) IN
+           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+    )
+    .bind(serde_json::Value::from(written).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let totals: Vec<TotalsRow> = sqlx::query_as(
+        "SELECT project_id, COUNT(*), COALESCE(SUM(value_len), 0) FROM secrets
+         WHERE project_id IN (SELECT value FROM json_each(?)) AND ciphertext IS NOT NULL GROUP BY project_id",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut keys = HashMap::with_capacity(rows.len());
-    let mut totals: HashMap<i64, Totals> = HashMap::new();
-    for (project_id, key, version, live, value_len) in rows {
-        if live {
-            let project = totals.entry(project_id).or_default();
-            project.count += 1;
-            project.bytes += value_len;
-        }
-        let state = KeyState {
-            version,
-            live,
-            value_len,
-        };
-        keys.insert((project_id, key), state);
-    }
-    Ok(Stored { projects, keys, totals })
+    Ok(Stored::from_rows(projects, keys, totals))
 }
 
 /// Upserts every key the batch wrote, sealed for its last version.

@@ -12,7 +12,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use super::{Actor, Millis, Page};
+use super::{Actor, Millis, NewAudit, Page};
 use crate::error::Result;
 
 /// Where an execution stands. `Running` until it is finished; the other
@@ -131,6 +131,25 @@ pub struct NewExecution<'a> {
     /// When the execution is certainly over, even if its process and its
     /// server died without saying so (see `fail_abandoned_executions`).
     pub deadline_at: Millis,
+}
+
+impl NewExecution<'_> {
+    /// The `execution.start` audit record of execution `id`: it names the
+    /// secrets the bot receives (names only, never values).
+    pub(super) fn start_audit(&self, id: i64) -> NewAudit<'static> {
+        let names = if self.secret_names.is_empty() {
+            "none".to_owned()
+        } else {
+            self.secret_names.join(", ")
+        };
+        NewAudit {
+            project_id: Some(self.project_id),
+            action: "execution.start",
+            key: None,
+            version: None,
+            detail: Some(format!("execution #{id} ({}); secrets: {names}", self.trigger)),
+        }
+    }
 }
 
 /// How an execution ended.

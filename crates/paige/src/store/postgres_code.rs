@@ -8,12 +8,11 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
-use super::code::{CodeEntry, CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
+use super::code::{CodeMeta, CodeRevision, CodeSink, CodeStore, CodeTotals, NewCodeEntry};
 use super::postgres::{PostgresStore, insert_audit, lock_project};
-use super::rows::{REVISION_COLUMNS, as_i64, kind_of, revision_from_row};
+use super::rows::{REVISION_COLUMNS, as_i64, code_entry_from_row, code_meta_from_row, revision_from_row};
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
 use crate::runtime::CodeLimits;
@@ -80,19 +79,7 @@ async fn listing(conn: &mut PgConnection, project_id: i64) -> Result<Vec<CodeMet
         .bind(project_id)
         .fetch_all(conn)
         .await?;
-    rows.iter()
-        .map(|row| {
-            let sha: Vec<u8> = row.get("sha256");
-            Ok(CodeMeta {
-                path: row.get("path"),
-                kind: kind_of(row.get("kind"))?,
-                size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
-                sha256: sha
-                    .try_into()
-                    .map_err(|_| Error::Config("a stored code entry has a malformed digest".into()))?,
-            })
-        })
-        .collect()
+    rows.iter().map(code_meta_from_row).collect()
 }
 
 #[async_trait]
@@ -208,12 +195,7 @@ impl CodeStore for PostgresStore {
                 .bind(project_id)
                 .fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                let entry = CodeEntry {
-                    path: row.get("path"),
-                    kind: kind_of(row.get("kind"))?,
-                    content: row.get("content"),
-                };
-                sink.send(entry)
+                sink.send(code_entry_from_row(&row)?)
                     .await
                     .map_err(|_| Error::Config("the code tree being built stopped reading".into()))?;
             }

@@ -1,15 +1,12 @@
 //! The PostgreSQL implementation of [`ExecutionStore`].
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
-use super::executions::{
-    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStore, LogLine, NewExecution, Stream,
-};
+use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStore, LogLine, NewExecution};
 use super::postgres::{PostgresStore, insert_audit};
-use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json};
-use super::{Actor, Millis, NewAudit, Page};
+use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
+use super::{Actor, Millis, Page};
 use crate::error::{Error, Result};
 
 async fn insert_lines(conn: &mut PgConnection, execution_id: i64, lines: &[LogLine]) -> Result<()> {
@@ -53,19 +50,7 @@ impl ExecutionStore for PostgresStore {
         .bind(new.deadline_at)
         .fetch_one(&mut *tx)
         .await?;
-        let names = if new.secret_names.is_empty() {
-            "none".to_owned()
-        } else {
-            new.secret_names.join(", ")
-        };
-        let audit = NewAudit {
-            project_id: Some(new.project_id),
-            action: "execution.start",
-            key: None,
-            version: None,
-            detail: Some(format!("execution #{id} ({}); secrets: {names}", new.trigger)),
-        };
-        insert_audit(&mut tx, audit, actor, new.started_at).await?;
+        insert_audit(&mut tx, new.start_audit(id), actor, new.started_at).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -138,18 +123,7 @@ impl ExecutionStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let stream: String = row.get("stream");
-                Ok(LogLine {
-                    seq: row.get("seq"),
-                    stream: Stream::parse(&stream)
-                        .ok_or_else(|| Error::Config(format!("a stored log line has an unknown stream {stream:?}")))?,
-                    at: row.get("at"),
-                    text: row.get("line"),
-                })
-            })
-            .collect()
+        rows.iter().map(log_line_from_row).collect()
     }
 
     async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {

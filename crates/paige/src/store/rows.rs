@@ -3,8 +3,8 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::code::{CodeKind, CodeRevision};
-use super::executions::{ExecutionRecord, ExecutionStatus};
+use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision};
+use super::executions::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 use super::{ProjectRecord, UserRecord};
 use crate::error::{Error, Result};
 
@@ -101,6 +101,59 @@ where
         updated_at: row.get("updated_at"),
         updated_by: row.get("updated_by"),
     }
+}
+
+/// A code entry's metadata (`path, kind, size, sha256`).
+pub(super) fn code_meta_from_row<R>(row: &R) -> Result<CodeMeta>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    let sha: Vec<u8> = row.get("sha256");
+    Ok(CodeMeta {
+        path: row.get("path"),
+        kind: kind_of(&row.get::<String, _>("kind"))?,
+        size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
+        sha256: sha
+            .try_into()
+            .map_err(|_| Error::Config("a stored code entry has a malformed digest".into()))?,
+    })
+}
+
+/// A code entry with its content (`path, kind, content`).
+pub(super) fn code_entry_from_row<R>(row: &R) -> Result<CodeEntry>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(CodeEntry {
+        path: row.get("path"),
+        kind: kind_of(&row.get::<String, _>("kind"))?,
+        content: row.get("content"),
+    })
+}
+
+/// A line of an execution's log (`seq, stream, at, line`).
+pub(super) fn log_line_from_row<R>(row: &R) -> Result<LogLine>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    let stream: String = row.get("stream");
+    Ok(LogLine {
+        seq: row.get("seq"),
+        stream: Stream::parse(&stream)
+            .ok_or_else(|| Error::Config(format!("a stored log line has an unknown stream {stream:?}")))?,
+        at: row.get("at"),
+        text: row.get("line"),
+    })
 }
 
 /// A stored code entry's kind column.

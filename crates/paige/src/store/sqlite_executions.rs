@@ -1,13 +1,11 @@
 //! The SQLite implementation of [`ExecutionStore`].
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
-use super::executions::{
-    ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStore, LogLine, NewExecution, Stream,
-};
-use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json};
-use super::sqlite::SqliteStore;
+use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionRecord, ExecutionStore, LogLine, NewExecution};
+use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
+use super::sqlite::{SqliteStore, insert_audit};
 use super::{Actor, Millis, Page};
 use crate::error::{Error, Result};
 
@@ -43,22 +41,7 @@ impl ExecutionStore for SqliteStore {
         .bind(new.deadline_at)
         .fetch_one(&mut *tx)
         .await?;
-        let names = if new.secret_names.is_empty() {
-            "none".to_owned()
-        } else {
-            new.secret_names.join(", ")
-        };
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail)
-             VALUES (?, ?, ?, 'execution.start', NULL, NULL, ?, ?)",
-        )
-        .bind(new.started_at)
-        .bind(&actor.name)
-        .bind(new.project_id)
-        .bind(actor.request_id.as_deref())
-        .bind(format!("execution #{id} ({}); secrets: {names}", new.trigger))
-        .execute(&mut *tx)
-        .await?;
+        insert_audit(&mut tx, new.start_audit(id), actor, new.started_at).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -136,18 +119,7 @@ impl ExecutionStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let stream: String = row.get("stream");
-                Ok(LogLine {
-                    seq: row.get("seq"),
-                    stream: Stream::parse(&stream)
-                        .ok_or_else(|| Error::Config(format!("a stored log line has an unknown stream {stream:?}")))?,
-                    at: row.get("at"),
-                    text: row.get("line"),
-                })
-            })
-            .collect()
+        rows.iter().map(log_line_from_row).collect()
     }
 
     async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {

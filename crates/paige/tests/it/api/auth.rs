@@ -155,15 +155,7 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(en
         .await
         .unwrap();
     let secrets = "/api/v1/projects/proj/secrets";
-    assert_eq!(
-        server
-            .request(Method::GET, secrets, Some(&dev))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.status(Method::GET, secrets, Some(&dev)).await, 200);
 
     let removed = server
         .request(
@@ -175,15 +167,7 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(en
         .await
         .unwrap();
     assert_eq!(removed.status(), 204);
-    assert_eq!(
-        server
-            .request(Method::GET, secrets, Some(&dev))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(server.status(Method::GET, secrets, Some(&dev)).await, 404);
 
     // The last owner can be neither removed nor demoted.
     let (status, body) = answer(
@@ -218,34 +202,10 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(en
     .await;
     assert_eq!(status, 201);
     let new_token = made["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        server
-            .request(Method::GET, secrets, Some(&new_token))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.status(Method::GET, secrets, Some(&new_token)).await, 200);
     let revoke = format!("/api/v1/tokens/{}", made["id"]);
-    assert_eq!(
-        server
-            .request(Method::DELETE, &revoke, Some(&owner))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        server
-            .request(Method::GET, secrets, Some(&new_token))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(server.status(Method::DELETE, &revoke, Some(&owner)).await, 204);
+    assert_eq!(server.status(Method::GET, secrets, Some(&new_token)).await, 401);
     // Another user cannot revoke someone else's token.
     let (_, other) = answer(
         server
@@ -256,15 +216,7 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(en
     )
     .await;
     let revoke_other = format!("/api/v1/tokens/{}", other["id"]);
-    assert_eq!(
-        server
-            .request(Method::DELETE, &revoke_other, Some(&dev))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(server.status(Method::DELETE, &revoke_other, Some(&dev)).await, 404);
     server.stop().await;
 }
 

@@ -95,6 +95,16 @@ impl Server {
         }
     }
 
+    /// The status of a request with no body.
+    pub async fn status(&self, method: Method, path: &str, token: Option<&str>) -> u16 {
+        self.request(method, path, token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn put_value(&self, token: &str, slug: &str, key: &str, value: &str) -> Response {
         self.request(
             Method::PUT,

@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::crypto::keys::ensure_private_dir;
 use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 use crate::error::{Error, Result};
+use crate::store::sqlite::DB_FILE;
 use crate::store::{Actor, PostgresStore, ProjectRecord, SqliteStore, Store};
 
 #[derive(Debug, Clone)]
@@ -19,14 +21,14 @@ pub struct Paige {
 
 impl Paige {
     /// Opens the store: the PostgreSQL database when the config names one,
-    /// else the embedded store in the data dir. Creates the data dir, the
-    /// master key and the database (or its schema) on first use.
+    /// else the embedded store in the data dir. Creates the data dir (mode
+    /// 0700), the master key and the database (or its schema) on first use.
     pub async fn open(config: &Config) -> Result<Self> {
-        config.prepare()?;
+        ensure_private_dir(&config.data_dir)?;
         let keys = FileKeyProvider::open_or_create(&config.master_key_path())?;
         let store: Arc<dyn Store> = match &config.database_url {
             Some(url) => Arc::new(PostgresStore::open(url).await?),
-            None => Arc::new(SqliteStore::open(&config.database_path()).await?),
+            None => Arc::new(SqliteStore::open(&config.data_dir.join(DB_FILE)).await?),
         };
         let paige = Self::with_parts(config.clone(), store, Arc::new(keys)).await?;
         if config.database_url.is_some() {
@@ -66,8 +68,15 @@ impl Paige {
         &self.config
     }
 
+    /// The store itself, for tests and benchmarks that look below the
+    /// domain. The HTTP layer and the CLI go through `Paige`'s methods.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Checks that the database answers (the health check).
+    pub async fn health(&self) -> Result<()> {
+        self.store.ping().await
     }
 
     pub async fn close(&self) {

@@ -1,18 +1,19 @@
-//! Where the product keeps its state.
+//! Where the product keeps its state, and which Unix user bots run as.
+//!
+//! Plain configuration at the bottom of the crate: it imports nothing from
+//! it. What acts on the configuration lives with what it concerns: opening
+//! the store and creating the data dir in `app`, what bots actually run as
+//! in `runtime::sandbox`.
 
 use std::fmt;
 use std::path::PathBuf;
-
-use crate::crypto::keys::ensure_private_dir;
-use crate::error::Result;
-use crate::runtime::sandbox::BotUsers;
-use crate::store::postgres::redact_url;
-use crate::store::sqlite::DB_FILE;
 
 /// The default data dir, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./paige-data";
 /// The master key's file name inside the data dir.
 pub const MASTER_KEY_FILE: &str = "master.key";
+/// The default base: project N's bots run as uid and gid `200000 + N`.
+pub const DEFAULT_UID_BASE: u32 = 200_000;
 
 #[derive(Clone)]
 pub struct Config {
@@ -24,6 +25,27 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Which Unix user bots run as (see `runtime::sandbox`).
     pub bot_users: BotUsers,
+}
+
+/// Which Unix user bots run as, as configured. What they get in a given
+/// process (root or not) is `BotUsers::isolation`, in `runtime::sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotUsers {
+    /// Each project's bots run as uid and gid `uid_base + project id`.
+    /// Needs paige to be root; otherwise bots run as paige's user, with a
+    /// warning.
+    PerProject { uid_base: u32 },
+    /// Bots run as paige's own user even when paige is root: the
+    /// operator's explicit choice (`--insecure-bots-as-paige-user`).
+    SameAsPaige,
+}
+
+impl Default for BotUsers {
+    fn default() -> Self {
+        Self::PerProject {
+            uid_base: DEFAULT_UID_BASE,
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -53,13 +75,42 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join(MASTER_KEY_FILE))
     }
+}
 
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join(DB_FILE)
+/// A database URL fit for messages and logs: the password, if any, masked.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<database url>".to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
     }
+}
 
-    /// Creates the data dir (mode 0700) if it does not exist.
-    pub fn prepare(&self) -> Result<()> {
-        ensure_private_dir(&self.data_dir)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact_url("postgres://paige:hunter2@db.example:5432/paige?sslmode=require"),
+            "postgres://paige:***@db.example:5432/paige?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://paige@db/paige"), "postgres://paige@db/paige");
+        assert_eq!(redact_url("not a url"), "<database url>");
+        let mut config = Config::new("/srv/paige");
+        config.database_url = Some("postgres://paige:hunter2@db/paige".to_owned());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("paige:***@db"), "{shown}");
     }
 }

@@ -3,7 +3,7 @@
 use crate::app::Paige;
 use crate::crypto::{self, DataKey};
 use crate::error::{Error, Result};
-use crate::store::{Actor, Member, ProjectRecord, Role, UserRecord};
+use crate::store::{Actor, AuditEvent, Member, Page, ProjectRecord, Role, UserRecord};
 
 pub const SLUG_MAX_LEN: usize = 63;
 
@@ -81,7 +81,22 @@ impl Paige {
 
     pub async fn list_members(&self, slug: &str) -> Result<Vec<Member>> {
         let project = self.project(slug).await?;
+        self.list_members_in(&project).await
+    }
+
+    /// The members of a project already looked up (and authorized), by email.
+    pub async fn list_members_in(&self, project: &ProjectRecord) -> Result<Vec<Member>> {
         self.store.list_members(project.id).await
+    }
+
+    /// A user's role in a project; `None` if they are not a member.
+    pub async fn member_role(&self, project: &ProjectRecord, user: &UserRecord) -> Result<Option<Role>> {
+        self.store.member_role(project.id, user.id).await
+    }
+
+    /// One page of a project's audit log, newest first.
+    pub async fn audit_events(&self, project: &ProjectRecord, page: Page) -> Result<Vec<AuditEvent>> {
+        self.store.audit_events(project.id, page).await
     }
 
     /// The projects a user is a member of, with their role.

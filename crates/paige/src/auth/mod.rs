@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::app::Paige;
 use crate::error::{Error, Result};
-use crate::store::{Actor, UserRecord};
+use crate::store::{Actor, NewAudit, UserRecord};
 
 pub use tokens::ApiToken;
 
@@ -80,6 +80,18 @@ impl Paige {
         } else {
             Err(Error::NotFound(format!("token #{token_id}")))
         }
+    }
+
+    /// Records a failed sign-in (`auth.login_failed`) for `account`, the
+    /// email as typed and normalised where it could be; `actor` names where
+    /// the attempt came from.
+    pub async fn record_failed_login(&self, account: &str, actor: &Actor) -> Result<()> {
+        let audit = NewAudit {
+            action: "auth.login_failed",
+            detail: Some(format!("email {account}")),
+            ..NewAudit::default()
+        };
+        self.store.append_audit(audit, actor).await
     }
 
     /// Checks an email and password. Unknown emails cost the same Argon2id

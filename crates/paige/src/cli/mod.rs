@@ -14,10 +14,10 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::Paige;
-use crate::config::{Config, DEFAULT_DATA_DIR};
+use crate::config::{BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_UID_BASE};
 use crate::error::{Error, Result};
 use crate::projects::parse_role;
-use crate::runtime::sandbox::{BotUsers, DEFAULT_UID_BASE, MIN_UID_BASE};
+use crate::runtime::sandbox::MIN_UID_BASE;
 use crate::secrets::{dotenv, rules};
 use crate::store::{Actor, Page, SecretMeta, format_utc};
 
@@ -302,7 +302,7 @@ async fn audit(paige: &Paige, args: &AuditArgs) -> Result<()> {
         before_id: None,
         limit: args.limit,
     };
-    let events = paige.store().audit_events(project.id, page).await?;
+    let events = paige.audit_events(&project, page).await?;
     if args.json {
         let events: Vec<_> = events
             .iter()

@@ -29,7 +29,7 @@ pub async fn set_member(
     let (project, caller_role) = paige.authorize(caller, slug, Action::ManageMembers).await?;
     let role = parse_role(role)?;
     let user = paige.user(email).await?;
-    let current = paige.store().member_role(project.id, user.id).await?;
+    let current = paige.member_role(&project, &user).await?;
     check_owner_rule(caller_role, role == Role::Owner || current == Some(Role::Owner))?;
     let added = paige.add_member(&project.slug, &user.email, role, actor).await?;
     Ok((added, role, user.email))
@@ -39,7 +39,7 @@ pub async fn set_member(
 pub async fn remove_member(paige: &Paige, caller: &UserRecord, actor: &Actor, slug: &str, email: &str) -> Result<()> {
     let (project, caller_role) = paige.authorize(caller, slug, Action::ManageMembers).await?;
     let user = paige.user(email).await?;
-    let current = paige.store().member_role(project.id, user.id).await?;
+    let current = paige.member_role(&project, &user).await?;
     check_owner_rule(caller_role, current == Some(Role::Owner))?;
     paige.remove_member(&project.slug, &user.email, actor).await
 }

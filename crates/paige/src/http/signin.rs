@@ -11,7 +11,7 @@ use super::AppState;
 use crate::auth::normalize_email;
 use crate::auth::sessions::{ABSOLUTE_TIMEOUT_MS, SESSION_COOKIE, SessionId};
 use crate::error::Error;
-use crate::store::{Actor, NewAudit, UserRecord};
+use crate::store::{Actor, UserRecord};
 
 /// Why a sign-in did not happen.
 #[derive(Debug)]
@@ -63,12 +63,7 @@ pub async fn sign_in(
             user_id: None,
             request_id,
         };
-        let audit = NewAudit {
-            action: "auth.login_failed",
-            detail: Some(format!("email {account}")),
-            ..NewAudit::default()
-        };
-        state.paige.store().append_audit(audit, &actor).await?;
+        state.paige.record_failed_login(&account, &actor).await?;
         return Err(SignInError::WrongCredentials);
     };
     state.limiter.record_success(&keys[1]);

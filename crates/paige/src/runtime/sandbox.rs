@@ -42,36 +42,16 @@ use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
+// What is configured is plain configuration; what it means here is below.
+pub use crate::config::{BotUsers, DEFAULT_UID_BASE};
 use crate::error::{Error, Result};
 
-/// The default base: project N's bots run as uid and gid `200000 + N`.
-pub const DEFAULT_UID_BASE: u32 = 200_000;
 /// The lowest base accepted: the ids below belong to the system and to
 /// its people.
 pub const MIN_UID_BASE: u32 = 1_000;
 /// The highest id a bot may get: `u32::MAX` is `(uid_t)-1`, "no change",
 /// and values from 2^31 up are negative where ids are read as signed.
 const MAX_BOT_ID: u64 = i32::MAX as u64;
-
-/// Which Unix user bots run as, as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BotUsers {
-    /// Each project's bots run as uid and gid `uid_base + project id`.
-    /// Needs paige to be root; otherwise bots run as paige's user, with a
-    /// warning (see [`BotUsers::isolation`]).
-    PerProject { uid_base: u32 },
-    /// Bots run as paige's own user even when paige is root: the
-    /// operator's explicit choice (`--insecure-bots-as-paige-user`).
-    SameAsPaige,
-}
-
-impl Default for BotUsers {
-    fn default() -> Self {
-        Self::PerProject {
-            uid_base: DEFAULT_UID_BASE,
-        }
-    }
-}
 
 /// What actually happens, given the configuration and who paige runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

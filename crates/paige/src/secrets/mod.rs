@@ -109,6 +109,11 @@ impl Paige {
     /// Lists a project's keys with when and by whom each was last set.
     pub async fn list_secrets(&self, slug: &str) -> Result<Vec<SecretMeta>> {
         let project = self.project(slug).await?;
+        self.list_secrets_in(&project).await
+    }
+
+    /// Lists the keys of a project already looked up (and authorized).
+    pub async fn list_secrets_in(&self, project: &ProjectRecord) -> Result<Vec<SecretMeta>> {
         self.store.list_secrets(project.id).await
     }
 

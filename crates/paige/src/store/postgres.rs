@@ -37,6 +37,7 @@ use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis,
 };
+use crate::config::redact_url;
 use crate::error::{Error, Result};
 
 /// Connections per node. A node's work is short transactions; PostgreSQL's
@@ -65,25 +66,6 @@ impl fmt::Debug for PostgresStore {
             .field("size", &self.pool.size())
             .field("idle", &self.pool.num_idle())
             .finish()
-    }
-}
-
-/// `url` with any password replaced, for messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<database url>".to_owned();
-    };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let masked = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
     }
 }
 

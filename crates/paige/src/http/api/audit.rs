@@ -44,7 +44,7 @@ pub async fn list_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ReadAudit).await?;
     let page = query.page();
-    let events = state.paige.store().audit_events(project.id, page).await?;
+    let events = state.paige.audit_events(&project, page).await?;
     let next_before = next_before(page, events.iter().map(|e| e.id));
     Ok(Json(AuditPage {
         events: events

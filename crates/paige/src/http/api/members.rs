@@ -51,7 +51,7 @@ pub async fn list_members(
         .paige
         .authorize(&caller.user, &slug, Action::ManageMembers)
         .await?;
-    let members = state.paige.store().list_members(project.id).await?;
+    let members = state.paige.list_members_in(&project).await?;
     Ok(Json(MemberList {
         members: members
             .into_iter()

@@ -82,7 +82,7 @@ pub struct Health {
 
 /// Liveness and database reachability.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.paige.store().ping().await?;
+    state.paige.health().await?;
     Ok(Json(Health { status: "ok" }))
 }
 

@@ -65,7 +65,7 @@ pub async fn list_secrets(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<SecretList>, ApiError> {
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ListKeys).await?;
-    let secrets = state.paige.store().list_secrets(project.id).await?;
+    let secrets = state.paige.list_secrets_in(&project).await?;
     Ok(Json(SecretList {
         secrets: secrets
             .into_iter()

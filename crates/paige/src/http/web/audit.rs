@@ -75,9 +75,8 @@ pub async fn page(
     'scan: while scanned < SCANNED {
         let batch = state
             .paige
-            .store()
             .audit_events(
-                project.id,
+                &project,
                 Page {
                     before_id: before,
                     limit: BATCH,
@@ -105,13 +104,13 @@ pub async fn page(
         more = scanned >= SCANNED;
     }
     let page = AuditPage {
-        page: Layout::new(
-            &state,
-            &user,
-            format!("Audit log · {}", project.slug),
-            Some((&project, role, Section::Audit)),
-        )
-        .await?,
+        page: user
+            .layout(
+                &state,
+                format!("Audit log · {}", project.slug),
+                Some((&project, role, Section::Audit)),
+            )
+            .await?,
         slug: project.slug.clone(),
         events,
         key,

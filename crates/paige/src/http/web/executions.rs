@@ -83,13 +83,13 @@ async fn build(
         .map(Row::new)
         .collect();
     Ok(ExecutionsPage {
-        page: Layout::new(
-            state,
-            user,
-            format!("Executions · {}", project.slug),
-            Some((project, role, Section::Executions)),
-        )
-        .await?,
+        page: user
+            .layout(
+                state,
+                format!("Executions · {}", project.slug),
+                Some((project, role, Section::Executions)),
+            )
+            .await?,
         slug: project.slug.clone(),
         rows,
         can_run: allows(role, Action::RunBot),
@@ -176,13 +176,13 @@ pub async fn show(
         .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such execution."))?;
     let execution = state.paige.execution(&project.slug, id).await?;
     let page = ExecutionPage {
-        page: Layout::new(
-            &state,
-            &user,
-            format!("Execution {id} · {}", project.slug),
-            Some((&project, role, Section::Executions)),
-        )
-        .await?,
+        page: user
+            .layout(
+                &state,
+                format!("Execution {id} · {}", project.slug),
+                Some((&project, role, Section::Executions)),
+            )
+            .await?,
         slug: project.slug.clone(),
         running: execution.record.status == ExecutionStatus::Running,
         row: Row::new(execution.record),

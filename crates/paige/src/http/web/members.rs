@@ -39,15 +39,15 @@ async fn build(
     project: &ProjectRecord,
     role: Role,
 ) -> Result<MembersPage, PageError> {
-    let members = state.paige.store().list_members(project.id).await?;
+    let members = state.paige.list_members_in(project).await?;
     Ok(MembersPage {
-        page: Layout::new(
-            state,
-            user,
-            format!("Members · {}", project.slug),
-            Some((project, role, Section::Members)),
-        )
-        .await?,
+        page: user
+            .layout(
+                state,
+                format!("Members · {}", project.slug),
+                Some((project, role, Section::Members)),
+            )
+            .await?,
         slug: project.slug.clone(),
         members,
         roles: Role::ALL,
@@ -142,13 +142,13 @@ pub async fn confirm_remove(
 ) -> Result<Response, PageError> {
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
     let page = RemovePage {
-        page: Layout::new(
-            &state,
-            &user,
-            format!("Remove {}? · {slug}", query.email),
-            Some((&project, role, Section::Members)),
-        )
-        .await?,
+        page: user
+            .layout(
+                &state,
+                format!("Remove {}? · {slug}", query.email),
+                Some((&project, role, Section::Members)),
+            )
+            .await?,
         slug: project.slug.clone(),
         email: query.email,
     };

@@ -5,10 +5,9 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::session::WebUser;
 use crate::error::Error;
 use crate::http::AppState;
-use crate::store::{Millis, ProjectRecord, Role, format_utc, now_millis};
+use crate::store::{Millis, ProjectRecord, Role, UserRecord, format_utc, now_millis};
 
 /// The dashboard's sections of a project, for the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,24 +63,26 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout for a signed-in user; `project` is the current one.
+    /// The layout for a signed-in user with their session's CSRF token
+    /// (`WebUser::layout` gives both); `project` is the current one.
     pub async fn new(
         state: &AppState,
-        user: &WebUser,
+        user: &UserRecord,
+        csrf: String,
         title: impl Into<String>,
         project: Option<(&ProjectRecord, Role, Section)>,
     ) -> Result<Self, PageError> {
         let projects = state
             .paige
-            .projects_for(&user.user)
+            .projects_for(user)
             .await?
             .into_iter()
             .map(|(p, role)| (p.slug, role))
             .collect();
         Ok(Self {
             title: title.into(),
-            email: user.user.email.clone(),
-            csrf: user.csrf(),
+            email: user.email.clone(),
+            csrf,
             projects,
             project: project.map(|(p, role, section)| ProjectNav {
                 slug: p.slug.clone(),

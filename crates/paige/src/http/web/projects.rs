@@ -25,7 +25,7 @@ impl ProjectsPage {
 
 /// `GET /projects`.
 pub async fn list(State(state): State<AppState>, user: WebUser) -> Result<Response, PageError> {
-    let page = Layout::new(&state, &user, "Projects", None).await?;
+    let page = user.layout(&state, "Projects", None).await?;
     Ok(render(StatusCode::OK, &ProjectsPage { page }))
 }
 

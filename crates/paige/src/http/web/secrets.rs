@@ -74,7 +74,7 @@ async fn build(
     filter: String,
     form: SecretForm,
 ) -> Result<SecretsPage, PageError> {
-    let secrets = state.paige.store().list_secrets(project.id).await?;
+    let secrets = state.paige.list_secrets_in(project).await?;
     let total = secrets.len();
     let needle = filter.to_ascii_uppercase();
     let now = now_millis();
@@ -87,13 +87,13 @@ async fn build(
             by: s.updated_by,
         })
         .collect();
-    let page = Layout::new(
-        state,
-        user,
-        format!("Secrets · {}", project.slug),
-        Some((project, role, Section::Secrets)),
-    )
-    .await?;
+    let page = user
+        .layout(
+            state,
+            format!("Secrets · {}", project.slug),
+            Some((project, role, Section::Secrets)),
+        )
+        .await?;
     Ok(SecretsPage {
         page,
         slug: project.slug.clone(),
@@ -197,8 +197,7 @@ pub async fn save(
     };
     let exists = state
         .paige
-        .store()
-        .list_secrets(project.id)
+        .list_secrets_in(project)
         .await?
         .iter()
         .any(|s| s.key == form.key);
@@ -270,20 +269,19 @@ pub async fn confirm_delete(
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::WriteSecrets).await?;
     let secret = state
         .paige
-        .store()
-        .list_secrets(project.id)
+        .list_secrets_in(&project)
         .await?
         .into_iter()
         .find(|s| s.key == key)
         .ok_or_else(|| Error::NotFound(format!("secret {key} in project {slug}")))?;
     let page = DeletePage {
-        page: Layout::new(
-            &state,
-            &user,
-            format!("Delete {key}? · {slug}"),
-            Some((&project, role, Section::Secrets)),
-        )
-        .await?,
+        page: user
+            .layout(
+                &state,
+                format!("Delete {key}? · {slug}"),
+                Some((&project, role, Section::Secrets)),
+            )
+            .await?,
         slug: project.slug.clone(),
         when: When::now(secret.updated_at),
         by: secret.updated_by,

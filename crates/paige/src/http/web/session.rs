@@ -26,11 +26,11 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::pages::{Layout, PageError, render};
+use super::pages::{Layout, PageError, Section, render};
 use crate::http::AppState;
 use crate::http::logging::RequestId;
 use crate::http::signin::{self, SignInError};
-use crate::store::{Actor, UserRecord};
+use crate::store::{Actor, ProjectRecord, Role, UserRecord};
 
 /// The pre-session cookie that ties the sign-in form to its browser.
 pub const LOGIN_COOKIE: &str = "paige_login";
@@ -86,6 +86,16 @@ impl WebUser {
     /// This session's CSRF token.
     pub fn csrf(&self) -> String {
         token(CSRF_PURPOSE, &self.session)
+    }
+
+    /// The frame of a page for this user; `project` is the current one.
+    pub async fn layout(
+        &self,
+        state: &AppState,
+        title: impl Into<String>,
+        project: Option<(&ProjectRecord, Role, Section)>,
+    ) -> Result<Layout, PageError> {
+        Layout::new(state, &self.user, self.csrf(), title, project).await
     }
 
     pub fn actor(&self) -> Actor {

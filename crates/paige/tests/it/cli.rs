@@ -22,7 +22,7 @@ both_backends!(first_use_creates_a_private_data_dir_and_key_file);
 async fn first_use_creates_a_private_data_dir_and_key_file(env: Env) {
     setup(&env);
     let data = env.data_dir();
-    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(data).unwrap().permissions().mode() & 0o777, 0o700);
     let key = data.join("master.key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(

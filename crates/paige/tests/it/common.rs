@@ -1,12 +1,17 @@
-//! Test helpers: a fresh data dir (and, for the PostgreSQL variants, a
-//! fresh database), the library opened on it, the real binary run against
-//! it, and raw SQL access for checks and tampering on either backend.
+//! The test harness, one API: an [`Env`] (made by [`Env::sqlite`],
+//! [`Env::postgres`] or [`Env::builder`]; both backends with
+//! [`both_backends!`]) is a fresh data dir and store with the library
+//! opened on them, the real binary run against them ([`Env::cli`],
+//! [`Env::serve`]), and raw SQL on either backend for checks and tampering
+//! ([`Env::db`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use paige::config::BotUsers;
 use paige::store::Actor;
 use paige::{Config, Paige};
 use secrecy::SecretString;
@@ -15,69 +20,140 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool};
 use tempfile::TempDir;
 
+/// One test's deployment: a temporary dir (others may pass through it),
+/// the data dir in it with its own range of bot users, the store (SQLite in
+/// the data dir, or a PostgreSQL database), and the library opened on them.
+/// Made by [`Env::sqlite`], [`Env::postgres`] or [`Env::builder`]; run a
+/// test on both backends with [`both_backends!`].
 pub struct Env {
     pub dir: TempDir,
     pub paige: Paige,
-    /// The test's own PostgreSQL database, dropped with the `Env`.
-    pg: Option<PgDatabase>,
+    data_dir: PathBuf,
+    bot_uid_base: u32,
+    /// The PostgreSQL database, when the store is one.
+    database_url: Option<String>,
+    /// The test's own database, dropped with the last `Env` on it.
+    pg: Option<Arc<PgDatabase>>,
+}
+
+/// How to make an [`Env`]: where its data dir lies, then which store.
+#[derive(Debug)]
+pub struct EnvBuilder {
+    data_dir: PathBuf,
+}
+
+impl EnvBuilder {
+    /// The data dir's path below the test's temporary dir (`data` unless
+    /// set); parents that do not exist are left for `paige` to create.
+    pub fn data_dir(mut self, relative: &str) -> Self {
+        self.data_dir = PathBuf::from(relative);
+        self
+    }
+
+    /// The embedded store in the data dir.
+    pub async fn sqlite(self) -> Env {
+        self.open(None, None).await
+    }
+
+    /// A fresh database (`paige_t_…`) on the server named by
+    /// `PAIGE_TEST_DATABASE_URL`, dropped with the last `Env` on it; the
+    /// data dir holds only the master key (and the copy of any bot code
+    /// run). `None`, with a note, without that variable.
+    pub async fn postgres(self) -> Option<Env> {
+        let pg = Arc::new(PgDatabase::fresh().await?);
+        Some(self.open(Some(pg.url.clone()), Some(pg)).await)
+    }
+
+    /// The PostgreSQL database at `url`, which the test made and owns (on a
+    /// server of its own).
+    pub async fn database(self, url: &str) -> Env {
+        self.open(Some(url.to_owned()), None).await
+    }
+
+    async fn open(self, database_url: Option<String>, pg: Option<Arc<PgDatabase>>) -> Env {
+        let dir = test_dir();
+        let data_dir = dir.path().join(self.data_dir);
+        Env::open_in(dir, data_dir, database_url, pg).await
+    }
 }
 
 impl Env {
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+
     /// The embedded store in a temporary data dir.
-    pub async fn new() -> Self {
-        let dir = test_dir();
-        let paige = Paige::open(&test_config(&dir)).await.unwrap();
-        Self { dir, paige, pg: None }
-    }
-
-    /// The same as [`Env::new`]: SQLite.
     pub async fn sqlite() -> Self {
-        Self::new().await
+        Self::builder().sqlite().await
     }
 
-    /// A fresh PostgreSQL database (`paige_t_…`) on the server named by
-    /// `PAIGE_TEST_DATABASE_URL`, dropped when the `Env` is; the data dir
-    /// holds only the master key (and the copy of any bot code run). `None`,
-    /// with a note, without that variable.
+    /// A fresh PostgreSQL database; `None` without `PAIGE_TEST_DATABASE_URL`
+    /// (see [`EnvBuilder::postgres`]).
     pub async fn postgres() -> Option<Self> {
-        let Some(server) = std::env::var("PAIGE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
-            note_postgres_skipped();
-            return None;
-        };
-        let pg = PgDatabase::create(&server).await;
+        Self::builder().postgres().await
+    }
+
+    /// Another node of the same deployment, with the library opened on it.
+    /// On PostgreSQL it has a data dir of its own, with the deployment's
+    /// master key copied in, and its own bot users (the sweep for escaped
+    /// processes kills by uid); on SQLite the store is the data dir, so it
+    /// serves the same one.
+    pub async fn another_node(&self) -> Env {
         let dir = test_dir();
-        let mut config = test_config(&dir);
-        config.database_url = Some(pg.url.clone());
+        let data_dir = match &self.database_url {
+            Some(_) => {
+                use std::os::unix::fs::DirBuilderExt;
+                let data_dir = dir.path().join("data");
+                std::fs::DirBuilder::new().mode(0o700).create(&data_dir).unwrap();
+                std::fs::copy(self.data_dir.join("master.key"), data_dir.join("master.key")).unwrap();
+                data_dir
+            }
+            None => self.data_dir.clone(),
+        };
+        Env::open_in(dir, data_dir, self.database_url.clone(), self.pg.clone()).await
+    }
+
+    /// Opens the library on `data_dir` (in `dir`) and the store named.
+    async fn open_in(
+        dir: TempDir,
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        pg: Option<Arc<PgDatabase>>,
+    ) -> Env {
+        let bot_uid_base = bot_uid_base(&data_dir);
+        let config = configuration(&data_dir, bot_uid_base, database_url.as_deref());
         let paige = Paige::open(&config).await.unwrap();
-        Some(Self {
+        Env {
             dir,
             paige,
-            pg: Some(pg),
-        })
+            data_dir,
+            bot_uid_base,
+            database_url,
+            pg,
+        }
     }
 
     /// The configuration this environment was opened with, to open it again.
     pub fn config(&self) -> Config {
-        let mut config = test_config(&self.dir);
-        config.database_url = self.pg.as_ref().map(|pg| pg.url.clone());
-        config
+        configuration(&self.data_dir, self.bot_uid_base, self.database_url.as_deref())
     }
 
-    /// Raw SQL on either backend, for checks and tampering.
-    pub async fn db(&self) -> Db {
-        match &self.pg {
-            Some(pg) => Db::Postgres(PgPool::connect(&pg.url).await.unwrap()),
-            None => Db::Sqlite(self.raw().await),
-        }
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.is_some()
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        data_dir(&self.dir)
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
-    /// The first id of this environment's bot users (see [`bot_uid_base`]).
+    /// The first id of this environment's bot users. Tests run side by
+    /// side, each with its own data dir whose first project is #1; with one
+    /// shared range their bots would share a uid, and the end of one
+    /// execution would kill the processes of another test's.
     pub fn bot_uid_base(&self) -> u32 {
-        bot_uid_base(&self.data_dir())
+        self.bot_uid_base
     }
 
     /// A directory every bot user may write to, for files a test and its
@@ -113,21 +189,32 @@ impl Env {
             .unwrap()
     }
 
+    /// Raw SQL on either backend, for checks and tampering.
+    pub async fn db(&self) -> Db {
+        match &self.database_url {
+            Some(url) => Db::Postgres(PgPool::connect(url).await.unwrap()),
+            None => Db::Sqlite(self.raw().await),
+        }
+    }
+
     /// A second connection to the same database file, for raw SQL
     /// (SQLite only; [`Env::db`] serves both backends).
     pub async fn raw(&self) -> SqlitePool {
-        assert!(self.pg.is_none(), "Env::raw is SQLite only; use Env::db");
-        raw_pool(&self.data_dir().join("paige.db")).await
+        assert!(!self.is_postgres(), "Env::raw is SQLite only; use Env::db");
+        let options = SqliteConnectOptions::new()
+            .filename(self.data_dir.join("paige.db"))
+            .create_if_missing(false);
+        SqlitePool::connect_with(options).await.unwrap()
     }
 
     /// Everything this environment stores, for leak scans: every file of
     /// the data dir and, on PostgreSQL, a `pg_dump` of the database
     /// (named `pg_dump`).
     pub fn stored(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut stored = all_files(&self.data_dir());
-        if let Some(pg) = &self.pg {
+        let mut stored = all_files(&self.data_dir);
+        if let Some(url) = &self.database_url {
             let dump = Command::new("pg_dump")
-                .arg(format!("--dbname={}", pg.url))
+                .arg(format!("--dbname={url}"))
                 .output()
                 .expect("pg_dump runs");
             assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
@@ -136,13 +223,61 @@ impl Env {
         stored
     }
 
-    /// Runs the real binary on this environment's data dir (and database).
-    pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
-        match &self.pg {
-            Some(pg) => run_cli_with_env(&self.data_dir(), args, stdin, &[("PAIGE_DATABASE_URL", &pg.url)]),
-            None => run_cli(&self.data_dir(), args, stdin),
+    /// The real `paige` binary with `args`, set up for this environment:
+    /// its data dir, database and bot users, `USER=tester`, and the
+    /// fixtures as working directory (a local run uses the caller's).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
+        command
+            .args(args)
+            .current_dir(fixtures())
+            .env("PAIGE_DATA_DIR", &self.data_dir)
+            .env("PAIGE_BOT_UID_BASE", self.bot_uid_base.to_string())
+            .env("USER", "tester");
+        if let Some(url) = &self.database_url {
+            command.env("PAIGE_DATABASE_URL", url);
         }
+        command
     }
+
+    /// Runs the real binary on this environment, feeding `stdin`.
+    pub fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.cli_with_env(args, stdin, &[])
+    }
+
+    /// Like [`Env::cli`], with extra variables in the `paige` process's
+    /// environment (they win over the environment's own).
+    pub fn cli_with_env(&self, args: &[&str], stdin: &[u8], vars: &[(&str, &str)]) -> Output {
+        let mut child = self
+            .command(args)
+            .envs(vars.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A command that fails before reading its input closes the pipe early.
+        if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// A real `paige serve` process on this environment, on a loopback
+    /// port, with `vars` set too; its log (stderr) goes to `log` in the
+    /// temporary dir.
+    pub fn serve(&self, log: &str, vars: &[(&str, &str)]) -> ServeProcess {
+        let mut command = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        command.envs(vars.iter().copied());
+        ServeProcess::start(command, self.dir.path().join(log))
+    }
+}
+
+fn configuration(data_dir: &Path, bot_uid_base: u32, database_url: Option<&str>) -> Config {
+    let mut config = Config::new(data_dir);
+    config.database_url = database_url.map(str::to_owned);
+    config.bot_users = BotUsers::PerProject { uid_base: bot_uid_base };
+    config
 }
 
 /// Says once per test process, past the output capture, that the
@@ -413,10 +548,6 @@ macro_rules! both_backends {
 }
 pub(crate) use both_backends;
 
-pub fn data_dir(dir: &TempDir) -> PathBuf {
-    dir.path().join("data")
-}
-
 /// A copy of `tests/fixtures`, readable by every bot user, made once per
 /// test process in the temporary directory (copies left by processes
 /// that are gone are removed). Bots run as their project's own user, and
@@ -461,28 +592,17 @@ fn copy_readable(from: &Path, to: &Path) {
 /// A temporary directory that others may pass through (not list), as the
 /// directories above a deployment's data dir must be: bots run as their
 /// project's own user and have to reach their code below it.
-pub fn test_dir() -> TempDir {
+fn test_dir() -> TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     dir
 }
 
-fn test_config(dir: &TempDir) -> Config {
-    let mut config = Config::new(data_dir(dir));
-    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
-        uid_base: bot_uid_base(&config.data_dir),
-    };
-    config
-}
-
-/// The first id of the bot users of one data dir, the same for the
-/// library and the binary run on it. Tests run side by side, each with its
-/// own data dir whose first project is #1; with one shared range their
-/// bots would share a uid, and the end of one execution would kill the
-/// processes of another test's. So every data dir gets a range of 1,000
-/// ids of its own, distinct across concurrent test processes too.
-pub fn bot_uid_base(data_dir: &Path) -> u32 {
+/// The first id of the bot users of one data dir (see
+/// [`Env::bot_uid_base`]): a range of 1,000 ids of its own, distinct across
+/// concurrent test processes too.
+fn bot_uid_base(data_dir: &Path) -> u32 {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static BASES: Mutex<Option<HashMap<PathBuf, u32>>> = Mutex::new(None);
@@ -505,31 +625,6 @@ pub fn actor() -> Actor {
         user_id: None,
         request_id: None,
     }
-}
-
-pub async fn raw_pool(db: &Path) -> SqlitePool {
-    let options = SqliteConnectOptions::new().filename(db).create_if_missing(false);
-    SqlitePool::connect_with(options).await.unwrap()
-}
-
-/// Runs the real `paige` binary on a data dir, feeding `stdin`.
-pub fn run_cli(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paige"))
-        .args(args)
-        .current_dir(fixtures())
-        .env("PAIGE_DATA_DIR", data_dir)
-        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
-        .env("USER", "tester")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that fails before reading its input closes the pipe early.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
-    }
-    child.wait_with_output().unwrap()
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -560,28 +655,6 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// Like [`run_cli`], with extra variables in the `paige` process's environment.
-pub fn run_cli_with_env(data_dir: &Path, args: &[&str], stdin: &[u8], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
-    command
-        .args(args)
-        .current_dir(fixtures())
-        .env("PAIGE_DATA_DIR", data_dir)
-        .env("PAIGE_BOT_UID_BASE", bot_uid_base(data_dir).to_string())
-        .env("USER", "tester")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().unwrap();
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// A real `paige serve` process on a loopback port, its log (stderr) in a
 /// file; killed when dropped, so a failed test leaves nothing running.
 pub struct ServeProcess {
@@ -592,19 +665,11 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts `paige serve` on `data` (and the PostgreSQL database at
-    /// `database_url`, if given), with `env` set too, and waits until it
-    /// says where it serves.
-    pub fn start(data: &Path, database_url: Option<&str>, log: PathBuf, env: &[(&str, &str)]) -> Self {
+    /// Starts `command` (a `paige serve` of [`Env::serve`]), its stderr in
+    /// `log`, and waits until it says where it serves.
+    fn start(mut command: Command, log: PathBuf) -> Self {
         use std::io::{BufRead, BufReader, Read};
-        let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
-        if let Some(url) = database_url {
-            command.env("PAIGE_DATABASE_URL", url);
-        }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PAIGE_DATA_DIR", data)
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -10,7 +10,6 @@
 //! tests run on it at the same time), hence [`PrivatePostgres`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::unix::fs::DirBuilderExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 use paige::store::postgres::ACQUIRE_TIMEOUT;
 use sqlx::Connection;
 
-use crate::common::{ServeProcess, actor, secret};
+use crate::common::{Env, actor, secret};
 
 mod private_postgres;
 use private_postgres::PrivatePostgres;
@@ -202,11 +201,8 @@ async fn postgres_restarted_under_load_answers_503_and_recovers_without_restarti
 
     // A user, token and project, made through the library; then two nodes
     // with the same master key.
-    let dirs = tempfile::tempdir().unwrap();
-    let data = [dirs.path().join("node-a"), dirs.path().join("node-b")];
-    let mut config = paige::Config::new(&data[0]);
-    config.database_url = Some(url.clone());
-    let setup = paige::Paige::open(&config).await.unwrap();
+    let env = Env::builder().database(&url).await;
+    let setup = &env.paige;
     setup
         .create_user(EMAIL, &secret("a long password!"), &actor())
         .await
@@ -214,12 +210,11 @@ async fn postgres_restarted_under_load_answers_503_and_recovers_without_restarti
     let (_, token) = setup.create_token(EMAIL, &actor()).await.unwrap();
     let token: Arc<str> = Arc::from(token.expose());
     setup.create_project("proj", Some(EMAIL), &actor()).await.unwrap();
+    let other = env.another_node().await;
+    // Only the two `paige serve` processes use the database from here on.
     setup.close().await;
-    std::fs::DirBuilder::new().mode(0o700).create(&data[1]).unwrap();
-    std::fs::copy(data[0].join("master.key"), data[1].join("master.key")).unwrap();
-    let mut nodes = tokio::task::block_in_place(|| {
-        [0, 1].map(|i| ServeProcess::start(&data[i], Some(&url), dirs.path().join(format!("node-{i}.log")), &[]))
-    });
+    other.paige.close().await;
+    let mut nodes = tokio::task::block_in_place(|| [&env, &other].map(|node| node.serve("node.log", &[])));
     let bases = Arc::new([nodes[0].base.clone(), nodes[1].base.clone()]);
 
     // The load, on both nodes, through the whole outage.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use secrecy::ExposeSecret;
 
 use super::{Server, answer};
-use crate::common::{Env, PgDatabase, ServeProcess, actor, both_backends, secret, test_dir};
+use crate::common::{Env, PgDatabase, actor, both_backends, secret};
 
 both_backends!(
     fifty_concurrent_overwrites_end_at_version_fifty_with_fifty_audit_records,
@@ -161,22 +161,8 @@ async fn two_nodes_on_one_database_share_versions_and_audit(env: Env) {
         .create_project("proj", Some("owner@example.com"), &actor())
         .await
         .unwrap();
-    let config = env.config();
-    let url = config.database_url.as_deref();
-    let other = test_dir();
-    let other_data = match url {
-        Some(_) => {
-            let data = other.path().join("data");
-            std::fs::create_dir(&data).unwrap();
-            std::fs::copy(env.data_dir().join("master.key"), data.join("master.key")).unwrap();
-            data
-        }
-        None => env.data_dir(),
-    };
-    let nodes = [
-        ServeProcess::start(&env.data_dir(), url, other.path().join("node-a.log"), &[]),
-        ServeProcess::start(&other_data, url, other.path().join("node-b.log"), &[]),
-    ];
+    let other = env.another_node().await;
+    let nodes = [env.serve("node-a.log", &[]), other.serve("node-b.log", &[])];
     let bases = [nodes[0].base.clone(), nodes[1].base.clone()];
     let client = reqwest::Client::new();
 
@@ -255,12 +241,11 @@ async fn nodes_starting_together_on_a_fresh_database_migrate_once() {
     pool.close().await;
 }
 
-#[test]
-fn a_node_whose_database_is_unreachable_fails_fast_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+#[tokio::test]
+async fn a_node_whose_database_is_unreachable_fails_fast_and_says_so() {
+    let env = Env::sqlite().await;
     let started = std::time::Instant::now();
-    let out = crate::common::run_cli_with_env(
-        &dir.path().join("data"),
+    let out = env.cli_with_env(
         &["serve", "--listen", "127.0.0.1:0"],
         b"",
         // Port 9 (discard) on loopback: nothing listens there.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
-use crate::common::{Env, ServeProcess, both_backends, contains, run_cli};
+use crate::common::{Env, both_backends, contains};
 
 const PLANTED: &str = "planted-api-value-6c1f0e9d2b";
 const PLANTED_2: &str = "planted-overwrite-93ad71e5c0";
@@ -29,12 +29,7 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
             .success()
     );
 
-    let mut server = ServeProcess::start(
-        &env.data_dir(),
-        env.config().database_url.as_deref(),
-        env.dir.path().join("serve.log"),
-        &[("PAIGE_LOG", "debug")],
-    );
+    let mut server = env.serve("serve.log", &[("PAIGE_LOG", "debug")]);
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
     let mut seen = Vec::new(); // every status line, header and body we got back
@@ -160,14 +155,13 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let env = Env::sqlite().await;
     assert!(
-        run_cli(&data, &["users", "create", "alice@example.com"], PASSWORD.as_bytes())
+        env.cli(&["users", "create", "alice@example.com"], PASSWORD.as_bytes())
             .status
             .success()
     );
-    let mut server = ServeProcess::start(&data, None, dir.path().join("serve.log"), &[]);
+    let mut server = env.serve("serve.log", &[]);
     // Sign-in runs Argon2id, so it is still in flight when the signal lands.
     let login = tokio::spawn(
         reqwest::Client::new()
@@ -180,7 +174,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     let response = login.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
     assert!(server.child.wait().unwrap().success());
-    let pool = crate::common::raw_pool(&data.join("paige.db")).await;
+    let pool = env.raw().await;
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&pool)
         .await

@@ -33,7 +33,7 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
-        Self::start_on(Env::new().await).await
+        Self::start_on(Env::sqlite().await).await
     }
 
     /// Like [`Server::start`], over a given environment (either backend).

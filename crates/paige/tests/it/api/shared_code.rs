@@ -18,34 +18,20 @@ fn app(version: &str) -> String {
 
 /// Another node: its own data dir (with the deployment's master key
 /// copied in), the same database, served on its own port.
-async fn other_node(server: &Server) -> (String, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
-    let dir = crate::common::test_dir();
-    let mut config = server.env.config();
-    config.data_dir = dir.path().join("data");
-    // Its own bot users, as a second node on one machine needs: the sweep
-    // for escaped processes kills by uid.
-    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
-        uid_base: crate::common::bot_uid_base(&config.data_dir),
-    };
-    std::fs::create_dir(&config.data_dir).unwrap();
-    std::fs::copy(
-        server.env.data_dir().join("master.key"),
-        config.data_dir.join("master.key"),
-    )
-    .unwrap();
-    let paige = paige::Paige::open(&config).await.unwrap();
+async fn other_node(server: &Server) -> (String, Env, tokio::sync::oneshot::Sender<()>) {
+    let node = server.env.another_node().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(paige::http::serve(
         listener,
-        paige,
+        node.paige.clone(),
         paige::http::ServeOptions::default(),
         async {
             let _ = rx.await;
         },
     ));
-    (base, dir, tx)
+    (base, node, tx)
 }
 
 async fn put_code(server: &Server, base: &str, token: &str, path: &str, body: &str) {
@@ -108,7 +94,7 @@ async fn code_written_through_one_node_runs_on_the_other() {
         .await
         .unwrap();
     assert_eq!(server.put_value(&token, "proj", "API_KEY", SECRET).await.status(), 201);
-    let (b, b_dir, stop_b) = other_node(&server).await;
+    let (b, b_node, stop_b) = other_node(&server).await;
     let a = server.base.clone();
 
     // Written through A, run through B: B had no copy, so it builds one.
@@ -119,7 +105,7 @@ async fn code_written_through_one_node_runs_on_the_other() {
         vec!["app one", "key is [REDACTED:API_KEY]", "helper one"]
     );
     assert!(
-        b_dir.path().join("data/code").is_dir(),
+        b_node.data_dir().join("code").is_dir(),
         "node B ran without its own copy"
     );
 

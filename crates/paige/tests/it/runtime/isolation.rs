@@ -8,7 +8,7 @@ use paige::store::Page;
 use sha2::{Digest, Sha256};
 
 use super::{bot, lines_of, node_request, run, stored};
-use crate::common::{Env, run_cli_with_env, stderr};
+use crate::common::{Env, stderr};
 
 const PLATFORM: &[&str] = &[
     "HOME",
@@ -26,7 +26,7 @@ const PLATFORM: &[&str] = &[
 
 #[tokio::test]
 async fn nothing_of_the_parent_environment_reaches_the_bot() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("iso").await;
     env.set("iso", "OPENAI_API_KEY", "sk-proj-isolation-0123456789").await;
     env.set("iso", "CRM_TOKEN", "crm-token-abcdefghijkl").await;
@@ -35,8 +35,7 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
     let event = env.dir.path().join("event.json");
     std::fs::write(&event, br#"{"text": "hi", "from": "+15550100"}"#).unwrap();
 
-    let out = run_cli_with_env(
-        &env.data_dir(),
+    let out = env.cli_with_env(
         &[
             "run",
             "iso",
@@ -100,7 +99,7 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
 
 #[tokio::test]
 async fn the_entry_point_runs_in_the_code_tree_with_the_event_on_stdin() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("iso").await;
     env.paige
         .push_code("iso", &bot("env"), &crate::common::actor())
@@ -133,7 +132,7 @@ fn sha256_hex(value: &str) -> String {
 
 #[tokio::test]
 async fn an_overwrite_takes_effect_on_the_next_execution_only() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("rot").await;
     let old = "rotating-old-value-0001";
     let new = "rotating-new-value-0002";

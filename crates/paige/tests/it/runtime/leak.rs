@@ -76,7 +76,7 @@ fn assert_masked(what: &str, output: &[u8]) {
 
 #[tokio::test]
 async fn no_form_of_a_secret_survives_in_the_log_or_the_live_output() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("leaky").await;
     env.set("leaky", "LEAK_TOKEN", TOKEN).await;
     env.set("leaky", "LEAK_PEM", PEM).await;
@@ -159,7 +159,7 @@ async fn no_form_of_a_secret_survives_in_the_log_or_the_live_output() {
         assert!(stdout(&out).contains(line), "{line}");
     }
     // Nothing in the data dir (database, WAL, code, key) holds a value.
-    let db_lines = all_files(&env.data_dir());
+    let db_lines = all_files(env.data_dir());
     for (path, bytes) in &db_lines {
         for value in [TOKEN, PEM] {
             for (name, form) in forms(value) {
@@ -184,7 +184,7 @@ async fn no_form_of_a_secret_survives_in_the_log_or_the_live_output() {
 
 #[tokio::test]
 async fn the_error_message_and_the_command_are_masked_too() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("leaky").await;
     env.set("leaky", "LEAK_TOKEN", TOKEN).await;
     // A command line that names the value (as a local run might).

@@ -18,7 +18,7 @@ fn grandchild_pid(lines: &[&str]) -> u32 {
 
 #[tokio::test]
 async fn past_the_time_limit_the_whole_process_group_is_killed() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("slow").await;
     let mut request = node_request("grandchild", serde_json::json!({"hang": true}));
     request.limits.time = Duration::from_millis(1500);
@@ -47,7 +47,7 @@ async fn past_the_time_limit_the_whole_process_group_is_killed() {
 
 #[tokio::test]
 async fn what_a_bot_leaves_running_is_killed_when_it_exits() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("leaver").await;
     let started = Instant::now();
     let record = run(&env, "leaver", node_request("grandchild", serde_json::json!({}))).await;
@@ -60,7 +60,7 @@ async fn what_a_bot_leaves_running_is_killed_when_it_exits() {
 
 #[tokio::test]
 async fn output_past_the_limit_is_discarded_with_a_note() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("chatty").await;
     let mut request = node_request("chatty", serde_json::json!({"bytes": 3 * 1024 * 1024}));
     request.limits.output_bytes = 64 * 1024;
@@ -101,7 +101,7 @@ async fn output_past_the_limit_is_discarded_with_a_note() {
 
 #[tokio::test]
 async fn a_non_zero_exit_is_a_failed_execution_and_paige_run_exits_with_it() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("sad").await;
     let out = env.cli(
         &[
@@ -142,7 +142,7 @@ async fn a_non_zero_exit_is_a_failed_execution_and_paige_run_exits_with_it() {
 
 #[tokio::test]
 async fn a_bot_killed_by_a_signal_is_failed_with_the_signal() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("killed").await;
     let out = env.cli(
         &[
@@ -182,7 +182,7 @@ async fn a_bot_killed_by_a_signal_is_failed_with_the_signal() {
 
 #[tokio::test]
 async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("empty").await;
     env.set("empty", "SOME_KEY", "some-value-1234").await;
     let request = ExecutionRequest::entry_point(serde_json::json!({}), paige::runtime::Trigger::Api, actor());
@@ -234,7 +234,7 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
 
 #[tokio::test]
 async fn the_log_is_stored_while_the_bot_runs() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("talker").await;
     let ready = env.exchange_dir().join("ready");
     let go = env.exchange_dir().join("go");
@@ -277,7 +277,7 @@ async fn the_log_is_stored_while_the_bot_runs() {
 
 #[tokio::test]
 async fn extreme_limits_are_handled() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("edge").await;
     let mut request = ExecutionRequest {
         command: Some(vec!["sh".into(), "-c".into(), "echo hello".into()]),
@@ -300,10 +300,10 @@ async fn extreme_limits_are_handled() {
 #[tokio::test]
 async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     use std::io::{BufRead, BufReader};
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("endless").await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paige"))
-        .args([
+    let mut child = env
+        .command(&[
             "run",
             "endless",
             "--",
@@ -311,9 +311,6 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
             "-e",
             "console.log(`pid ${process.pid}`); setInterval(() => console.log('tick'), 50)",
         ])
-        .current_dir(crate::common::fixtures())
-        .env("PAIGE_DATA_DIR", env.data_dir())
-        .env("PAIGE_BOT_UID_BASE", env.bot_uid_base().to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -351,7 +348,7 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
 
 #[tokio::test]
 async fn paige_run_also_kills_what_left_the_process_group() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("escape").await;
     // `detached: true` puts the grandchild in a new session and group.
     let out = env.cli(

@@ -72,7 +72,7 @@ async fn a_bot_cannot_read_the_master_key_or_the_database_and_runs_as_its_projec
     if !as_root() {
         return;
     }
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     let id = prober_project(&env, "alpha").await;
     env.set("alpha", "OPENAI_API_KEY", "sk-proj-sandbox-0123456789abcdef")
         .await;
@@ -182,7 +182,7 @@ async fn a_bot_cannot_read_another_running_projects_environment_or_code() {
     if !as_root() {
         return;
     }
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     let alpha = prober_project(&env, "alpha").await;
     let bravo = prober_project(&env, "bravo").await;
     let alpha_value = "alpha-only-value-5f0c1e9a27";
@@ -258,7 +258,7 @@ async fn what_leaves_the_process_group_is_killed_when_the_projects_last_executio
     if !as_root() {
         return;
     }
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     prober_project(&env, "escape").await;
 
     // Alone: the escaped process is gone when the execution ends.
@@ -302,7 +302,7 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     if !as_root() {
         return;
     }
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("local").await;
     let id = env.paige.project("local").await.unwrap().id;
     let script = "const s = require('fs').readFileSync('/proc/self/status', 'utf8'); \
@@ -319,8 +319,7 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     assert_eq!(report["nnp"], "1", "{report}");
 
     // The operator's explicit opt-out: the bot runs as paige's user (root).
-    let out = crate::common::run_cli_with_env(
-        &env.data_dir(),
+    let out = env.cli_with_env(
         &["run", "local", "--", "node", "-e", "console.log(process.getuid())"],
         b"",
         &[("PAIGE_INSECURE_BOTS_AS_PAIGE_USER", "true")],
@@ -335,15 +334,13 @@ async fn a_working_directory_the_bots_user_cannot_reach_is_a_clear_failure() {
     if !as_root() {
         return;
     }
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("local").await;
     let private = env.dir.path().join("private");
     std::fs::create_dir(&private).unwrap();
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paige"))
-        .args(["run", "local", "--", "node", "-e", "console.log('ran')"])
-        .env("PAIGE_DATA_DIR", env.data_dir())
-        .env("PAIGE_BOT_UID_BASE", env.bot_uid_base().to_string())
+    let out = env
+        .command(&["run", "local", "--", "node", "-e", "console.log('ran')"])
         .current_dir(&private)
         .output()
         .unwrap();
@@ -356,11 +353,10 @@ async fn a_working_directory_the_bots_user_cannot_reach_is_a_clear_failure() {
     assert!(!stdout(&out).contains("ran"));
 }
 
-#[test]
-fn paige_serve_says_loudly_when_bots_run_as_its_own_user() {
+#[tokio::test]
+async fn paige_serve_says_loudly_when_bots_run_as_its_own_user() {
     use std::io::{BufRead, BufReader};
-    let dir = crate::common::test_dir();
-    let data = dir.path().join("data");
+    let env = Env::sqlite().await;
     for (opt_out, expected) in [
         (
             true,
@@ -375,11 +371,8 @@ fn paige_serve_says_loudly_when_bots_run_as_its_own_user() {
             },
         ),
     ] {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_paige"));
+        let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PAIGE_DATA_DIR", &data)
-            .env("PAIGE_BOT_UID_BASE", crate::common::bot_uid_base(&data).to_string())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         if opt_out {
@@ -412,17 +405,12 @@ fn paige_serve_says_loudly_when_bots_run_as_its_own_user() {
 
 #[tokio::test]
 async fn parents_that_paige_creates_for_its_data_dir_let_bots_pass() {
-    let dir = crate::common::test_dir();
-    let data = dir.path().join("srv/paige/data");
-    let mut config = paige::Config::new(&data);
-    config.bot_users = paige::runtime::sandbox::BotUsers::PerProject {
-        uid_base: crate::common::bot_uid_base(&data),
-    };
-    let paige = paige::Paige::open(&config).await.unwrap();
+    let env = Env::builder().data_dir("srv/paige/data").sqlite().await;
+    let (dir, data, paige) = (&env.dir, env.data_dir(), &env.paige);
     for parent in [dir.path().join("srv"), dir.path().join("srv/paige")] {
         assert_eq!(mode_of(&parent) & 0o001, 0o001, "{}", parent.display());
     }
-    assert_eq!(mode_of(&data), 0o700);
+    assert_eq!(mode_of(data), 0o700);
     if !as_root() {
         return;
     }
@@ -432,5 +420,5 @@ async fn parents_that_paige_creates_for_its_data_dir_let_bots_pass() {
     let execution = paige.execution("deep", record.id).await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{}", log_text(&execution));
     assert_eq!(lines_of(&execution, Stream::Stdout), ["hello from v1"]);
-    assert_eq!(mode_of(&data), 0o711);
+    assert_eq!(mode_of(data), 0o711);
 }

@@ -14,7 +14,7 @@ fn sleeper(ms: u64) -> ExecutionRequest {
 
 #[tokio::test]
 async fn a_busy_project_cannot_take_every_slot() {
-    let env = Env::new().await;
+    let env = Env::sqlite().await;
     env.project("busy").await;
     env.project("quiet").await;
     // Two slots in all, one per project.

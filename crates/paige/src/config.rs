@@ -28,7 +28,7 @@ pub struct Config {
 }
 
 /// Which Unix user bots run as, as configured. What they get in a given
-/// process (root or not) is `BotUsers::isolation`, in `runtime::sandbox`.
+/// process (root or not) is `runtime::sandbox::Isolation::of`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotUsers {
     /// Each project's bots run as uid and gid `uid_base + project id`.

@@ -1,4 +1,5 @@
-//! Users, passwords and API tokens.
+//! Users, passwords and API tokens, and `Paige::authorize`: the role
+//! table of `roles.rs` applied to a user and a project.
 
 pub mod passwords;
 pub mod ratelimit;
@@ -10,7 +11,8 @@ use secrecy::SecretString;
 
 use crate::app::Paige;
 use crate::error::{Error, Result};
-use crate::store::{Actor, NewAudit, UserRecord};
+use crate::store::{Actor, NewAudit, ProjectRecord, Role, UserRecord};
+use roles::{Action, allows};
 
 pub use tokens::ApiToken;
 
@@ -79,6 +81,25 @@ impl Paige {
             Ok(())
         } else {
             Err(Error::NotFound(format!("token #{token_id}")))
+        }
+    }
+
+    /// The project `slug` if `user` may do `action` in it. A user who is not
+    /// a member gets the same `NotFound` as for a project that does not
+    /// exist, so membership is the only way to learn that a project exists;
+    /// a member without the right gets `Forbidden`.
+    pub async fn authorize(&self, user: &UserRecord, slug: &str, action: Action) -> Result<(ProjectRecord, Role)> {
+        let not_found = || Error::NotFound(format!("project {slug}"));
+        let (project, role) = self
+            .store
+            .project_and_role(slug, user.id)
+            .await?
+            .ok_or_else(not_found)?;
+        let role = role.ok_or_else(not_found)?;
+        if allows(role, action) {
+            Ok((project, role))
+        } else {
+            Err(Error::Forbidden)
         }
     }
 

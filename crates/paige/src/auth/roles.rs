@@ -1,9 +1,8 @@
-//! The role table of SPEC §3, and the one check every project operation
-//! of the API and the dashboard goes through.
+//! The role table of SPEC §3. `Paige::authorize` (in `auth/mod.rs`) is
+//! the one check every project operation of the API and the dashboard goes
+//! through.
 
-use crate::app::Paige;
-use crate::error::{Error, Result};
-use crate::store::{ProjectRecord, Role, UserRecord};
+use crate::store::Role;
 
 /// What a caller wants to do in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,27 +30,6 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::ListKeys | Action::ReadLogs => true,
         Action::WriteSecrets | Action::RunBot | Action::PushCode => role >= Role::Developer,
         Action::ManageMembers | Action::ReadAudit => role >= Role::Admin,
-    }
-}
-
-impl Paige {
-    /// The project `slug` if `user` may do `action` in it. A user who is not
-    /// a member gets the same `NotFound` as for a project that does not
-    /// exist, so membership is the only way to learn that a project exists;
-    /// a member without the right gets `Forbidden`.
-    pub async fn authorize(&self, user: &UserRecord, slug: &str, action: Action) -> Result<(ProjectRecord, Role)> {
-        let not_found = || Error::NotFound(format!("project {slug}"));
-        let (project, role) = self
-            .store
-            .project_and_role(slug, user.id)
-            .await?
-            .ok_or_else(not_found)?;
-        let role = role.ok_or_else(not_found)?;
-        if allows(role, action) {
-            Ok((project, role))
-        } else {
-            Err(Error::Forbidden)
-        }
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
 /// warns in the log when that is paige's own (a bot can then read the
 /// master key and the database) or when no bot user could reach its code.
 fn announce_bot_users(paige: &Paige) {
-    let isolation = paige.config().bot_users.isolation();
+    let isolation = Isolation::of(paige.config().bot_users);
     let text = isolation.describe();
     println!("  Bots: {text}.");
     match isolation {

@@ -11,6 +11,7 @@ mod extract;
 pub(crate) mod logging;
 mod membership;
 pub mod signin;
+mod state;
 pub mod web;
 
 use std::future::Future;
@@ -24,30 +25,13 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::Paige;
-use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
+use crate::auth::ratelimit::LoginLimiter;
 use crate::runtime::ExecutionSlots;
 use api::SecurityAddon;
 
 pub use error::ApiError;
 pub use extract::{BODY_LIMIT, Caller};
-
-/// Knobs of the server that tests and deployments may turn.
-#[derive(Debug, Clone, Default)]
-pub struct ServeOptions {
-    pub login_limits: LimitPolicy,
-    /// Mark cookies `Secure` (when served over TLS, directly or by a proxy).
-    pub secure_cookies: bool,
-}
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub paige: Paige,
-    pub limiter: Arc<LoginLimiter>,
-    /// How many bot executions run at once (global and per project).
-    pub slots: ExecutionSlots,
-    pub options: ServeOptions,
-}
+pub use state::{AppState, ServeOptions};
 
 #[derive(OpenApi)]
 #[openapi(

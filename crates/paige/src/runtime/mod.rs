@@ -433,7 +433,7 @@ impl Paige {
         let home = TempHome::create(id)?;
         let cwd = workdir.unwrap_or_else(|| home.path.clone());
         let mut command = tokio::process::Command::new(&argv[0]);
-        let (bot, run_lock) = match self.config.bot_users.isolation() {
+        let (bot, run_lock) = match Isolation::of(self.config.bot_users) {
             Isolation::PerProject { uid_base } => {
                 match self.prepare_bot_user(project, uid_base, &cwd, &home.path).await {
                     Ok((bot, lock, killed)) => {

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-// What is configured is plain configuration; what it means here is below.
+// What is configured is plain configuration; what it means here is `Isolation::of`.
 pub use crate::config::{BotUsers, DEFAULT_UID_BASE};
 use crate::error::{Error, Result};
 
@@ -73,22 +73,20 @@ pub enum SharedReason {
     OptedOut,
 }
 
-impl BotUsers {
-    /// The isolation bots get in this process.
-    pub fn isolation(self) -> Isolation {
-        match self {
-            Self::SameAsPaige => Isolation::SameAsPaige {
+impl Isolation {
+    /// The isolation bots get in this process with `users` configured.
+    pub fn of(users: BotUsers) -> Self {
+        match users {
+            BotUsers::SameAsPaige => Self::SameAsPaige {
                 reason: SharedReason::OptedOut,
             },
-            Self::PerProject { uid_base } if rustix::process::geteuid().is_root() => Isolation::PerProject { uid_base },
-            Self::PerProject { .. } => Isolation::SameAsPaige {
+            BotUsers::PerProject { uid_base } if rustix::process::geteuid().is_root() => Self::PerProject { uid_base },
+            BotUsers::PerProject { .. } => Self::SameAsPaige {
                 reason: SharedReason::NotRoot,
             },
         }
     }
-}
 
-impl Isolation {
     /// One line for the operator: what bots run as, and what that means.
     pub fn describe(self) -> String {
         match self {

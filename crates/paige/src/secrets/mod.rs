@@ -6,6 +6,7 @@
 
 pub mod dotenv;
 pub mod rules;
+mod values;
 
 use std::sync::Arc;
 
@@ -17,29 +18,7 @@ use crate::error::{Error, Result};
 use crate::store::{Actor, ProjectRecord, SecretMeta, SecretWrite, WriteOutcome};
 
 pub use rules::{RuleError, ValueWarning};
-
-/// The result of setting one secret.
-#[derive(Debug, Clone)]
-pub struct SetOutcome {
-    pub outcome: WriteOutcome,
-    pub warning: Option<ValueWarning>,
-}
-
-/// A project's current secrets, decrypted, for one execution.
-pub struct Resolved {
-    pub project_id: i64,
-    pub secrets: Vec<(String, SecretString)>,
-}
-
-impl std::fmt::Debug for Resolved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<&str> = self.secrets.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("Resolved")
-            .field("project_id", &self.project_id)
-            .field("keys", &keys)
-            .finish()
-    }
-}
+pub use values::{Resolved, SetOutcome};
 
 impl Paige {
     /// Sets (creates or overwrites) one secret.

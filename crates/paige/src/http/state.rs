@@ -1,0 +1,26 @@
+//! What every handler can reach, apart from the router that uses it, so
+//! the handlers below `http` never import the module that routes to them.
+
+use std::sync::Arc;
+
+use crate::Paige;
+use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
+use crate::runtime::ExecutionSlots;
+
+/// Knobs of the server that tests and deployments may turn.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub login_limits: LimitPolicy,
+    /// Mark cookies `Secure` (when served over TLS, directly or by a proxy).
+    pub secure_cookies: bool,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub paige: Paige,
+    pub limiter: Arc<LoginLimiter>,
+    /// How many bot executions run at once (global and per project).
+    pub slots: ExecutionSlots,
+    pub options: ServeOptions,
+}

@@ -1,0 +1,32 @@
+//! What the secrets operations hand back: the outcome of a set, and the
+//! values resolved for one execution. Kept apart from the `impl Paige` that
+//! makes them (`mod.rs`), so the signatures of `Paige`'s methods elsewhere
+//! (the runtime's) can name them without a module cycle.
+
+use secrecy::SecretString;
+
+use super::rules::ValueWarning;
+use crate::store::WriteOutcome;
+
+/// The result of setting one secret.
+#[derive(Debug, Clone)]
+pub struct SetOutcome {
+    pub outcome: WriteOutcome,
+    pub warning: Option<ValueWarning>,
+}
+
+/// A project's current secrets, decrypted, for one execution.
+pub struct Resolved {
+    pub project_id: i64,
+    pub secrets: Vec<(String, SecretString)>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.secrets.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Resolved")
+            .field("project_id", &self.project_id)
+            .field("keys", &keys)
+            .finish()
+    }
+}

@@ -117,7 +117,22 @@ impl<'a, 'l> Execution<'a, 'l> {
             .secrets
             .take()
             .ok_or_else(|| Error::Config(format!("execution {} was started twice", self.record.id)))?;
-        let spec = ChildSpec {
+        let spawned = self.child(&sandbox, cwd, &secrets).spawn();
+        drop(secrets);
+        self.sandbox = Some(sandbox);
+        self.phases.mark("spawn");
+        match spawned {
+            Ok(child) => Ok(Spawned::Running(Running::new(child))),
+            Err(error) => {
+                self.capture.note(&error);
+                Ok(Spawned::Failed(End::failed(error)))
+            }
+        }
+    }
+
+    /// The bot's process, as started in `sandbox`.
+    fn child<'s>(&'s self, sandbox: &'s Sandbox, cwd: PathBuf, secrets: &'s Resolved) -> ChildSpec<'s> {
+        ChildSpec {
             program: self.argv[0].clone().into(),
             args: self.argv[1..].iter().map(Into::into).collect(),
             cwd,
@@ -128,21 +143,9 @@ impl<'a, 'l> Execution<'a, 'l> {
                     trigger: self.request.trigger.as_str(),
                     home: sandbox.home(),
                 },
-                secrets: &secrets,
+                secrets,
             },
             user: sandbox.user(),
-        };
-        let spawned = spec.spawn();
-        drop(spec);
-        drop(secrets);
-        self.sandbox = Some(sandbox);
-        self.phases.mark("spawn");
-        match spawned {
-            Ok(child) => Ok(Spawned::Running(Running::new(child))),
-            Err(error) => {
-                self.capture.note(&error);
-                Ok(Spawned::Failed(End::failed(error)))
-            }
         }
     }
 

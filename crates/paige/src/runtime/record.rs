@@ -125,3 +125,71 @@ pub(super) async fn close(
     record.truncated = outcome.truncated;
     Ok(record)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    fn ended(raw_wait_status: i32, timed_out: bool, cancelled: bool) -> End {
+        let process = ProcessEnd {
+            status: ExitStatus::from_raw(raw_wait_status),
+            timed_out,
+            cancelled,
+        };
+        End::of(&process, Duration::from_millis(1500))
+    }
+
+    #[test]
+    fn a_process_end_is_classified_once() {
+        let ok = ended(0, false, false);
+        assert_eq!(
+            (ok.status, ok.exit_code, ok.signal, ok.error),
+            (ExecutionStatus::Succeeded, Some(0), None, None)
+        );
+
+        // Exit code 3 is `3 << 8` in a wait status.
+        let exited = ended(3 << 8, false, false);
+        assert_eq!((exited.status, exited.exit_code), (ExecutionStatus::Failed, Some(3)));
+        assert_eq!(exited.error.as_deref(), Some("the bot exited with code 3"));
+
+        let killed = ended(11, false, false);
+        assert_eq!(
+            (killed.status, killed.exit_code, killed.signal),
+            (ExecutionStatus::Failed, None, Some(11))
+        );
+        assert_eq!(
+            killed.error.as_deref(),
+            Some("the bot was killed by signal 11 (SIGSEGV)")
+        );
+
+        // The time limit wins over the SIGKILL that enforced it.
+        let late = ended(9, true, false);
+        assert_eq!((late.status, late.signal), (ExecutionStatus::TimedOut, Some(9)));
+        assert_eq!(
+            late.error.as_deref(),
+            Some("the time limit of 1500 ms was reached; the process group was killed")
+        );
+
+        let cancelled = ended(9, false, true);
+        assert_eq!(cancelled.status, ExecutionStatus::Failed);
+        assert!(cancelled.error.unwrap().contains("cancelled"));
+    }
+
+    #[test]
+    fn an_outcome_keeps_the_end_and_the_output() {
+        let outcome = End::failed("no".into()).outcome(
+            2_000,
+            1_500,
+            Output {
+                bytes: 42,
+                truncated: true,
+            },
+        );
+        assert_eq!(outcome.status, ExecutionStatus::Failed);
+        assert_eq!(outcome.error.as_deref(), Some("no"));
+        assert_eq!((outcome.finished_at, outcome.duration_ms), (2_000, 1_500));
+        assert_eq!((outcome.output_bytes, outcome.truncated), (42, true));
+    }
+}

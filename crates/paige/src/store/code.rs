@@ -10,143 +10,26 @@
 //! Each revision also has a digest of its whole content, so a copy built
 //! from a read that does not match it is refused, and a copy is reused only
 //! for exactly the content it was built from.
-
-use std::fmt;
+//!
+//! A code change runs in a write transaction that locks its project
+//! (`Tx::lock_project` on PostgreSQL, SQLite's one write lock), as a secret
+//! write does, so changes from several nodes run one after another: the
+//! revision, the limit checks on the entries and the audit record commit
+//! together. A read of the code runs in one read-only transaction, so its
+//! revision and its entries come from one snapshot.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
+use futures_util::TryStreamExt;
+use sqlx::QueryBuilder;
 
-use super::{Actor, Millis};
-use crate::error::Result;
-use crate::runtime::CodeLimits;
-
-/// What an entry of the code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CodeKind {
-    /// A regular file; the content is its bytes.
-    File,
-    /// A symlink; the content is its (relative) target.
-    Symlink,
-}
-
-impl CodeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::File => "file",
-            Self::Symlink => "symlink",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::File, Self::Symlink].into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// One entry of a project's code, with its content.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CodeEntry {
-    /// Relative, `/`-separated, checked by `check_code_path`.
-    pub path: String,
-    pub kind: CodeKind,
-    pub content: Vec<u8>,
-}
-
-impl fmt::Debug for CodeEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CodeEntry")
-            .field("path", &self.path)
-            .field("kind", &self.kind)
-            .field("len", &self.content.len())
-            .finish()
-    }
-}
-
-impl CodeEntry {
-    pub fn meta(&self) -> CodeMeta {
-        CodeMeta {
-            path: self.path.clone(),
-            kind: self.kind,
-            size: u64::try_from(self.content.len()).unwrap_or(u64::MAX),
-            sha256: sha256(&self.content),
-        }
-    }
-}
-
-/// An entry to store, with its digest computed beforehand: a file may have
-/// megabytes, so the hashing belongs on a blocking thread, not in the store.
-#[derive(Debug, Clone)]
-pub struct NewCodeEntry {
-    pub entry: CodeEntry,
-    pub meta: CodeMeta,
-}
-
-impl NewCodeEntry {
-    pub fn new(entry: CodeEntry) -> Self {
-        let meta = entry.meta();
-        Self { entry, meta }
-    }
-}
-
-/// An entry without its content: what a change is checked against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeMeta {
-    pub path: String,
-    pub kind: CodeKind,
-    pub size: u64,
-    pub sha256: [u8; 32],
-}
-
-/// A project's current code, as a whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeRevision {
-    /// 1 for the first push or write, then one more for each change.
-    pub revision: i64,
-    /// See [`tree_digest`].
-    pub digest: Vec<u8>,
-    /// Regular files (symlinks are not counted) and their bytes.
-    pub files: u64,
-    pub bytes: u64,
-    pub updated_at: Millis,
-    pub updated_by: String,
-}
-
-/// How the code of a change adds up: what its revision row records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeTotals {
-    pub files: u64,
-    pub bytes: u64,
-    pub digest: Vec<u8>,
-}
-
-impl CodeTotals {
-    pub fn of(entries: &[CodeMeta]) -> Self {
-        let regular = entries.iter().filter(|e| e.kind == CodeKind::File);
-        Self {
-            files: u64::try_from(regular.clone().count()).unwrap_or(u64::MAX),
-            bytes: regular.map(|e| e.size).sum(),
-            digest: tree_digest(entries),
-        }
-    }
-}
-
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-/// SHA-256 over every entry in byte order of its path: the path, a NUL, the
-/// kind's first letter and the SHA-256 of its content. The order is fixed
-/// here, not by a database's collation, so both stores agree.
-pub fn tree_digest(entries: &[CodeMeta]) -> Vec<u8> {
-    let mut sorted: Vec<&CodeMeta> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    let mut hasher = Sha256::new();
-    for entry in sorted {
-        hasher.update(entry.path.as_bytes());
-        hasher.update([0, entry.kind.as_str().as_bytes()[0]]);
-        hasher.update(entry.sha256);
-    }
-    hasher.finalize().to_vec()
-}
+use super::rows::{REVISION_COLUMNS, as_i64, code_entry_from_row, code_meta_from_row, revision_from_row};
+use super::sql::{Conn, SqlStore, insert_audit, on};
+use super::{Actor, NewAudit, now_millis};
+use crate::error::{Error, Result};
+pub use crate::model::code::{
+    CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals, NewCodeEntry, sha256, tree_digest,
+};
+use crate::model::code_limits::{CodeLimits, plan_put};
 
 /// A sink for the entries of one read of a project's code.
 pub type CodeSink = tokio::sync::mpsc::Sender<CodeEntry>;
@@ -186,35 +69,188 @@ pub trait CodeStore: Send + Sync {
     async fn read_code(&self, project_id: i64, sink: CodeSink) -> Result<Option<CodeRevision>>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Entries per INSERT of a push, and bytes of content at most (one entry
+/// may be larger on its own): few round trips, bounded statements, and at
+/// 6 values a row far below either database's limit of bound values.
+const BATCH_ROWS: usize = 500;
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
-    fn entry(path: &str, kind: CodeKind, content: &[u8]) -> CodeMeta {
-        CodeEntry {
-            path: path.to_owned(),
-            kind,
-            content: content.to_vec(),
-        }
-        .meta()
+/// Inserts or replaces entries, one statement per batch.
+async fn upsert_entries(conn: Conn<'_>, project_id: i64, batch: &[&NewCodeEntry]) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    on!(conn, |c: Db| {
+        let mut insert =
+            QueryBuilder::<Db>::new("INSERT INTO code_files (project_id, path, kind, content, size, sha256) ");
+        insert.push_values(batch, |mut row, new| {
+            row.push_bind(project_id)
+                .push_bind(new.entry.path.as_str())
+                .push_bind(new.entry.kind.as_str())
+                .push_bind(new.entry.content.as_slice())
+                .push_bind(as_i64(new.meta.size))
+                .push_bind(new.meta.sha256.as_slice());
+        });
+        insert.push(
+            " ON CONFLICT (project_id, path) DO UPDATE SET
+               kind = excluded.kind, content = excluded.content, size = excluded.size, sha256 = excluded.sha256",
+        );
+        insert.build().execute(c).await?;
+    });
+    Ok(())
+}
+
+/// Bumps (or starts) the project's revision with the totals after a change.
+async fn bump_revision(conn: Conn<'_>, project_id: i64, totals: &CodeTotals, actor: &Actor) -> Result<CodeRevision> {
+    Ok(on!(conn, |c| revision_from_row(
+        &sqlx::query(&format!(
+            "INSERT INTO code_revisions (project_id, revision, digest, files, bytes, updated_at, updated_by)
+             VALUES ($1, 1, $2, $3, $4, $5, $6)
+             ON CONFLICT (project_id) DO UPDATE SET
+               revision = code_revisions.revision + 1, digest = excluded.digest, files = excluded.files,
+               bytes = excluded.bytes, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+             RETURNING {REVISION_COLUMNS}"
+        ))
+        .bind(project_id)
+        .bind(&totals.digest)
+        .bind(as_i64(totals.files))
+        .bind(as_i64(totals.bytes))
+        .bind(now_millis())
+        .bind(&actor.name)
+        .fetch_one(c)
+        .await?
+    )))
+}
+
+/// The metadata of every entry of the project's code.
+async fn listing(conn: Conn<'_>, project_id: i64) -> Result<Vec<CodeMeta>> {
+    on!(conn, |c| sqlx::query(
+        "SELECT path, kind, size, sha256 FROM code_files WHERE project_id = $1"
+    )
+    .bind(project_id)
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(code_meta_from_row)
+    .collect())
+}
+
+/// The audit record of a code change that made `revision`.
+fn code_audit<'a>(action: &'a str, revision: &CodeRevision, what: String, project_id: i64) -> NewAudit<'a> {
+    NewAudit {
+        project_id: Some(project_id),
+        action,
+        detail: Some(format!("revision {}: {what}", revision.revision)),
+        ..NewAudit::default()
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqlStore {
+    async fn code_revision(&self, project_id: i64) -> Result<Option<CodeRevision>> {
+        Ok(on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM code_revisions WHERE project_id = $1"
+        ))
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(revision_from_row)))
     }
 
-    #[test]
-    fn the_digest_covers_paths_kinds_and_contents_in_byte_order() {
-        let a = entry("a.js", CodeKind::File, b"1");
-        let b = entry("b/c.js", CodeKind::File, b"2");
-        let digest = tree_digest(&[a.clone(), b.clone()]);
-        assert_eq!(digest.len(), 32);
-        // Any order in, one digest out.
-        assert_eq!(tree_digest(&[b.clone(), a.clone()]), digest);
-        assert_ne!(tree_digest(&[a.clone(), entry("b/c.js", CodeKind::File, b"3")]), digest);
-        assert_ne!(tree_digest(&[a.clone(), entry("b/d.js", CodeKind::File, b"2")]), digest);
-        assert_ne!(
-            tree_digest(&[a.clone(), entry("b/c.js", CodeKind::Symlink, b"2")]),
-            digest
-        );
-        assert_ne!(tree_digest(&[a]), digest);
-        let totals = CodeTotals::of(&[b, entry("l", CodeKind::Symlink, b"b/c.js")]);
-        assert_eq!((totals.files, totals.bytes), (1, 1));
+    async fn replace_code(
+        &self,
+        project_id: i64,
+        entries: Vec<NewCodeEntry>,
+        action: &str,
+        actor: &Actor,
+    ) -> Result<CodeRevision> {
+        let metas: Vec<CodeMeta> = entries.iter().map(|e| e.meta.clone()).collect();
+        let totals = CodeTotals::of(&metas);
+        let mut tx = self.begin_write().await?;
+        tx.lock_project(project_id).await?;
+        on!(tx.conn(), |c| sqlx::query(
+            "DELETE FROM code_files WHERE project_id = $1"
+        )
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(drop))?;
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        for new in &entries {
+            let len = new.entry.content.len();
+            if !batch.is_empty() && (batch.len() == BATCH_ROWS || batch_bytes + len > BATCH_BYTES) {
+                upsert_entries(tx.conn(), project_id, &batch).await?;
+                batch.clear();
+                batch_bytes = 0;
+            }
+            batch_bytes += len;
+            batch.push(new);
+        }
+        upsert_entries(tx.conn(), project_id, &batch).await?;
+        let revision = bump_revision(tx.conn(), project_id, &totals, actor).await?;
+        let what = format!("{} files, {} bytes", revision.files, revision.bytes);
+        insert_audit(
+            tx.conn(),
+            code_audit(action, &revision, what, project_id),
+            actor,
+            revision.updated_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(revision)
+    }
+
+    async fn put_code_file(
+        &self,
+        project_id: i64,
+        new: NewCodeEntry,
+        limits: &CodeLimits,
+        actor: &Actor,
+    ) -> Result<CodeRevision> {
+        // Under the project's lock, so two writes cannot both pass the limits.
+        let mut tx = self.begin_write().await?;
+        tx.lock_project(project_id).await?;
+        let after = plan_put(listing(tx.conn(), project_id).await?, new.meta.clone(), limits)?;
+        upsert_entries(tx.conn(), project_id, &[&new]).await?;
+        let revision = bump_revision(tx.conn(), project_id, &CodeTotals::of(&after), actor).await?;
+        let what = format!("{} ({} bytes)", new.entry.path, new.meta.size);
+        insert_audit(
+            tx.conn(),
+            code_audit("code.put", &revision, what, project_id),
+            actor,
+            revision.updated_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(revision)
+    }
+
+    async fn read_code(&self, project_id: i64, sink: CodeSink) -> Result<Option<CodeRevision>> {
+        let mut tx = self.begin_read().await?;
+        let revision = on!(tx.conn(), |c| sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM code_revisions WHERE project_id = $1"
+        ))
+        .bind(project_id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(revision_from_row));
+        let Some(revision) = revision else {
+            return Ok(None);
+        };
+        on!(tx.conn(), |c| {
+            let mut rows = sqlx::query("SELECT path, kind, content FROM code_files WHERE project_id = $1")
+                .bind(project_id)
+                .fetch(c);
+            while let Some(row) = rows.try_next().await? {
+                sink.send(code_entry_from_row(&row)?)
+                    .await
+                    .map_err(|_| Error::internal("the code tree being built stopped reading"))?;
+            }
+        });
+        tx.commit().await?;
+        Ok(Some(revision))
     }
 }

@@ -8,117 +8,14 @@
 //! of the secrets it was given, and its log lines have already been through
 //! the redactor when they reach the store.
 
-use std::fmt;
-
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
+use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
+use super::sql::{Conn, SqlStore, insert_audit, on};
 use super::{Actor, Millis, NewAudit, Page};
-use crate::error::Result;
-
-/// Where an execution stands. `Running` until it is finished; the other
-/// three are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutionStatus {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-}
-
-impl ExecutionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::TimedOut => "timed_out",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Succeeded, Self::Failed, Self::TimedOut]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for ExecutionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which output a log line came from. `System` lines are the runtime's own
-/// notes (time limit reached, output truncated).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-    System,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stdout => "stdout",
-            Self::Stderr => "stderr",
-            Self::System => "system",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Stdout, Self::Stderr, Self::System]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for Stream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One line of an execution's log, already redacted. `text` has no line
-/// terminator; invalid UTF-8 was replaced by U+FFFD after redaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// 0, 1, 2, … in the order the runtime received the output, across streams.
-    pub seq: i64,
-    pub stream: Stream,
-    /// When the line's first byte arrived.
-    pub at: Millis,
-    pub text: String,
-}
-
-/// An execution as stored: what ran, for whom, with which secret names,
-/// and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionRecord {
-    pub id: i64,
-    pub project_id: i64,
-    pub status: ExecutionStatus,
-    /// `manual`, `webhook`, `test`, `api`.
-    pub trigger: String,
-    /// Who started it (an email, or `cli:<os user>`).
-    pub actor: String,
-    /// The program and its arguments, redacted.
-    pub command: Vec<String>,
-    /// The keys of the secrets it was given, sorted; never their values.
-    pub secret_names: Vec<String>,
-    pub started_at: Millis,
-    pub finished_at: Option<Millis>,
-    pub duration_ms: Option<i64>,
-    pub exit_code: Option<i32>,
-    /// The signal that ended the process, when a signal did.
-    pub signal: Option<i32>,
-    /// Why it failed or timed out, redacted; `None` when it succeeded.
-    pub error: Option<String>,
-    /// Bytes of (redacted) output stored in the log, at most the limit.
-    pub output_bytes: i64,
-    /// True when output past the limit was discarded.
-    pub truncated: bool,
-}
+use crate::error::{Error, Result};
+pub use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 
 /// A new execution, recorded as `running` together with its audit record.
 #[derive(Debug, Clone)]
@@ -201,3 +98,148 @@ pub trait ExecutionStore: Send + Sync {
 /// The error of an execution found `running` past its deadline.
 pub const ABANDONED_ERROR: &str =
     "interrupted: the server running this execution stopped before it ended (crash or kill); its outcome is unknown";
+
+/// Log lines per INSERT: at 5 values a line, far below either database's
+/// limit of bound values.
+const LINES_PER_INSERT: usize = 1_000;
+
+/// Inserts log lines, one statement per thousand.
+async fn insert_lines(mut conn: Conn<'_>, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+    for chunk in lines.chunks(LINES_PER_INSERT) {
+        on!(&mut conn, |c: Db| {
+            let mut insert =
+                QueryBuilder::<Db>::new("INSERT INTO execution_logs (execution_id, seq, stream, at, line) ");
+            insert.push_values(chunk, |mut row, line| {
+                row.push_bind(execution_id)
+                    .push_bind(line.seq)
+                    .push_bind(line.stream.as_str())
+                    .push_bind(line.at)
+                    .push_bind(line.text.as_str());
+            });
+            insert.build().execute(&mut **c).await?;
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ExecutionStore for SqlStore {
+    async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
+            "INSERT INTO executions
+               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id"
+        )
+        .bind(new.project_id)
+        .bind(new.trigger)
+        .bind(&actor.name)
+        .bind(list_to_json(new.command))
+        .bind(list_to_json(new.secret_names))
+        .bind(new.started_at)
+        .bind(new.deadline_at)
+        .fetch_one(c)
+        .await)?;
+        insert_audit(tx.conn(), new.start_audit(id), actor, new.started_at).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn append_execution_log(&self, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if lines.len() <= LINES_PER_INSERT {
+            // One statement: it commits whole on its own.
+            let mut conn = self.acquire().await?;
+            return insert_lines(conn.conn(), execution_id, lines).await;
+        }
+        let mut tx = self.begin_write().await?;
+        insert_lines(tx.conn(), execution_id, lines).await?;
+        tx.commit().await
+    }
+
+    async fn finish_execution(
+        &self,
+        execution_id: i64,
+        last_lines: &[LogLine],
+        outcome: &ExecutionOutcome,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_lines(tx.conn(), execution_id, last_lines).await?;
+        let updated = on!(tx.conn(), |c| sqlx::query(
+            "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
+             error = $6, output_bytes = $7, truncated = $8 WHERE id = $9 AND status = 'running'"
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.finished_at)
+        .bind(outcome.duration_ms)
+        .bind(outcome.exit_code)
+        .bind(outcome.signal)
+        .bind(outcome.error.as_deref())
+        .bind(outcome.output_bytes)
+        .bind(outcome.truncated)
+        .bind(execution_id)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if updated != 1 {
+            return Err(Error::NotFound(format!("running execution #{execution_id}")));
+        }
+        tx.commit().await
+    }
+
+    async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>> {
+        on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(execution_id)
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(execution_from_row)
+        .transpose())
+    }
+
+    async fn list_executions(&self, project_id: i64, page: Page) -> Result<Vec<ExecutionRecord>> {
+        on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE project_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(project_id)
+        .bind(page.before_id.unwrap_or(i64::MAX))
+        .bind(i64::from(page.limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(execution_from_row)
+        .collect())
+    }
+
+    async fn execution_log(&self, execution_id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>> {
+        on!(self.reader(), |pool| sqlx::query(
+            "SELECT seq, stream, at, line FROM execution_logs WHERE execution_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3"
+        )
+        .bind(execution_id)
+        .bind(after_seq.unwrap_or(-1))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(log_line_from_row)
+        .collect())
+    }
+
+    async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {
+        Ok(on!(self.writer(), |pool| sqlx::query(
+            "UPDATE executions SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, error = $2
+             WHERE status = 'running' AND deadline_at < $1"
+        )
+        .bind(now)
+        .bind(ABANDONED_ERROR)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+}

@@ -1,5 +1,5 @@
-//! Persistence behind one trait, so the embedded SQLite store and a
-//! PostgreSQL store can serve the same code above them.
+//! Persistence behind one trait, served by one SQL store ([`SqlStore`],
+//! `sql.rs`) on the embedded SQLite database or on PostgreSQL.
 //!
 //! The store never sees a plaintext value or key: it receives ciphertext
 //! from closures that the domain layer builds, and it calls them inside its
@@ -11,13 +11,10 @@ pub mod code;
 pub mod executions;
 mod group_commit;
 pub mod postgres;
-mod postgres_code;
-mod postgres_executions;
 mod postgres_group;
 mod rows;
+mod sql;
 pub mod sqlite;
-mod sqlite_code;
-mod sqlite_executions;
 mod sqlite_group;
 
 use std::fmt;
@@ -30,138 +27,14 @@ use crate::error::Result;
 pub use code::CodeStore;
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
-
-/// Milliseconds since the Unix epoch, UTC.
-pub type Millis = i64;
-
-pub fn now_millis() -> Millis {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// RFC 3339 in UTC with milliseconds, ISO date first: `2026-11-28T03:20:11.123Z`.
-pub fn format_utc(millis: Millis) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| format!("@{millis}ms"))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Developer,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Developer, Role::Viewer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Developer => "developer",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Who did something, for `updated_by` and the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// An email for a signed-in user or token; `cli:<os user>` for the CLI.
-    pub name: String,
-    pub user_id: Option<i64>,
-    /// The HTTP request id, when there is one.
-    pub request_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub user_id: i64,
-    pub email: String,
-    pub role: Role,
-}
-
-#[derive(Clone)]
-pub struct UserRecord {
-    pub id: i64,
-    pub email: String,
-    pub password_hash: String,
-    pub created_at: Millis,
-}
-
-impl fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserRecord")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone)]
-pub struct ProjectRecord {
-    pub id: i64,
-    pub slug: String,
-    pub created_at: Millis,
-    /// The project's data key, wrapped by the master key `kek_id`.
-    pub wrapped_data_key: Vec<u8>,
-    pub kek_id: String,
-}
-
-impl fmt::Debug for ProjectRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProjectRecord")
-            .field("id", &self.id)
-            .field("slug", &self.slug)
-            .field("kek_id", &self.kek_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A key's listing entry: never a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretMeta {
-    pub key: String,
-    pub version: i64,
-    pub updated_at: Millis,
-    pub updated_by: String,
-}
-
-/// A current value as stored, for decryption.
-#[derive(Clone)]
-pub struct SealedSecret {
-    pub key: String,
-    pub version: i64,
-    pub ciphertext: Vec<u8>,
-}
-
-impl fmt::Debug for SealedSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealedSecret")
-            .field("key", &self.key)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
+// The records are the model's; they keep their names here for the modules
+// that import them from the store.
+pub use crate::model::{
+    Actor, AuditEvent, Member, Millis, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord, WriteOutcome,
+    format_utc, now_millis,
+};
 
 /// Seals the value of one write for the version the store assigns. Owned,
 /// so a store may run it on another task (the SQLite store's group commit).
@@ -187,30 +60,6 @@ impl fmt::Debug for SecretWrite {
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
-}
-
-/// What a write did to one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteOutcome {
-    pub key: String,
-    pub version: i64,
-    /// True when the key had no current value before.
-    pub created: bool,
-    pub updated_at: Millis,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    pub id: i64,
-    pub at: Millis,
-    pub actor: String,
-    pub project: Option<String>,
-    pub action: String,
-    pub key: Option<String>,
-    pub version: Option<i64>,
-    pub request_id: Option<String>,
-    /// Free text without values: a role, an email, a count.
-    pub detail: Option<String>,
 }
 
 /// A record to append to the audit log.

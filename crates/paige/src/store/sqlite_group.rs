@@ -5,9 +5,12 @@
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::group_commit::{BatchCommit, BatchResults, KeyRow, Plan, Stored, TotalsRow, WriteJob, plan};
+use super::group_commit::{
+    BatchCommit, BatchResults, INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob, plan,
+};
+use super::sql::insert_audit_into;
 
-/// Rows per INSERT: at 7 values a row, far below SQLite's limit of 32,766
+/// Rows per INSERT: at 8 values a row at most, far below SQLite's limit of 32,766
 /// bound values per statement.
 const ROWS_PER_INSERT: usize = 1_000;
 
@@ -38,7 +41,7 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
     project_ids.dedup();
     let ids = serde_json::Value::from(project_ids).to_string();
     let projects: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM projects WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
+        sqlx::query_scalar("SELECT id FROM projects WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id")
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
@@ -49,14 +52,14 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT project_id, key, version, ciphertext IS NOT NULL, value_len FROM secrets
          WHERE (project_id, key) IN
-           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))",
     )
     .bind(serde_json::Value::from(written).to_string())
     .fetch_all(&mut *conn)
     .await?;
     let totals: Vec<TotalsRow> = sqlx::query_as(
         "SELECT project_id, COUNT(*), COALESCE(SUM(value_len), 0) FROM secrets
-         WHERE project_id IN (SELECT value FROM json_each(?)) AND ciphertext IS NOT NULL GROUP BY project_id",
+         WHERE project_id IN (SELECT value FROM json_each($1)) AND ciphertext IS NOT NULL GROUP BY project_id",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
@@ -67,9 +70,7 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
 /// Upserts every key the batch wrote, sealed for its last version.
 async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
     for rows in plan.rows.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by) ",
-        );
+        let mut insert = QueryBuilder::<Sqlite>::new(INSERT_SECRETS);
         insert.push_values(rows, |mut values, row| {
             values
                 .push_bind(row.project_id)
@@ -80,11 +81,7 @@ async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
                 .push_bind(plan.now)
                 .push_bind(row.updated_by);
         });
-        insert.push(
-            " ON CONFLICT (project_id, key) DO UPDATE SET
-               version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
-               updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        );
+        insert.push(UPSERT_SECRET);
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -93,9 +90,7 @@ async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
 /// Inserts the audit records of every accepted write, in order.
 async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
     for audits in plan.audits.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id) ",
-        );
+        let mut insert = QueryBuilder::<Sqlite>::new(insert_audit_into!());
         insert.push_values(audits, |mut values, audit| {
             values
                 .push_bind(plan.now)
@@ -104,7 +99,8 @@ async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<()
                 .push_bind(audit.action)
                 .push_bind(audit.key)
                 .push_bind(audit.version)
-                .push_bind(audit.request_id);
+                .push_bind(audit.request_id)
+                .push_bind(None::<&str>);
         });
         insert.build().execute(&mut *conn).await?;
     }

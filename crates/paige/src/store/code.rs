@@ -22,8 +22,9 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::QueryBuilder;
 
+use super::backend::{Conn, SqlStore, on};
 use super::rows::{REVISION_COLUMNS, as_i64, code_entry_from_row, code_meta_from_row, revision_from_row};
-use super::sql::{Conn, SqlStore, insert_audit, on};
+use super::sql::insert_audit;
 use super::{Actor, NewAudit, now_millis};
 use crate::error::{Error, Result};
 pub use crate::model::code::{

@@ -11,8 +11,9 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::backend::{Conn, SqlStore, on};
 use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
-use super::sql::{Conn, SqlStore, insert_audit, on};
+use super::sql::insert_audit;
 use super::{Actor, Millis, NewAudit, Page};
 use crate::error::{Error, Result};
 pub use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};

@@ -7,6 +7,7 @@
 //! version bump, the sealed value (whose associated data includes the
 //! version), the project limits and the audit record in one transaction.
 
+mod backend;
 pub mod code;
 pub mod executions;
 mod group_commit;
@@ -24,10 +25,10 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+pub use backend::SqlStore;
 pub use code::CodeStore;
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
-pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 // The records are the model's; they keep their names here for the modules
 // that import them from the store.

@@ -32,11 +32,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
-use super::group_commit::GroupCommit;
-use super::postgres_group::PgBatches;
+use super::backend::SqlStore;
 use super::rows::project_from_row;
-use super::sql::SqlStore;
-use super::{ProjectRecord, SealedSecret, SecretMeta};
+use super::{ProjectRecord, SealedSecret};
 use crate::error::{Error, Result};
 
 /// Connections per node. A node's work is short transactions; PostgreSQL's
@@ -121,8 +119,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| unreachable(&e))?;
-        let group = GroupCommit::start(PgBatches(pool.clone()));
-        Ok(SqlStore::postgres(pool, group))
+        Ok(SqlStore::postgres(pool))
     }
 }
 
@@ -137,25 +134,6 @@ pub(super) async fn lock_project(conn: &mut PgConnection, project_id: i64) -> Re
         Some(_) => Ok(()),
         None => Err(Error::NotFound(format!("project #{project_id}"))),
     }
-}
-
-pub(super) async fn list_secrets(pool: &PgPool, project_id: i64) -> Result<Vec<SecretMeta>> {
-    let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
-        "SELECT key, version, updated_at, updated_by FROM secrets
-         WHERE project_id = $1 AND ciphertext IS NOT NULL ORDER BY key",
-    )
-    .bind(project_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, version, updated_at, updated_by)| SecretMeta {
-            key,
-            version,
-            updated_at,
-            updated_by,
-        })
-        .collect())
 }
 
 pub(super) async fn sealed_secrets(pool: &PgPool, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {

@@ -1,4 +1,5 @@
-//! The PostgreSQL side of the group commit (`group_commit.rs`): one
+//! The PostgreSQL side of the group commit (`group_commit.rs`, run by
+//! `backend::Batches`): one
 //! transaction per batch, in 7 statements whatever its size.
 //!
 //! The batch first locks every project it writes to, in one statement and
@@ -8,35 +9,14 @@
 //! a cycle; and under those locks nothing else changes the batch's secrets
 //! between the read and the write.
 
-use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use super::group_commit::{
-    BatchCommit, BatchResults, INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob, plan,
-};
+use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
 use super::sql::insert_audit_into;
-
-/// Commits batches on connections of the node's pool.
-pub struct PgBatches(pub PgPool);
-
-#[async_trait]
-impl BatchCommit for PgBatches {
-    async fn commit_batch(&self, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
-        let mut tx = self.0.begin().await?;
-        let stored = read_locked(&mut tx, batch).await?;
-        let plan = plan(batch, stored);
-        if !plan.rows.is_empty() {
-            store_rows(&mut tx, &plan).await?;
-            store_audits(&mut tx, &plan).await?;
-        }
-        tx.commit().await?;
-        Ok(plan.results)
-    }
-}
 
 /// Locks the batch's projects and reads the state of its keys and the
 /// projects' totals.
-async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
+pub(super) async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
     let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
     project_ids.sort_unstable();
     project_ids.dedup();
@@ -120,4 +100,10 @@ async fn store_audits(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sq
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Writes what the batch accepted: its keys, then an audit record a write.
+pub(super) async fn write(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    store_rows(conn, plan).await?;
+    store_audits(conn, plan).await
 }

@@ -1,222 +1,23 @@
 //! The one SQL store: every statement written once, for SQLite and
-//! PostgreSQL alike.
+//! PostgreSQL alike, with `$N` placeholders and run through [`on!`] on
+//! whichever database the store has (`backend.rs`).
 //!
-//! Both sqlx drivers take `$1, $2, …` placeholders by number (SQLite reads
-//! `$N` as a named parameter, and sqlx-sqlite binds a parameter named `$N`
-//! to the N-th value; see the test below), so one statement text serves
-//! both databases. [`on!`] runs the same code on whichever database the
-//! store has: it is compiled once per driver, with concrete types, so there
-//! is no dynamic dispatch and no conversion of rows on the way.
-//!
-//! Where the databases really differ, the branch is small and named:
-//! [`SqlStore::begin_write`] (SQLite's one write lock versus PostgreSQL's
-//! row locks, [`Tx::lock_project`]), the aggregate reads of SQLite
-//! (`sqlite::list_secrets`, `sqlite::sealed_secrets`), and the bulk writes
-//! of the group commit (`sqlite_group.rs`, `postgres_group.rs`).
-
-use std::fmt;
-use std::ops::DerefMut;
+//! Where the databases really differ, the branch is small and named: the
+//! locks of a write (`Tx::lock_project`, `Tx::for_update`), SQLite's
+//! aggregate reads of a project's secrets (`sqlite.rs`), and the bulk
+//! writes of the group commit (`sqlite_group.rs`, `postgres_group.rs`).
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::Row;
 
-use super::group_commit::GroupCommit;
+use super::backend::{Backend, Conn, SqlStore, on};
 use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
+use super::sqlite::sqlite_json;
 use super::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
     SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis, postgres, sqlite,
 };
 use crate::error::{Error, Result};
-
-/// A value of one of the two databases: its pools, a transaction, a connection.
-#[derive(Clone)]
-pub(super) enum Backend<S, P> {
-    Sqlite(S),
-    Postgres(P),
-}
-
-/// Runs `$body` with `$x` bound to the value `$on` holds for its database,
-/// and, with `|$x: $db|`, the type `$db` naming that database's driver. The
-/// body is the same text for both; each arm is compiled for its driver.
-macro_rules! on {
-    ($on:expr, |$x:ident| $body:expr) => {
-        match $on {
-            $crate::store::sql::Backend::Sqlite($x) => $body,
-            $crate::store::sql::Backend::Postgres($x) => $body,
-        }
-    };
-    ($on:expr, |$x:ident: $db:ident| $body:expr) => {
-        match $on {
-            $crate::store::sql::Backend::Sqlite($x) => {
-                type $db = sqlx::Sqlite;
-                $body
-            }
-            $crate::store::sql::Backend::Postgres($x) => {
-                type $db = sqlx::Postgres;
-                $body
-            }
-        }
-    };
-}
-pub(super) use on;
-
-/// The SQLite store's two pools: one writer connection (SQLite has one
-/// write lock anyway) and a few readers.
-#[derive(Clone)]
-pub(super) struct SqlitePools {
-    pub writer: SqlitePool,
-    pub reader: SqlitePool,
-}
-
-pub(super) type Pool<'a> = Backend<&'a SqlitePool, &'a PgPool>;
-pub(super) type Conn<'a> = Backend<&'a mut SqliteConnection, &'a mut PgConnection>;
-/// A transaction of either database (`'static`: it owns its connection).
-pub(super) type Tx = Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
-/// A connection taken from the writer pool, outside a transaction.
-pub(super) type Pooled = Backend<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
-
-impl<S, P> Backend<S, P>
-where
-    S: DerefMut<Target = SqliteConnection>,
-    P: DerefMut<Target = PgConnection>,
-{
-    /// The connection of a transaction or pooled connection, to run statements on.
-    pub(super) fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Self::Sqlite(c) => Backend::Sqlite(&mut **c),
-            Self::Postgres(c) => Backend::Postgres(&mut **c),
-        }
-    }
-}
-
-impl Tx {
-    pub(super) async fn commit(self) -> Result<()> {
-        on!(self, |tx| tx.commit().await)?;
-        Ok(())
-    }
-
-    /// Locks the project's row against other writers of its secrets,
-    /// members and code until the transaction ends, on every node. SQLite
-    /// needs nothing more: `BEGIN IMMEDIATE` took its one write lock.
-    pub(super) async fn lock_project(&mut self, project_id: i64) -> Result<()> {
-        match self {
-            Self::Sqlite(_) => Ok(()),
-            Self::Postgres(tx) => postgres::lock_project(tx, project_id).await,
-        }
-    }
-
-    /// ` FOR UPDATE` where a read must lock the rows it reads (PostgreSQL);
-    /// nothing on SQLite, whose write transaction holds the whole database.
-    fn for_update(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "",
-            Self::Postgres(_) => " FOR UPDATE",
-        }
-    }
-}
-
-/// The store over either database. `SqliteStore::open` and
-/// `PostgresStore::open` make one.
-#[derive(Clone)]
-pub struct SqlStore {
-    db: Backend<SqlitePools, PgPool>,
-    /// Secret writes go through the node's group commit.
-    group: GroupCommit,
-}
-
-impl fmt::Debug for SqlStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Pool sizes only: the connect options may hold a password.
-        let (backend, pool) = match &self.db {
-            Backend::Sqlite(db) => ("sqlite", &db.reader as &dyn PoolState),
-            Backend::Postgres(pool) => ("postgres", pool as &dyn PoolState),
-        };
-        f.debug_struct("SqlStore")
-            .field("backend", &backend)
-            .field("size", &pool.size())
-            .field("idle", &pool.idle())
-            .finish()
-    }
-}
-
-trait PoolState {
-    fn size(&self) -> u32;
-    fn idle(&self) -> usize;
-}
-
-impl<DB: sqlx::Database> PoolState for sqlx::Pool<DB> {
-    fn size(&self) -> u32 {
-        sqlx::Pool::size(self)
-    }
-    fn idle(&self) -> usize {
-        self.num_idle()
-    }
-}
-
-impl SqlStore {
-    pub(super) fn sqlite(pools: SqlitePools, group: GroupCommit) -> Self {
-        Self {
-            db: Backend::Sqlite(pools),
-            group,
-        }
-    }
-
-    pub(super) fn postgres(pool: PgPool, group: GroupCommit) -> Self {
-        Self {
-            db: Backend::Postgres(pool),
-            group,
-        }
-    }
-
-    /// Where reads go: SQLite's reader pool, which needs no write lock.
-    pub(super) fn reader(&self) -> Pool<'_> {
-        match &self.db {
-            Backend::Sqlite(db) => Backend::Sqlite(&db.reader),
-            Backend::Postgres(pool) => Backend::Postgres(pool),
-        }
-    }
-
-    /// Where writes outside a transaction go.
-    pub(super) fn writer(&self) -> Pool<'_> {
-        match &self.db {
-            Backend::Sqlite(db) => Backend::Sqlite(&db.writer),
-            Backend::Postgres(pool) => Backend::Postgres(pool),
-        }
-    }
-
-    pub(super) async fn acquire(&self) -> Result<Pooled> {
-        Ok(match self.writer() {
-            Backend::Sqlite(pool) => Backend::Sqlite(pool.acquire().await?),
-            Backend::Postgres(pool) => Backend::Postgres(pool.acquire().await?),
-        })
-    }
-
-    /// Begins a write transaction. On SQLite it takes the write lock up
-    /// front (`BEGIN IMMEDIATE`), so it never fails half-way with
-    /// `SQLITE_BUSY`; on PostgreSQL writes lock the rows they need
-    /// ([`Tx::lock_project`]).
-    pub(super) async fn begin_write(&self) -> Result<Tx> {
-        Ok(match &self.db {
-            Backend::Sqlite(db) => Backend::Sqlite(db.writer.begin_with("BEGIN IMMEDIATE").await?),
-            Backend::Postgres(pool) => Backend::Postgres(pool.begin().await?),
-        })
-    }
-
-    /// Begins a read-only transaction: everything it reads is one snapshot.
-    pub(super) async fn begin_read(&self) -> Result<Tx> {
-        Ok(match &self.db {
-            Backend::Sqlite(db) => Backend::Sqlite(db.reader.begin().await?),
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                Backend::Postgres(tx)
-            }
-        })
-    }
-}
 
 /// The statement of every audit record, with its columns; a bulk insert
 /// adds its own rows after it.
@@ -288,6 +89,22 @@ async fn upsert_member(conn: Conn<'_>, project_id: i64, user_id: i64, role: Role
     .await
     .map(drop))?;
     Ok(())
+}
+
+/// What `list_secrets` reads of a project's current keys, by key.
+macro_rules! listing_columns {
+    () => {
+        "key, version, updated_at, updated_by"
+    };
+}
+macro_rules! listing {
+    () => {
+        concat!(
+            "SELECT ",
+            listing_columns!(),
+            " FROM secrets WHERE project_id = $1 AND ciphertext IS NOT NULL ORDER BY key"
+        )
+    };
 }
 
 /// `e`, or `AlreadyExists(what)` when it broke a unique constraint.
@@ -707,10 +524,21 @@ impl Store for SqlStore {
     }
 
     async fn list_secrets(&self, project_id: i64) -> Result<Vec<SecretMeta>> {
-        match self.reader() {
-            Backend::Sqlite(pool) => sqlite::list_secrets(pool, project_id).await,
-            Backend::Postgres(pool) => postgres::list_secrets(pool, project_id).await,
-        }
+        let rows: Vec<(String, i64, i64, String)> = match self.reader() {
+            Backend::Sqlite(pool) => {
+                sqlite::json_rows(pool, sqlite_json!(listing_columns!(), listing!()), project_id).await?
+            }
+            Backend::Postgres(pool) => sqlx::query_as(listing!()).bind(project_id).fetch_all(pool).await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(key, version, updated_at, updated_by)| SecretMeta {
+                key,
+                version,
+                updated_at,
+                updated_by,
+            })
+            .collect())
     }
 
     async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
@@ -813,48 +641,5 @@ impl Store for SqlStore {
             }
             Backend::Postgres(pool) => pool.close().await,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use sqlx::sqlite::SqlitePoolOptions;
-
-    /// The placeholders every shared statement uses: sqlx-sqlite binds a
-    /// parameter named `$N` to the N-th value, whatever order the names
-    /// appear in and however often, as PostgreSQL does.
-    #[tokio::test]
-    async fn sqlite_binds_dollar_placeholders_by_number() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        let row: (i64, String, i64, Option<i64>) = sqlx::query_as("SELECT $3, $1, $3 + $2, $4")
-            .bind("one")
-            .bind(2_i64)
-            .bind(3_i64)
-            .bind(None::<i64>)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(row, (3, "one".to_owned(), 5, None));
-        // `$N IS NULL OR … = $N`, as `revoke_token` has it, with one value.
-        let hits: Vec<i64> = sqlx::query_scalar(
-            "SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) WHERE ($1 IS NULL OR x = $1) ORDER BY x",
-        )
-        .bind(Some(2_i64))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        assert_eq!(hits, [2]);
-        let all: Vec<i64> = sqlx::query_scalar(
-            "SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) WHERE ($1 IS NULL OR x = $1) ORDER BY x",
-        )
-        .bind(None::<i64>)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        assert_eq!(all, [1, 2]);
     }
 }

@@ -19,11 +19,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::group_commit::GroupCommit;
+use super::backend::{SqlStore, SqlitePools};
 use super::rows::project_from_row;
-use super::sql::{SqlStore, SqlitePools};
-use super::sqlite_group::SqliteBatches;
-use super::{ProjectRecord, SealedSecret, SecretMeta};
+use super::{ProjectRecord, SealedSecret};
 use crate::error::{Error, Result};
 
 /// The database file inside the data dir.
@@ -61,8 +59,7 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options)
             .await?;
-        let group = GroupCommit::start(SqliteBatches(writer.clone()));
-        Ok(SqlStore::sqlite(SqlitePools { writer, reader }, group))
+        Ok(SqlStore::sqlite(SqlitePools { writer, reader }))
     }
 }
 
@@ -104,27 +101,31 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::corrupt(format!("malformed aggregate from SQLite: {e}"))
 }
 
-pub(super) async fn list_secrets(reader: &SqlitePool, project_id: i64) -> Result<Vec<SecretMeta>> {
-    // One row holding a JSON array: sqlx hands rows over one at a time
-    // from the database thread, which costs more than the query itself.
-    let listing: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
-           (SELECT key, version, updated_at, updated_by FROM secrets
-            WHERE project_id = $1 AND ciphertext IS NOT NULL ORDER BY key)",
-    )
-    .bind(project_id)
-    .fetch_one(reader)
-    .await?;
-    let rows: Vec<(String, i64, i64, String)> = serde_json::from_str(&listing).map_err(corrupt)?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, version, updated_at, updated_by)| SecretMeta {
-            key,
-            version,
-            updated_at,
-            updated_by,
-        })
-        .collect())
+/// A statement that wraps `$select` (whose columns are `$columns`) so that
+/// SQLite answers with one row holding a JSON array of its rows: sqlx hands
+/// rows over one at a time from the database thread, which costs more than
+/// the query itself.
+macro_rules! sqlite_json {
+    ($columns:expr, $select:expr) => {
+        concat!(
+            "SELECT json_group_array(json_array(",
+            $columns,
+            ")) FROM (",
+            $select,
+            ")"
+        )
+    };
+}
+pub(super) use sqlite_json;
+
+/// The rows of a [`sqlite_json!`] statement with one parameter.
+pub(super) async fn json_rows<T: serde::de::DeserializeOwned>(
+    reader: &SqlitePool,
+    statement: &'static str,
+    param: i64,
+) -> Result<Vec<T>> {
+    let rows: String = sqlx::query_scalar(statement).bind(param).fetch_one(reader).await?;
+    serde_json::from_str(&rows).map_err(corrupt)
 }
 
 pub(super) async fn sealed_secrets(

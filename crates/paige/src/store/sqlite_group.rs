@@ -1,41 +1,21 @@
-//! The SQLite side of the group commit (`group_commit.rs`): one
-//! `BEGIN IMMEDIATE` transaction on the writer connection per batch, which
-//! holds SQLite's one write lock from the read to the commit.
+//! The SQLite side of the group commit (`group_commit.rs`, run by
+//! `backend::Batches`): one `BEGIN IMMEDIATE` transaction on the writer
+//! connection per batch, which holds SQLite's one write lock from the read
+//! to the commit.
 
-use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::group_commit::{
-    BatchCommit, BatchResults, INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob, plan,
-};
+use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
 use super::sql::insert_audit_into;
 
 /// Rows per INSERT: at 8 values a row at most, far below SQLite's limit of 32,766
 /// bound values per statement.
 const ROWS_PER_INSERT: usize = 1_000;
 
-/// Commits batches on the store's one writer connection.
-pub struct SqliteBatches(pub SqlitePool);
-
-#[async_trait]
-impl BatchCommit for SqliteBatches {
-    async fn commit_batch(&self, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
-        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
-        let stored = read(&mut tx, batch).await?;
-        let plan = plan(batch, stored);
-        if !plan.rows.is_empty() {
-            store_rows(&mut tx, &plan).await?;
-            store_audits(&mut tx, &plan).await?;
-        }
-        tx.commit().await?;
-        Ok(plan.results)
-    }
-}
-
 /// The batch's projects that exist, the stored state of the keys it
 /// writes, and each project's live count and bytes (counted inside SQLite,
 /// so a project of 1,000 secrets costs no more rows than one of 10).
-async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
+pub(super) async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
     let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
     project_ids.sort_unstable();
     project_ids.dedup();
@@ -105,4 +85,10 @@ async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<()
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Writes what the batch accepted: its keys, then an audit record a write.
+pub(super) async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    store_rows(conn, plan).await?;
+    store_audits(conn, plan).await
 }

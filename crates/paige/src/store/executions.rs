@@ -204,12 +204,13 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn list_executions(&self, project_id: i64, page: Page) -> Result<Vec<ExecutionRecord>> {
+        let (before, limit) = page.bounds();
         on!(self.reader(), |pool| sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions WHERE project_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         ))
         .bind(project_id)
-        .bind(page.before_id.unwrap_or(i64::MAX))
-        .bind(i64::from(page.limit))
+        .bind(before)
+        .bind(limit)
         .fetch_all(pool)
         .await?
         .iter()

@@ -80,6 +80,13 @@ pub struct Page {
     pub limit: u32,
 }
 
+impl Page {
+    /// The page as its statement binds it: ids below this, at most that many.
+    fn bounds(self) -> (i64, i64) {
+        (self.before_id.unwrap_or(i64::MAX), i64::from(self.limit))
+    }
+}
+
 #[async_trait]
 pub trait Store: ExecutionStore + CodeStore + Send + Sync + fmt::Debug {
     // Users and tokens.

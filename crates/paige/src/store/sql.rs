@@ -593,6 +593,7 @@ impl Store for SqlStore {
     }
 
     async fn audit_events(&self, project_id: i64, page: Page) -> Result<Vec<AuditEvent>> {
+        let (before, limit) = page.bounds();
         Ok(on!(self.reader(), |pool| sqlx::query(
             "SELECT a.id, a.at, a.actor, p.slug, a.action, a.key, a.version, a.request_id, a.detail
              FROM audit_events a LEFT JOIN projects p ON p.id = a.project_id
@@ -600,8 +601,8 @@ impl Store for SqlStore {
              ORDER BY a.id DESC LIMIT $3"
         )
         .bind(project_id)
-        .bind(page.before_id.unwrap_or(i64::MAX))
-        .bind(i64::from(page.limit))
+        .bind(before)
+        .bind(limit)
         .fetch_all(pool)
         .await?
         .iter()

@@ -152,3 +152,27 @@ pub struct AuditEvent {
     /// Free text without values: a role, an email, a count.
     pub detail: Option<String>,
 }
+
+/// A record to append to the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct NewAudit<'a> {
+    pub project_id: Option<i64>,
+    pub action: &'a str,
+    pub key: Option<&'a str>,
+    pub version: Option<i64>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Return events with an id below this one (newest first).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+impl Page {
+    /// The page as its statement binds it: ids below this, at most that many.
+    pub(crate) fn bounds(self) -> (i64, i64) {
+        (self.before_id.unwrap_or(i64::MAX), i64::from(self.limit))
+    }
+}

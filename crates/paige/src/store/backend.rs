@@ -21,8 +21,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::group_commit::{BatchCommit, BatchResults, GroupCommit, WriteJob, plan};
-use super::{postgres, postgres_group, sqlite_group};
-use crate::error::Result;
+use super::{postgres_group, sqlite_group};
+use crate::error::{Error, Result};
 
 /// A value of one of the two databases: its pools, a transaction, a connection.
 #[derive(Clone)]
@@ -107,7 +107,7 @@ impl Tx {
     pub(super) async fn lock_project(&mut self, project_id: i64) -> Result<()> {
         match self {
             Self::Sqlite(_) => Ok(()),
-            Self::Postgres(tx) => postgres::lock_project(tx, project_id).await,
+            Self::Postgres(tx) => lock_project(tx, project_id).await,
         }
     }
 
@@ -216,6 +216,19 @@ impl SqlStore {
                 Backend::Postgres(tx)
             }
         })
+    }
+}
+
+/// Locks the project's row against other writers of its secrets, members
+/// and code until the transaction ends.
+async fn lock_project(conn: &mut PgConnection, project_id: i64) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(project_id)
+        .fetch_optional(conn)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound(format!("project #{project_id}"))),
     }
 }
 

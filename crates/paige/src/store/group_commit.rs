@@ -28,9 +28,10 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, Millis, SealFn, SecretWrite, WriteOutcome, now_millis};
+use super::traits::{SealFn, SecretWrite};
 use crate::error::{Error, Result};
 use crate::model::rules;
+use crate::model::{Actor, Millis, WriteOutcome, now_millis};
 
 /// The statement of every secret write, with its columns: a store's bulk
 /// write adds its rows after it, and [`UPSERT_SECRET`] after them.

@@ -34,8 +34,8 @@ use sqlx::{Connection, Row};
 
 use super::backend::SqlStore;
 use super::rows::project_from_row;
-use super::{ProjectRecord, SealedSecret};
 use crate::error::{Error, Result};
+use crate::model::{ProjectRecord, SealedSecret};
 
 /// Connections per node. A node's work is short transactions; PostgreSQL's
 /// default `max_connections` of 100 leaves room for several nodes.
@@ -120,19 +120,6 @@ impl PostgresStore {
             .await
             .map_err(|e| unreachable(&e))?;
         Ok(SqlStore::postgres(pool))
-    }
-}
-
-/// Locks the project's row against other writers of its secrets, members
-/// and code until the transaction ends.
-pub(super) async fn lock_project(conn: &mut PgConnection, project_id: i64) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(project_id)
-        .fetch_optional(conn)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(Error::NotFound(format!("project #{project_id}"))),
     }
 }
 

@@ -12,7 +12,7 @@
 use sqlx::PgConnection;
 
 use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
-use super::sql::insert_audit_into;
+use super::rows::insert_audit_into;
 
 /// Locks the batch's projects and reads the state of its keys and the
 /// projects' totals.

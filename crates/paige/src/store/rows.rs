@@ -9,6 +9,15 @@ use crate::model::{
     UserRecord,
 };
 
+/// The statement of every audit record, with its columns; each insert
+/// adds its own rows after it (one, or a group-commit batch).
+macro_rules! insert_audit_into {
+    () => {
+        "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail) "
+    };
+}
+pub(super) use insert_audit_into;
+
 pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
 pub(super) const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, \

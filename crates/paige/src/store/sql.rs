@@ -11,22 +11,16 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::backend::{Backend, Conn, SqlStore, on};
+use super::rows::insert_audit_into;
 use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
 use super::sqlite::sqlite_json;
-use super::{
-    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, RewrapFn, Role, SealedSecret, SecretMeta,
-    SecretWrite, Store, UserRecord, WrapFn, WriteOutcome, now_millis, postgres, sqlite,
-};
+use super::traits::{RewrapFn, SecretWrite, Store, WrapFn};
+use super::{postgres, sqlite};
 use crate::error::{Error, Result};
-
-/// The statement of every audit record, with its columns; a bulk insert
-/// adds its own rows after it.
-macro_rules! insert_audit_into {
-    () => {
-        "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail) "
-    };
-}
-pub(super) use insert_audit_into;
+use crate::model::{
+    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
+    WriteOutcome, now_millis,
+};
 
 pub(super) async fn insert_audit(conn: Conn<'_>, event: NewAudit<'_>, actor: &Actor, at: Millis) -> Result<()> {
     on!(conn, |c| sqlx::query(concat!(

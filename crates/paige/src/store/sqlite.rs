@@ -21,8 +21,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::backend::{SqlStore, SqlitePools};
 use super::rows::project_from_row;
-use super::{ProjectRecord, SealedSecret};
 use crate::error::{Error, Result};
+use crate::model::{ProjectRecord, SealedSecret};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "paige.db";

@@ -6,7 +6,7 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
-use super::sql::insert_audit_into;
+use super::rows::insert_audit_into;
 
 /// Rows per INSERT: at 8 values a row at most, far below SQLite's limit of 32,766
 /// bound values per statement.

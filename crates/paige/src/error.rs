@@ -183,3 +183,25 @@ pub enum CryptoError {
     #[error("ciphertext is truncated")]
     Truncated,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_data_files_and_failed_tasks_are_internal_errors_that_name_where() {
+        let io = Error::io("cannot read", "/data/code/7", std::io::Error::from_raw_os_error(13));
+        assert_eq!(io.code(), "internal");
+        let shown = io.to_string();
+        assert!(shown.starts_with("cannot read /data/code/7: "), "{shown}");
+        // A copy of a borrowed io::Error says the same.
+        let original = std::io::Error::from_raw_os_error(2);
+        assert_eq!(copy_io_error(&original).to_string(), original.to_string());
+        assert_eq!(copy_io_error(&original).kind(), std::io::ErrorKind::NotFound);
+        let corrupt = Error::corrupt("a stored log line has an unknown stream \"x\"");
+        assert_eq!(corrupt.code(), "internal");
+        assert!(corrupt.to_string().starts_with("corrupt data: "));
+        assert_eq!(Error::internal("a task stopped").code(), "internal");
+        assert!(!Error::internal("a task stopped").is_unavailable());
+    }
+}

@@ -4,8 +4,9 @@
 //! emails, never a secret value, token or password: the types that carry
 //! those never reach an error constructor.
 
-use crate::crypto::CryptoError;
-use crate::secrets::rules::RuleError;
+use std::path::PathBuf;
+
+pub use crate::model::rules::RuleError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -44,6 +45,22 @@ pub enum Error {
     /// Misconfiguration that stops the program: key file, data dir.
     #[error("{0}")]
     Config(String),
+    /// A stored row or file that cannot be decoded: the data is damaged.
+    /// Names what and where, never the bytes.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// A file operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done: `cannot read`, `cannot create`, ...
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A failure of paige itself, not of its input or its data: a task that
+    /// panicked or was cancelled, an answer that never came.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The database could not be reached for a write that was handed to the
@@ -62,6 +79,22 @@ impl Error {
         }
     }
 
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::Corrupt(message.into())
+    }
+
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into())
+    }
+
     /// Stable machine-readable code, shared by the CLI and the API.
     pub fn code(&self) -> &'static str {
         match self {
@@ -76,7 +109,9 @@ impl Error {
             Self::Integrity { .. } | Self::DataKey { .. } => "integrity",
             Self::Config(_) => "config",
             Self::Unavailable(_) => "unavailable",
-            Self::Database(_) | Self::Migration(_) => "internal",
+            Self::Corrupt(_) | Self::Io { .. } | Self::Internal(_) | Self::Database(_) | Self::Migration(_) => {
+                "internal"
+            }
         }
     }
 
@@ -121,5 +156,52 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
             .code()
             .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
         _ => false,
+    }
+}
+
+/// An `io::Error` that says the same as `e`, for an error built from a
+/// borrowed one (`io::Error` is not `Clone`).
+pub(crate) fn copy_io_error(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// Why a decryption failed. Deliberately carries no bytes of the input.
+/// (Here, not in `crypto`, so the error type depends on nothing above it.)
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// The authentication tag did not verify: the ciphertext was altered,
+    /// moved to another row, or sealed under another key.
+    #[error("integrity check failed: the ciphertext does not belong here or was altered")]
+    Integrity,
+    /// The blob is not in a format this build knows.
+    #[error("unknown ciphertext format version {0}")]
+    UnknownFormat(u8),
+    /// The blob is too short to hold a nonce and a tag.
+    #[error("ciphertext is truncated")]
+    Truncated,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_data_files_and_failed_tasks_are_internal_errors_that_name_where() {
+        let io = Error::io("cannot read", "/data/code/7", std::io::Error::from_raw_os_error(13));
+        assert_eq!(io.code(), "internal");
+        let shown = io.to_string();
+        assert!(shown.starts_with("cannot read /data/code/7: "), "{shown}");
+        // A copy of a borrowed io::Error says the same.
+        let original = std::io::Error::from_raw_os_error(2);
+        assert_eq!(copy_io_error(&original).to_string(), original.to_string());
+        assert_eq!(copy_io_error(&original).kind(), std::io::ErrorKind::NotFound);
+        let corrupt = Error::corrupt("a stored log line has an unknown stream \"x\"");
+        assert_eq!(corrupt.code(), "internal");
+        assert!(corrupt.to_string().starts_with("corrupt data: "));
+        assert_eq!(Error::internal("a task stopped").code(), "internal");
+        assert!(!Error::internal("a task stopped").is_unavailable());
     }
 }

@@ -48,7 +48,7 @@ pub fn hash_password(password: &SecretString) -> Result<String> {
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| Error::Config(format!("password hashing failed: {e}")))
+        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
 }
 
 /// Checks a password against a stored hash; a malformed hash never verifies.

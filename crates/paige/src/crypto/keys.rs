@@ -266,7 +266,7 @@ impl KeyProvider for FileKeyProvider {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Config(format!("{}: {e}", path.display()))
+    Error::io("cannot use", path, e)
 }
 
 /// Creates `dir` with mode 0700 if it does not exist yet. Missing parents

@@ -11,17 +11,4 @@ pub mod keys;
 pub use envelope::{open_value, seal_value, unwrap_data_key, wrap_data_key};
 pub use keys::{DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 
-/// Why a decryption failed. Deliberately carries no bytes of the input.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CryptoError {
-    /// The authentication tag did not verify: the ciphertext was altered,
-    /// moved to another row, or sealed under another key.
-    #[error("integrity check failed: the ciphertext does not belong here or was altered")]
-    Integrity,
-    /// The blob is not in a format this build knows.
-    #[error("unknown ciphertext format version {0}")]
-    UnknownFormat(u8),
-    /// The blob is too short to hold a nonce and a tag.
-    #[error("ciphertext is truncated")]
-    Truncated,
-}
+pub use crate::error::CryptoError;

@@ -59,6 +59,9 @@ impl From<Error> for ApiError {
             Error::Integrity { .. }
             | Error::DataKey { .. }
             | Error::Config(_)
+            | Error::Corrupt(_)
+            | Error::Io { .. }
+            | Error::Internal(_)
             | Error::Database(_)
             | Error::Unavailable(_)
             | Error::Migration(_) => StatusCode::INTERNAL_SERVER_ERROR,

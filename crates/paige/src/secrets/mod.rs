@@ -40,7 +40,7 @@ impl Paige {
         let mut outcomes = self.write(project, &[(key, value)], actor).await?;
         let outcome = outcomes
             .pop()
-            .ok_or_else(|| Error::Config("the store reported no write".into()))?;
+            .ok_or_else(|| Error::internal("the store reported no write"))?;
         Ok(SetOutcome { outcome, warning })
     }
 

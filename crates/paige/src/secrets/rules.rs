@@ -7,13 +7,12 @@
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-pub const KEY_MAX_LEN: usize = 128;
-pub const VALUE_MIN_BYTES: usize = 4;
-pub const VALUE_MAX_BYTES: usize = 64 * 1024;
-/// Values shorter than this (in characters) are accepted with a warning.
-pub const VALUE_WARN_CHARS: usize = 8;
-pub const PROJECT_MAX_SECRETS: usize = 1_000;
-pub const PROJECT_MAX_VALUE_BYTES: usize = 512 * 1024;
+// The limits and the error type are the model's (the store checks the
+// project totals); they keep their names here.
+pub use crate::model::rules::{
+    KEY_MAX_LEN, PROJECT_MAX_SECRETS, PROJECT_MAX_VALUE_BYTES, RuleError, VALUE_MAX_BYTES, VALUE_MIN_BYTES,
+    VALUE_WARN_CHARS, check_project_totals,
+};
 
 /// The platform's own variables live under this prefix.
 pub const RESERVED_PREFIX: &str = "PAIGE_";
@@ -69,56 +68,6 @@ const RESERVED_NAMES: &[(&str, &str)] = &[
     ("GCONV_PATH", "it makes the C library load code from a path it names"),
     ("MALLOC_CHECK_", "it changes the C library's allocator"),
 ];
-
-/// A refused key or value, or a project over its limits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RuleError {
-    #[error("invalid key: a key must be 1 to {KEY_MAX_LEN} characters; this one is empty")]
-    KeyEmpty,
-    #[error("invalid key: a key must be 1 to {KEY_MAX_LEN} characters; this one has {0}")]
-    KeyTooLong(usize),
-    #[error("invalid key: a key must not start with a digit")]
-    KeyStartsWithDigit,
-    #[error("invalid key: keys use only A-Z, 0-9 and _ and are never re-cased; did you mean {suggestion}?")]
-    KeyLowercase { suggestion: String },
-    #[error("invalid key: keys use only A-Z, 0-9 and _; found {found:?} at position {position}")]
-    KeyInvalidCharacter { found: char, position: usize },
-    #[error("reserved key: {key} is reserved because {why}")]
-    KeyReserved { key: String, why: String },
-    #[error("invalid value: a value must be UTF-8 text; byte {0} is not")]
-    ValueNotUtf8(usize),
-    #[error("invalid value: a value must not contain a NUL byte (found one at byte {0})")]
-    ValueContainsNul(usize),
-    #[error("value too short: a value must be at least {VALUE_MIN_BYTES} bytes; this one has {0}")]
-    ValueTooShort(usize),
-    #[error("value too large: a value must be at most {VALUE_MAX_BYTES} bytes (64 KiB); this one has {0}")]
-    ValueTooLarge(usize),
-    #[error("too many secrets: a project holds at most {PROJECT_MAX_SECRETS} secrets; this write would make {0}")]
-    TooManySecrets(usize),
-    #[error(
-        "project too large: a project holds at most {PROJECT_MAX_VALUE_BYTES} bytes (512 KiB) of values in all; this write would make {0}"
-    )]
-    ProjectTooLarge(usize),
-}
-
-impl RuleError {
-    /// Stable machine-readable code, shared by the CLI and the API.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::KeyEmpty | Self::KeyTooLong(_) | Self::KeyStartsWithDigit | Self::KeyInvalidCharacter { .. } => {
-                "invalid_key"
-            }
-            Self::KeyLowercase { .. } => "lowercase_key",
-            Self::KeyReserved { .. } => "reserved_key",
-            Self::ValueNotUtf8(_) => "value_not_utf8",
-            Self::ValueContainsNul(_) => "value_contains_nul",
-            Self::ValueTooShort(_) => "value_too_short",
-            Self::ValueTooLarge(_) => "value_too_large",
-            Self::TooManySecrets(_) => "too_many_secrets",
-            Self::ProjectTooLarge(_) => "project_too_large",
-        }
-    }
-}
 
 /// Advice about an accepted value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,15 +157,4 @@ pub fn value_from_input(bytes: &[u8]) -> Result<SecretString, RuleError> {
     let text = std::str::from_utf8(trimmed).map_err(|e| RuleError::ValueNotUtf8(e.valid_up_to()))?;
     let owned = Zeroizing::new(text.to_owned());
     Ok(SecretString::from(owned.as_str()))
-}
-
-/// Checks a project's totals as they would be after a write.
-pub fn check_project_totals(count: usize, total_value_bytes: usize) -> Result<(), RuleError> {
-    if count > PROJECT_MAX_SECRETS {
-        return Err(RuleError::TooManySecrets(count));
-    }
-    if total_value_bytes > PROJECT_MAX_VALUE_BYTES {
-        return Err(RuleError::ProjectTooLarge(total_value_bytes));
-    }
-    Ok(())
 }

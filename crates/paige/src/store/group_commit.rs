@@ -28,9 +28,20 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, Millis, SealFn, SecretWrite, WriteOutcome, now_millis};
+use super::traits::{SealFn, SecretWrite};
 use crate::error::{Error, Result};
-use crate::secrets::rules;
+use crate::model::rules;
+use crate::model::{Actor, Millis, WriteOutcome, now_millis};
+
+/// The statement of every secret write, with its columns: a store's bulk
+/// write adds its rows after it, and [`UPSERT_SECRET`] after them.
+pub const INSERT_SECRETS: &str =
+    "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by) ";
+
+/// What a write does to a key that has a row (a value or a tombstone).
+pub const UPSERT_SECRET: &str = " ON CONFLICT (project_id, key) DO UPDATE SET
+    version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
+    updated_at = excluded.updated_at, updated_by = excluded.updated_by";
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -307,7 +318,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::secrets::rules::{PROJECT_MAX_SECRETS, PROJECT_MAX_VALUE_BYTES};
+    use crate::model::rules::{PROJECT_MAX_SECRETS, PROJECT_MAX_VALUE_BYTES};
 
     fn job(project_id: i64, writes: &[(&str, usize)]) -> WriteJob {
         WriteJob {

@@ -1,4 +1,5 @@
-//! The PostgreSQL side of the group commit (`group_commit.rs`): one
+//! The PostgreSQL side of the group commit (`group_commit.rs`, run by
+//! `backend::Batches`): one
 //! transaction per batch, in 7 statements whatever its size.
 //!
 //! The batch first locks every project it writes to, in one statement and
@@ -8,32 +9,14 @@
 //! a cycle; and under those locks nothing else changes the batch's secrets
 //! between the read and the write.
 
-use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
-use super::group_commit::{BatchCommit, BatchResults, KeyRow, Plan, Stored, TotalsRow, WriteJob, plan};
-
-/// Commits batches on connections of the node's pool.
-pub struct PgBatches(pub PgPool);
-
-#[async_trait]
-impl BatchCommit for PgBatches {
-    async fn commit_batch(&self, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
-        let mut tx = self.0.begin().await?;
-        let stored = read_locked(&mut tx, batch).await?;
-        let plan = plan(batch, stored);
-        if !plan.rows.is_empty() {
-            store_rows(&mut tx, &plan).await?;
-            store_audits(&mut tx, &plan).await?;
-        }
-        tx.commit().await?;
-        Ok(plan.results)
-    }
-}
+use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
+use super::rows::insert_audit_into;
 
 /// Locks the batch's projects and reads the state of its keys and the
 /// projects' totals.
-async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
+pub(super) async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
     let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
     project_ids.sort_unstable();
     project_ids.dedup();
@@ -74,24 +57,20 @@ async fn store_rows(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx
     let ciphertexts: Vec<Vec<u8>> = rows.iter().map(|r| (r.seal)(r.version)).collect();
     let lengths: Vec<i64> = rows.iter().map(|r| r.value_len).collect();
     let authors: Vec<&str> = rows.iter().map(|r| r.updated_by).collect();
-    sqlx::query(
-        "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by)
-         SELECT project_id, key, version, ciphertext, value_len, $6, updated_by
+    // One statement text whatever the batch's size, so it is prepared once.
+    const ROWS: &str = "SELECT project_id, key, version, ciphertext, value_len, $6, updated_by
          FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BYTEA[], $5::BIGINT[], $7::TEXT[])
-           AS w(project_id, key, version, ciphertext, value_len, updated_by)
-         ON CONFLICT (project_id, key) DO UPDATE SET
-           version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
-           updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-    )
-    .bind(&project_ids)
-    .bind(&keys)
-    .bind(&versions)
-    .bind(&ciphertexts)
-    .bind(&lengths)
-    .bind(plan.now)
-    .bind(&authors)
-    .execute(conn)
-    .await?;
+           AS w(project_id, key, version, ciphertext, value_len, updated_by)";
+    sqlx::query(&[INSERT_SECRETS, ROWS, UPSERT_SECRET].concat())
+        .bind(&project_ids)
+        .bind(&keys)
+        .bind(&versions)
+        .bind(&ciphertexts)
+        .bind(&lengths)
+        .bind(plan.now)
+        .bind(&authors)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -104,13 +83,13 @@ async fn store_audits(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sq
     let keys: Vec<&str> = audits.iter().map(|a| a.key).collect();
     let versions: Vec<i64> = audits.iter().map(|a| a.version).collect();
     let request_ids: Vec<Option<&str>> = audits.iter().map(|a| a.request_id).collect();
-    sqlx::query(
-        "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id)
-         SELECT $1, actor, project_id, action, key, version, request_id
+    sqlx::query(concat!(
+        insert_audit_into!(),
+        "SELECT $1, actor, project_id, action, key, version, request_id, NULL
          FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::TEXT[])
            WITH ORDINALITY AS a(actor, project_id, action, key, version, request_id, n)
-         ORDER BY n",
-    )
+         ORDER BY n"
+    ))
     .bind(plan.now)
     .bind(&actors)
     .bind(&project_ids)
@@ -121,4 +100,10 @@ async fn store_audits(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sq
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Writes what the batch accepted: its keys, then an audit record a write.
+pub(super) async fn write(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    store_rows(conn, plan).await?;
+    store_audits(conn, plan).await
 }

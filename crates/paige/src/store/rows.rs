@@ -1,12 +1,22 @@
-//! Row mapping and error checks both stores share: the SQL differs between
-//! SQLite and PostgreSQL, the columns and what they mean do not.
+//! Row mapping and error checks for both databases: each mapper is
+//! generic over the driver's row type.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision};
-use super::executions::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
-use super::{ProjectRecord, UserRecord};
 use crate::error::{Error, Result};
+use crate::model::{
+    CodeEntry, CodeKind, CodeMeta, CodeRevision, ExecutionRecord, ExecutionStatus, LogLine, ProjectRecord, Stream,
+    UserRecord,
+};
+
+/// The statement of every audit record, with its columns; each insert
+/// adds its own rows after it (one, or a group-commit batch).
+macro_rules! insert_audit_into {
+    () => {
+        "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id, detail) "
+    };
+}
+pub(super) use insert_audit_into;
 
 pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
@@ -66,7 +76,7 @@ where
         id: row.get("id"),
         project_id: row.get("project_id"),
         status: ExecutionStatus::parse(&status)
-            .ok_or_else(|| Error::Config(format!("a stored execution has an unknown status {status:?}")))?,
+            .ok_or_else(|| Error::Corrupt(format!("a stored execution has an unknown status {status:?}")))?,
         trigger: row.get("trigger_kind"),
         actor: row.get("actor"),
         command: list_from_json(&row.get::<String, _>("command"))?,
@@ -119,7 +129,7 @@ where
         size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
         sha256: sha
             .try_into()
-            .map_err(|_| Error::Config("a stored code entry has a malformed digest".into()))?,
+            .map_err(|_| Error::Corrupt("a stored code entry has a malformed digest".into()))?,
     })
 }
 
@@ -150,7 +160,7 @@ where
     Ok(LogLine {
         seq: row.get("seq"),
         stream: Stream::parse(&stream)
-            .ok_or_else(|| Error::Config(format!("a stored log line has an unknown stream {stream:?}")))?,
+            .ok_or_else(|| Error::Corrupt(format!("a stored log line has an unknown stream {stream:?}")))?,
         at: row.get("at"),
         text: row.get("line"),
     })
@@ -158,7 +168,7 @@ where
 
 /// A stored code entry's kind column.
 pub(super) fn kind_of(text: &str) -> Result<CodeKind> {
-    CodeKind::parse(text).ok_or_else(|| Error::Config(format!("a stored code entry has an unknown kind {text:?}")))
+    CodeKind::parse(text).ok_or_else(|| Error::Corrupt(format!("a stored code entry has an unknown kind {text:?}")))
 }
 
 /// A size or count as a SQL integer (both stores' integers are signed).
@@ -172,7 +182,7 @@ pub(super) fn list_to_json(list: &[String]) -> String {
 }
 
 fn list_from_json(text: &str) -> Result<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| Error::Config(format!("a stored execution has a malformed list: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("a stored execution has a malformed list: {e}")))
 }
 
 /// The statement broke a unique constraint (on either store).

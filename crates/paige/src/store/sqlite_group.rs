@@ -1,44 +1,27 @@
-//! The SQLite side of the group commit (`group_commit.rs`): one
-//! `BEGIN IMMEDIATE` transaction on the writer connection per batch, which
-//! holds SQLite's one write lock from the read to the commit.
+//! The SQLite side of the group commit (`group_commit.rs`, run by
+//! `backend::Batches`): one `BEGIN IMMEDIATE` transaction on the writer
+//! connection per batch, which holds SQLite's one write lock from the read
+//! to the commit.
 
-use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::group_commit::{BatchCommit, BatchResults, KeyRow, Plan, Stored, TotalsRow, WriteJob, plan};
+use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
+use super::rows::insert_audit_into;
 
-/// Rows per INSERT: at 7 values a row, far below SQLite's limit of 32,766
+/// Rows per INSERT: at 8 values a row at most, far below SQLite's limit of 32,766
 /// bound values per statement.
 const ROWS_PER_INSERT: usize = 1_000;
-
-/// Commits batches on the store's one writer connection.
-pub struct SqliteBatches(pub SqlitePool);
-
-#[async_trait]
-impl BatchCommit for SqliteBatches {
-    async fn commit_batch(&self, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
-        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
-        let stored = read(&mut tx, batch).await?;
-        let plan = plan(batch, stored);
-        if !plan.rows.is_empty() {
-            store_rows(&mut tx, &plan).await?;
-            store_audits(&mut tx, &plan).await?;
-        }
-        tx.commit().await?;
-        Ok(plan.results)
-    }
-}
 
 /// The batch's projects that exist, the stored state of the keys it
 /// writes, and each project's live count and bytes (counted inside SQLite,
 /// so a project of 1,000 secrets costs no more rows than one of 10).
-async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
+pub(super) async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored, sqlx::Error> {
     let mut project_ids: Vec<i64> = batch.iter().map(|job| job.project_id).collect();
     project_ids.sort_unstable();
     project_ids.dedup();
     let ids = serde_json::Value::from(project_ids).to_string();
     let projects: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM projects WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
+        sqlx::query_scalar("SELECT id FROM projects WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id")
             .bind(&ids)
             .fetch_all(&mut *conn)
             .await?;
@@ -49,14 +32,14 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT project_id, key, version, ciphertext IS NOT NULL, value_len FROM secrets
          WHERE (project_id, key) IN
-           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))",
     )
     .bind(serde_json::Value::from(written).to_string())
     .fetch_all(&mut *conn)
     .await?;
     let totals: Vec<TotalsRow> = sqlx::query_as(
         "SELECT project_id, COUNT(*), COALESCE(SUM(value_len), 0) FROM secrets
-         WHERE project_id IN (SELECT value FROM json_each(?)) AND ciphertext IS NOT NULL GROUP BY project_id",
+         WHERE project_id IN (SELECT value FROM json_each($1)) AND ciphertext IS NOT NULL GROUP BY project_id",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
@@ -67,9 +50,7 @@ async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Result<Stored,
 /// Upserts every key the batch wrote, sealed for its last version.
 async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
     for rows in plan.rows.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO secrets (project_id, key, version, ciphertext, value_len, updated_at, updated_by) ",
-        );
+        let mut insert = QueryBuilder::<Sqlite>::new(INSERT_SECRETS);
         insert.push_values(rows, |mut values, row| {
             values
                 .push_bind(row.project_id)
@@ -80,11 +61,7 @@ async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
                 .push_bind(plan.now)
                 .push_bind(row.updated_by);
         });
-        insert.push(
-            " ON CONFLICT (project_id, key) DO UPDATE SET
-               version = excluded.version, ciphertext = excluded.ciphertext, value_len = excluded.value_len,
-               updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        );
+        insert.push(UPSERT_SECRET);
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -93,9 +70,7 @@ async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), 
 /// Inserts the audit records of every accepted write, in order.
 async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
     for audits in plan.audits.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit_events (at, actor, project_id, action, key, version, request_id) ",
-        );
+        let mut insert = QueryBuilder::<Sqlite>::new(insert_audit_into!());
         insert.push_values(audits, |mut values, audit| {
             values
                 .push_bind(plan.now)
@@ -104,9 +79,16 @@ async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<()
                 .push_bind(audit.action)
                 .push_bind(audit.key)
                 .push_bind(audit.version)
-                .push_bind(audit.request_id);
+                .push_bind(audit.request_id)
+                .push_bind(None::<&str>);
         });
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Writes what the batch accepted: its keys, then an audit record a write.
+pub(super) async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    store_rows(conn, plan).await?;
+    store_audits(conn, plan).await
 }

@@ -1,0 +1,157 @@
+//! The [`ExecutionStore`] of the SQL store.
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+
+use super::backend::{Conn, SqlStore, on};
+use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, NewExecution};
+use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
+use super::sql::insert_audit;
+use crate::error::{Error, Result};
+use crate::model::{Actor, ExecutionRecord, LogLine, Millis, Page};
+
+/// Log lines per INSERT: at 5 values a line, far below either database's
+/// limit of bound values.
+const LINES_PER_INSERT: usize = 1_000;
+
+/// Inserts log lines, one statement per thousand.
+async fn insert_lines(mut conn: Conn<'_>, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+    for chunk in lines.chunks(LINES_PER_INSERT) {
+        on!(&mut conn, |c: Db| {
+            let mut insert =
+                QueryBuilder::<Db>::new("INSERT INTO execution_logs (execution_id, seq, stream, at, line) ");
+            insert.push_values(chunk, |mut row, line| {
+                row.push_bind(execution_id)
+                    .push_bind(line.seq)
+                    .push_bind(line.stream.as_str())
+                    .push_bind(line.at)
+                    .push_bind(line.text.as_str());
+            });
+            insert.build().execute(&mut **c).await?;
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ExecutionStore for SqlStore {
+    async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
+            "INSERT INTO executions
+               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id"
+        )
+        .bind(new.project_id)
+        .bind(new.trigger)
+        .bind(&actor.name)
+        .bind(list_to_json(new.command))
+        .bind(list_to_json(new.secret_names))
+        .bind(new.started_at)
+        .bind(new.deadline_at)
+        .fetch_one(c)
+        .await)?;
+        insert_audit(tx.conn(), new.start_audit(id), actor, new.started_at).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn append_execution_log(&self, execution_id: i64, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if lines.len() <= LINES_PER_INSERT {
+            // One statement: it commits whole on its own.
+            let mut conn = self.acquire().await?;
+            return insert_lines(conn.conn(), execution_id, lines).await;
+        }
+        let mut tx = self.begin_write().await?;
+        insert_lines(tx.conn(), execution_id, lines).await?;
+        tx.commit().await
+    }
+
+    async fn finish_execution(
+        &self,
+        execution_id: i64,
+        last_lines: &[LogLine],
+        outcome: &ExecutionOutcome,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_lines(tx.conn(), execution_id, last_lines).await?;
+        let updated = on!(tx.conn(), |c| sqlx::query(
+            "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
+             error = $6, output_bytes = $7, truncated = $8 WHERE id = $9 AND status = 'running'"
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.finished_at)
+        .bind(outcome.duration_ms)
+        .bind(outcome.exit_code)
+        .bind(outcome.signal)
+        .bind(outcome.error.as_deref())
+        .bind(outcome.output_bytes)
+        .bind(outcome.truncated)
+        .bind(execution_id)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if updated != 1 {
+            return Err(Error::NotFound(format!("running execution #{execution_id}")));
+        }
+        tx.commit().await
+    }
+
+    async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>> {
+        on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(execution_id)
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(execution_from_row)
+        .transpose())
+    }
+
+    async fn list_executions(&self, project_id: i64, page: Page) -> Result<Vec<ExecutionRecord>> {
+        let (before, limit) = page.bounds();
+        on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE project_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(project_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(execution_from_row)
+        .collect())
+    }
+
+    async fn execution_log(&self, execution_id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>> {
+        on!(self.reader(), |pool| sqlx::query(
+            "SELECT seq, stream, at, line FROM execution_logs WHERE execution_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3"
+        )
+        .bind(execution_id)
+        .bind(after_seq.unwrap_or(-1))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(log_line_from_row)
+        .collect())
+    }
+
+    async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {
+        Ok(on!(self.writer(), |pool| sqlx::query(
+            "UPDATE executions SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, error = $2
+             WHERE status = 'running' AND deadline_at < $1"
+        )
+        .bind(now)
+        .bind(ABANDONED_ERROR)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+}

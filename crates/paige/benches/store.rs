@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use paige::store::Actor;
+use paige::model::Actor;
 use paige::{Config, Paige};
 use secrecy::SecretString;
 

@@ -9,8 +9,9 @@ use crate::config::Config;
 use crate::crypto::keys::ensure_private_dir;
 use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 use crate::error::{Error, Result};
+use crate::model::{Actor, ProjectRecord};
 use crate::store::sqlite::DB_FILE;
-use crate::store::{Actor, PostgresStore, ProjectRecord, SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 #[derive(Debug, Clone)]
 pub struct Paige {

@@ -3,7 +3,7 @@
 use crate::app::Paige;
 use crate::crypto::{self, DataKey};
 use crate::error::{Error, Result};
-use crate::store::{Actor, AuditEvent, Member, Page, ProjectRecord, Role, UserRecord};
+use crate::model::{Actor, AuditEvent, Member, Page, ProjectRecord, Role, UserRecord};
 
 pub const SLUG_MAX_LEN: usize = 63;
 

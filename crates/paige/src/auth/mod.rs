@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use crate::app::Paige;
 use crate::error::{Error, Result};
-use crate::store::{Actor, NewAudit, ProjectRecord, Role, UserRecord};
+use crate::model::{Actor, NewAudit, ProjectRecord, Role, UserRecord};
 use roles::{Action, allows};
 
 pub use tokens::ApiToken;

@@ -2,7 +2,7 @@
 //! the one check every project operation of the API and the dashboard goes
 //! through.
 
-use crate::store::Role;
+use crate::model::Role;
 
 /// What a caller wants to do in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

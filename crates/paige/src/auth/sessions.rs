@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::Paige;
 use crate::error::Result;
-use crate::store::{UserRecord, now_millis};
+use crate::model::{UserRecord, now_millis};
 
 pub const SESSION_COOKIE: &str = "paige_session";
 pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;

@@ -16,10 +16,10 @@ use zeroize::Zeroizing;
 use crate::Paige;
 use crate::config::{BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_UID_BASE};
 use crate::error::{Error, Result};
+use crate::model::{Actor, Page, SecretMeta, format_utc};
 use crate::projects::parse_role;
 use crate::runtime::sandbox::MIN_UID_BASE;
 use crate::secrets::{dotenv, rules};
-use crate::store::{Actor, Page, SecretMeta, format_utc};
 
 #[derive(Debug, Parser)]
 #[command(

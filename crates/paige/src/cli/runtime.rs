@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 
 use crate::Paige;
 use crate::error::{Error, Result};
+use crate::model::Actor;
 use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger};
-use crate::store::Actor;
 
 #[derive(Debug, Subcommand)]
 pub enum CodeCommand {

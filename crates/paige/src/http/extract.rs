@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::logging::RequestId;
 use super::{AppState, signin};
-use crate::store::{Actor, Page, UserRecord};
+use crate::model::{Actor, Page, UserRecord};
 
 /// Request bodies larger than this are refused with 413 before they are
 /// read whole (a 64 KiB value fits with room for JSON escaping).

@@ -4,8 +4,8 @@
 use crate::Paige;
 use crate::auth::roles::Action;
 use crate::error::{Error, Result};
+use crate::model::{Actor, Role, UserRecord};
 use crate::projects::parse_role;
-use crate::store::{Actor, Role, UserRecord};
 
 /// Only an owner may make or unmake owners.
 pub fn check_owner_rule(caller_role: Role, touches_owner: bool) -> Result<()> {

@@ -11,7 +11,7 @@ use super::AppState;
 use crate::auth::normalize_email;
 use crate::auth::sessions::{ABSOLUTE_TIMEOUT_MS, SESSION_COOKIE, SessionId};
 use crate::error::Error;
-use crate::store::{Actor, UserRecord};
+use crate::model::{Actor, UserRecord};
 
 /// Why a sign-in did not happen.
 #[derive(Debug)]

@@ -15,7 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::Paige;
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::store::{Actor, ProjectRecord, SecretMeta, SecretWrite, WriteOutcome};
+use crate::model::{Actor, ProjectRecord, SecretMeta, WriteOutcome};
+use crate::store::SecretWrite;
 
 pub use rules::{RuleError, ValueWarning};
 pub use values::{Resolved, SetOutcome};

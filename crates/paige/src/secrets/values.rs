@@ -6,7 +6,7 @@
 use secrecy::SecretString;
 
 use super::rules::ValueWarning;
-use crate::store::WriteOutcome;
+use crate::model::WriteOutcome;
 
 /// The result of setting one secret.
 #[derive(Debug, Clone)]

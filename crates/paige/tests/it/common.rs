@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use paige::config::BotUsers;
-use paige::store::Actor;
+use paige::model::Actor;
 use paige::{Config, Paige};
 use secrecy::SecretString;
 use sqlx::postgres::{PgConnection, PgRow};

@@ -46,7 +46,7 @@ async fn overwrite_keeps_one_row_and_bumps_the_version(env: Env) {
 
     // The audit log has one record per change, and no value.
     let project = env.paige.project("bot").await.unwrap();
-    let page = paige::store::Page {
+    let page = paige::model::Page {
         before_id: None,
         limit: 10,
     };

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::format_utc;
+use crate::model::format_utc;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,7 +10,7 @@ use super::pages::{Layout, PageError, Section, When, render};
 use super::session::WebUser;
 use crate::auth::roles::Action;
 use crate::http::AppState;
-use crate::store::{AuditEvent, Page};
+use crate::model::{AuditEvent, Page};
 
 /// The actions a project's log holds, for the filter.
 pub const ACTIONS: &[&str] = &[

@@ -12,8 +12,8 @@ use super::session::{Posted, WebUser};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::model::{Page, ProjectRecord, Role};
 use crate::runtime::{ExecutionRecord, ExecutionRequest, ExecutionStatus, LogLine, Trigger};
-use crate::store::{Page, ProjectRecord, Role};
 
 /// Executions listed on the page.
 const RECENT: u32 = 50;

@@ -12,7 +12,7 @@ use crate::auth::roles::Action;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::membership;
-use crate::store::{Member, ProjectRecord, Role};
+use crate::model::{Member, ProjectRecord, Role};
 
 #[derive(Template)]
 #[template(path = "members.html")]

@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
 use crate::http::AppState;
-use crate::store::{Millis, ProjectRecord, Role, UserRecord, format_utc, now_millis};
+use crate::model::{Millis, ProjectRecord, Role, UserRecord, format_utc, now_millis};
 
 /// The dashboard's sections of a project, for the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::pages::{Layout, PageError, Section, render};
 use super::session::WebUser;
 use crate::http::AppState;
-use crate::store::Role;
+use crate::model::Role;
 
 #[derive(Template)]
 #[template(path = "projects.html")]

@@ -18,9 +18,9 @@ use super::session::{Posted, WebUser, urlencode};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::model::{ProjectRecord, Role, now_millis};
 use crate::secrets::RuleError;
 use crate::secrets::rules::{KEY_MAX_LEN, check_key};
-use crate::store::{ProjectRecord, Role, now_millis};
 
 #[derive(Debug)]
 pub struct Row {

@@ -30,7 +30,7 @@ use super::pages::{Layout, PageError, Section, render};
 use crate::http::AppState;
 use crate::http::logging::RequestId;
 use crate::http::signin::{self, SignInError};
-use crate::store::{Actor, ProjectRecord, Role, UserRecord};
+use crate::model::{Actor, ProjectRecord, Role, UserRecord};
 
 /// The pre-session cookie that ties the sign-in form to its browser.
 pub const LOGIN_COOKIE: &str = "paige_login";

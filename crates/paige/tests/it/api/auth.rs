@@ -151,7 +151,7 @@ async fn revoked_tokens_and_removed_members_lose_access_on_their_next_request(en
     server
         .env
         .paige
-        .add_member("proj", "dev@example.com", paige::store::Role::Developer, &actor())
+        .add_member("proj", "dev@example.com", paige::model::Role::Developer, &actor())
         .await
         .unwrap();
     let secrets = "/api/v1/projects/proj/secrets";

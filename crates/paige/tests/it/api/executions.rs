@@ -53,7 +53,7 @@ async fn code_upload_run_and_redacted_log_over_http(env: Env) {
     server
         .env
         .paige
-        .add_member("proj", "viewer@example.com", paige::store::Role::Viewer, &actor())
+        .add_member("proj", "viewer@example.com", paige::model::Role::Viewer, &actor())
         .await
         .unwrap();
     assert_eq!(server.put_value(&owner, "proj", "API_KEY", SECRET).await.status(), 201);
@@ -191,7 +191,7 @@ async fn executions_abandoned_by_a_dead_server_are_marked_failed_by_the_next_one
     let project: i64 = db
         .scalar("SELECT id FROM projects WHERE slug = ?", &["proj".into()])
         .await;
-    let now = paige::store::now_millis();
+    let now = paige::model::now_millis();
     let plant = |started_at: i64, deadline_at: i64| {
         let db = &db;
         async move {
@@ -215,7 +215,7 @@ async fn executions_abandoned_by_a_dead_server_are_marked_failed_by_the_next_one
     server
         .env
         .paige
-        .add_member("proj", "owner@example.com", paige::store::Role::Owner, &actor())
+        .add_member("proj", "owner@example.com", paige::model::Role::Owner, &actor())
         .await
         .unwrap();
     let get = |id: i64| {

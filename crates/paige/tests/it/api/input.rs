@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use super::{Server, answer, raw_request};
 use crate::common::{Env, both_backends};
 
-async fn snapshot(server: &Server) -> (Vec<paige::store::SecretMeta>, Vec<(String, String)>, i64, Vec<String>) {
+async fn snapshot(server: &Server) -> (Vec<paige::model::SecretMeta>, Vec<(String, String)>, i64, Vec<String>) {
     let listed = server.env.paige.list_secrets("proj").await.unwrap();
     let values = server
         .env

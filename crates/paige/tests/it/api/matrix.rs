@@ -3,7 +3,7 @@
 //! status the role table of SPEC §3 gives, and a non-member cannot tell a
 //! project from one that does not exist.
 
-use paige::store::Role;
+use paige::model::Role;
 use reqwest::Method;
 
 use super::{Server, answer};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use paige::model::Page;
 use paige::runtime::{ExecutionStatus, Stream};
-use paige::store::Page;
 use sha2::{Digest, Sha256};
 
 use super::{bot, lines_of, node_request, run, stored};

@@ -3,8 +3,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use paige::model::Page;
 use paige::runtime::{ExecutionStatus, Stream};
-use paige::store::Page;
 
 use super::{bot, lines_of, log_text, stored};
 use crate::common::{Env, all_files, contains, stderr, stdout};

@@ -122,7 +122,7 @@ async fn a_non_zero_exit_is_a_failed_execution_and_paige_run_exits_with_it() {
         "{}",
         stderr(&out)
     );
-    let page = paige::store::Page {
+    let page = paige::model::Page {
         before_id: None,
         limit: 1,
     };
@@ -157,7 +157,7 @@ async fn a_bot_killed_by_a_signal_is_failed_with_the_signal() {
     );
     assert_eq!(out.status.code(), Some(128 + 9), "{}", stderr(&out));
     assert_eq!(stdout(&out), "going\n");
-    let page = paige::store::Page {
+    let page = paige::model::Page {
         before_id: None,
         limit: 1,
     };
@@ -247,7 +247,7 @@ async fn the_log_is_stored_while_the_bot_runs() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // While it waits, its record is `running` and its first line is stored.
-    let page = paige::store::Page {
+    let page = paige::model::Page {
         before_id: None,
         limit: 1,
     };
@@ -337,7 +337,7 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("the execution was cancelled"), "{err}");
-    let page = paige::store::Page {
+    let page = paige::model::Page {
         before_id: None,
         limit: 1,
     };

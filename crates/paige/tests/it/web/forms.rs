@@ -163,10 +163,10 @@ async fn html_in_a_key_name_or_an_email_is_escaped(env: Env) {
     server
         .env
         .paige
-        .add_member("bot", evil, paige::store::Role::Developer, &actor())
+        .add_member("bot", evil, paige::model::Role::Developer, &actor())
         .await
         .unwrap();
-    let evil_actor = paige::store::Actor {
+    let evil_actor = paige::model::Actor {
         name: evil.to_owned(),
         user_id: None,
         request_id: None,
@@ -194,7 +194,7 @@ async fn forged_posts_are_refused_and_change_nothing(env: Env) {
     server
         .env
         .paige
-        .add_member("bot", "bob@example.com", paige::store::Role::Admin, &actor())
+        .add_member("bot", "bob@example.com", paige::model::Role::Admin, &actor())
         .await
         .unwrap();
     crate::common::Env::set(&server.env, "bot", "KEEP_ME", VALUE).await;
@@ -246,7 +246,7 @@ async fn forged_posts_are_refused_and_change_nothing(env: Env) {
     assert!(
         members
             .iter()
-            .any(|m| m.email == "bob@example.com" && m.role == paige::store::Role::Admin)
+            .any(|m| m.email == "bob@example.com" && m.role == paige::model::Role::Admin)
     );
     server.stop().await;
 }

@@ -3,7 +3,7 @@
 use super::{Browser, LEAKY_BOT, csrf_of, signed_in};
 use crate::api::Server;
 use crate::common::{Env, actor, both_backends};
-use paige::store::Role;
+use paige::model::Role;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

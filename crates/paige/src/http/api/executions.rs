@@ -133,7 +133,7 @@ pub async fn run_execution(
     let run = tokio::spawn(async move { paige.execute_queued(&slots, &project.slug, request, None).await });
     let record = run
         .await
-        .map_err(|e| crate::error::Error::Config(format!("the execution task failed: {e}")))??;
+        .map_err(|e| crate::error::Error::internal(format!("the execution task failed: {e}")))??;
     Ok((StatusCode::CREATED, Json(ExecutionSummary::from(&record))))
 }
 

@@ -150,7 +150,7 @@ pub async fn send_test(
     let run_slug = project.slug.clone();
     let record = tokio::spawn(async move { paige.execute_queued(&slots, &run_slug, request, None).await })
         .await
-        .map_err(|_| PageError::from(Error::Config("the execution task failed".to_owned())))??;
+        .map_err(|_| PageError::from(Error::internal("the execution task failed")))??;
     Ok(Redirect::to(&format!("/projects/{}/executions/{}", project.slug, record.id)).into_response())
 }
 

@@ -4,7 +4,7 @@
 # (-t2 -c32). Prints wrk's summary for:
 #   1. GET  /api/v1/projects/bench/secrets   (a project with 100 secrets)
 #   2. PUT  /api/v1/projects/bench/secrets/HOT_KEY   (durable overwrites of one key)
-# Needs wrk (`apt-get install -y wrk`). Usage: bench/api.sh [seconds] [nodes]
+# Needs wrk (`apt-get install -y wrk`). Usage: [PAIGE=bin] bench/api.sh [seconds] [nodes]
 #
 # On PostgreSQL: export PAIGE_DATABASE_URL=postgres://…/<an empty database>.
 # With nodes > 1 (PostgreSQL only) that many `paige serve` processes share
@@ -21,8 +21,11 @@ if [ "$nodes" -gt 1 ] && [ -z "${PAIGE_DATABASE_URL:-}" ]; then
 fi
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release -q -p paige
-paige=$PWD/target/release/paige
+# PAIGE=path/to/paige measures that binary (say, an older release) instead.
+if [ -z "${PAIGE:-}" ]; then
+  cargo build --release -q -p paige
+fi
+paige=$(realpath "${PAIGE:-${CARGO_TARGET_DIR:-target}/release/paige}")
 work=$(mktemp -d)
 servers=()
 trap 'for s in "${servers[@]}"; do kill -s TERM "$s" 2>/dev/null || true; done; rm -rf "$work"' EXIT

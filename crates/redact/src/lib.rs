@@ -550,4 +550,6 @@ impl RedactStream<'_> {
 }
 
 #[cfg(test)]
+mod printing_tests;
+#[cfg(test)]
 mod tests;

@@ -42,12 +42,13 @@ pub(crate) struct Run {
     pub owner: u32,
 }
 
-/// One distinct window: a fingerprint of its hash, and where its bytes are
-/// in the arena.
+/// One distinct window: a fingerprint of its hash, where its bytes are in
+/// the arena, and the secret it reports.
 #[derive(Clone, Copy, Default)]
 struct Entry {
     fp: u32,
     pos: u32,
+    owner: u32,
 }
 
 /// A long form in the arena.
@@ -83,6 +84,7 @@ impl Drop for WindowTable {
         for e in &mut self.entries {
             e.fp.zeroize();
             e.pos.zeroize();
+            e.owner.zeroize();
         }
         self.filter4.zeroize();
         self.filter8.zeroize();
@@ -200,6 +202,7 @@ impl WindowTable {
                 entries[ends[b] as usize] = Entry {
                     fp: (h >> 8) as u32,
                     pos: pos as u32,
+                    owner: f.owner,
                 };
             }
         }
@@ -223,47 +226,43 @@ impl WindowTable {
     /// Keeps one entry per distinct window, the one whose secret's name
     /// sorts first; clears the `own` bit of the positions of the others.
     fn dedup(&mut self, arena: &[u8], rank: &[u32]) {
+        let same = |a: Entry, b: Entry| {
+            a.fp == b.fp && arena[a.pos as usize..a.pos as usize + WINDOW] == arena[b.pos as usize..b.pos as usize + WINDOW]
+        };
         let mut write = 0usize;
         let mut group: Vec<Entry> = Vec::new();
         for b in 0..self.bucket_starts.len() - 1 {
             let (lo, hi) = (self.bucket_starts[b] as usize, self.bucket_starts[b + 1] as usize);
             self.bucket_starts[b] = write as u32;
             let first = write;
-            let mut duplicates = false;
+            // Some window here is shared by different secrets.
+            let mut mixed = false;
             for k in lo..hi {
                 let e = self.entries[k];
-                let window = &arena[e.pos as usize..e.pos as usize + WINDOW];
-                let same = (first..write).find(|&w| {
-                    let o = self.entries[w];
-                    o.fp == e.fp && arena[o.pos as usize..o.pos as usize + WINDOW] == *window
-                });
-                match same {
+                match (first..write).find(|&w| same(self.entries[w], e)) {
                     Some(w) => {
-                        duplicates = true;
                         let kept = self.entries[w];
-                        if rank[self.owner_at(e.pos as usize) as usize] < rank[self.owner_at(kept.pos as usize) as usize] {
-                            self.entries[w] = e;
+                        if kept.owner != e.owner {
+                            mixed = true;
+                            if rank[e.owner as usize] < rank[kept.owner as usize] {
+                                self.entries[w] = e;
+                            }
                         }
-                        group.push(e);
                     }
                     None => {
                         self.entries[write] = e;
                         write += 1;
-                        group.push(e);
                     }
                 }
+                if hi - lo > 1 {
+                    group.push(e);
+                }
             }
-            if duplicates {
-                for e in group.iter() {
-                    let window = &arena[e.pos as usize..e.pos as usize + WINDOW];
-                    let kept = (first..write)
-                        .map(|w| self.entries[w])
-                        .find(|o| o.fp == e.fp && arena[o.pos as usize..o.pos as usize + WINDOW] == *window);
-                    if let Some(kept) = kept {
-                        let mine = rank[self.owner_at(e.pos as usize) as usize];
-                        if mine != rank[self.owner_at(kept.pos as usize) as usize] {
-                            self.own[e.pos as usize / 64] &= !(1 << (e.pos % 64));
-                        }
+            if mixed {
+                for &e in &group {
+                    let kept = (first..write).map(|w| self.entries[w]).find(|&o| same(o, e));
+                    if kept.is_some_and(|kept| kept.owner != e.owner) {
+                        self.own[e.pos as usize / 64] &= !(1 << (e.pos % 64));
                     }
                 }
             }
@@ -281,10 +280,6 @@ impl WindowTable {
         self.forms[i - 1]
     }
 
-    fn owner_at(&self, pos: usize) -> u32 {
-        self.form_at(pos).owner
-    }
-
     /// Number of distinct windows.
     pub fn windows(&self) -> usize {
         self.entries.len()
@@ -293,7 +288,7 @@ impl WindowTable {
     /// The exact lookup: where `w` (`WINDOW` bytes) is in the arena, if it
     /// is a window.
     #[inline]
-    fn lookup(&self, w: &[u8], arena: &[u8]) -> Option<usize> {
+    fn lookup(&self, w: &[u8], arena: &[u8]) -> Option<Entry> {
         let h = hash12(w);
         let b = (h >> self.bucket_shift) as usize;
         let fp = (h >> 8) as u32;
@@ -301,7 +296,7 @@ impl WindowTable {
         self.entries[lo..hi]
             .iter()
             .find(|e| e.fp == fp && arena[e.pos as usize..e.pos as usize + WINDOW] == w[..WINDOW])
-            .map(|e| e.pos as usize)
+            .copied()
     }
 
     /// The leftmost window starting at or after `pos`, extended to a run.
@@ -356,15 +351,16 @@ impl WindowTable {
             if !((early && t + 4 <= i) || (late && t + 4 >= i)) {
                 continue;
             }
-            if let Some(p) = self.lookup(&text[t..t + WINDOW], arena) {
-                return Some(self.run(text, t, p, arena));
+            if let Some(e) = self.lookup(&text[t..t + WINDOW], arena) {
+                return Some(self.run(text, t, e, arena));
             }
         }
         None
     }
 
-    /// Extends the window at `t` (arena position `p`) along its form.
-    fn run(&self, text: &[u8], t: usize, p: usize, arena: &[u8]) -> Run {
+    /// Extends the window at `t` (entry `e`) along its form.
+    fn run(&self, text: &[u8], t: usize, e: Entry, arena: &[u8]) -> Run {
+        let p = e.pos as usize;
         let form = self.form_at(p);
         let limit = (text.len() - t).min(form.end as usize - p);
         let mut len = WINDOW;
@@ -375,7 +371,7 @@ impl WindowTable {
             start: t,
             last_start: t + len - WINDOW,
             end: t + len,
-            owner: form.owner,
+            owner: e.owner,
         }
     }
 

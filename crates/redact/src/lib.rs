@@ -5,7 +5,7 @@
 //! value) pairs. Each output stream (stdout, stderr) gets its own
 //! [`RedactStream`]; the runtime feeds it whatever chunks the process
 //! writes and calls [`RedactStream::finish`] at the end. Every occurrence
-//! of a pattern (see [`patterns`](crate#patterns)) is replaced by
+//! of a form (see [forms](crate#forms-and-windows)) is replaced by
 //! `[REDACTED:NAME]`.
 //!
 //! ```
@@ -22,33 +22,41 @@
 //! assert_eq!(redactor.redact(b"key=sk_live_0123456789\n"), out);
 //! ```
 //!
-//! # Patterns
+//! # Forms and windows
 //!
-//! For each value of at least 4 bytes: the value; each line of a
-//! multi-line value (LF or CRLF), except PEM armour lines and lines shorter
-//! than 4 bytes; its base64 forms (standard and URL-safe alphabets, the
-//! value at each of the three byte offsets, the characters that depend on
-//! the value alone, and when the value ends the data, the final character
-//! with and without `=` padding); its percent-encoding as
-//! `encodeURIComponent` writes it, with upper- and lower-case hex; and the
-//! inside of the string literal `JSON.stringify` writes. Identical patterns
-//! of different secrets are kept once, under the byte-wise smallest name.
+//! For each value of at least 4 bytes (for a PEM file, each run of body
+//! lines between its armour lines): the value; its `util.inspect` escaping
+//! in both quoting styles; JSON, JSON inside JSON, JSON with `\u` escapes
+//! and `inspect` of JSON; `encodeURIComponent` (upper- and lower-case hex),
+//! `URLSearchParams`, `encodeURI`, a URL's query and password; hex in both
+//! cases and a Buffer's bytes as `console.log` prints them; base64
+//! (standard and URL-safe, the value at each of the three byte offsets,
+//! padded or not, the first line of a wrapped block with its break); and
+//! for a multi-line value, each line's base64 forms and its short forms.
+//!
+//! A form shorter than [`WINDOW`] (12) bytes is masked where it occurs
+//! whole; a longer one wherever **any 12 consecutive bytes** of it occur,
+//! so a prefix, suffix, truncated or wrapped part of at least 12 bytes is
+//! masked like the whole. The crate's README states the threat model: what
+//! honest code prints by accident is in scope, deliberate exfiltration is
+//! not.
 //!
 //! # Matching
 //!
-//! Leftmost-longest: the earliest occurrence wins and, of the patterns
-//! starting there, the longest. Unlike plain non-overlapping matching, an
-//! occurrence that *overlaps* the end of the previous match (one secret's
-//! tail is another's head) is masked too: its part beyond the previous
-//! match becomes one more `[REDACTED:NAME]`. So the bytes left visible are
-//! exactly those that belong to no occurrence of any pattern. Without
-//! overlaps this is plain leftmost-longest replacement.
+//! Over those occurrences (12-byte windows and short forms),
+//! leftmost-longest: the earliest occurrence wins and, of those starting
+//! there, the longest. Unlike plain non-overlapping matching, an occurrence
+//! that *overlaps* the end of the previous match is masked too: with the
+//! same secret it extends the token, with another its part beyond the
+//! previous match becomes one more `[REDACTED:NAME]`. So the bytes left
+//! visible are exactly those that belong to no occurrence. A window shared
+//! by several secrets reports the one whose name sorts first.
 //!
 //! # Streaming
 //!
-//! A stream holds back only a suffix of what it was fed that is a proper
-//! prefix of some pattern (and so might still become a match); everything
-//! else is written at once. The output for any split of the input into
+//! A stream holds back only a suffix of what it was fed that might still
+//! become an occurrence (at most 11 bytes); everything else is written at
+//! once. The output for any split of the input into
 //! chunks equals [`Redactor::redact`] of the whole input.
 
 mod patterns;

@@ -56,7 +56,7 @@ fn push(out: &mut Vec<Form>, form: Form) {
 /// the line breaks next to them, which every PEM file of that kind shares.
 pub fn segments(value: &[u8]) -> Vec<Range<usize>> {
     if !value.split(|&b| b == b'\n').any(is_pem_armour) {
-        return vec![0..value.len()];
+        return std::iter::once(0..value.len()).collect();
     }
     let mut out = Vec::new();
     let mut current: Option<Range<usize>> = None;
@@ -131,7 +131,7 @@ fn lines(value: &[u8], out: &mut Vec<Form>) {
                 push(out, f);
             }
         });
-        base64_forms(line, &[0..line.len()], &mut |f| push(out, f));
+        base64_forms(line, std::slice::from_ref(&(0..line.len())), &mut |f| push(out, f));
     }
 }
 
@@ -287,7 +287,12 @@ pub fn inspect_escape(value: &[u8], single: bool) -> Form {
 }
 
 fn hex_escape(prefix: &[u8; 2], b: u8, digits: &[u8; 16]) -> [u8; 4] {
-    [prefix[0], prefix[1], digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]
+    [
+        prefix[0],
+        prefix[1],
+        digits[usize::from(b >> 4)],
+        digits[usize::from(b & 15)],
+    ]
 }
 
 /// The inside of the string literal `JSON.stringify(value)` writes: `"` and
@@ -400,7 +405,9 @@ pub fn percent_encode_set(value: &[u8], set: PercentSet) -> Form {
             // The URL parser drops tabs and line breaks.
             let mut kept = buffer(value, 1);
             kept.extend(value.iter().copied().filter(|b| !b"\t\n\r".contains(b)));
-            encode_percent(&kept, UPPER, false, |b| (0x20..0x7f).contains(&b) && !b" \"#<>'".contains(&b))
+            encode_percent(&kept, UPPER, false, |b| {
+                (0x20..0x7f).contains(&b) && !b" \"#<>'".contains(&b)
+            })
         }
         PercentSet::Path => encode_percent(value, UPPER, false, |b| (0x20..0x7f).contains(&b) && path(b)),
         PercentSet::Userinfo => encode_percent(value, UPPER, false, |b| {

@@ -17,19 +17,34 @@ use crate::{Redactor, reference};
 
 /// Characters values are made of.
 const VALUE_CHARS: &[char] = &[
-    'a', 'b', 'k', 'Z', '7', '0', '-', '_', '\\', '\'', '"', '`', ' ', '/', '+', '=', '&', '%', '?', 'é', '€', 'ü', '$',
-    '{', '\n', '\t',
+    'a', 'b', 'k', 'Z', '7', '0', '-', '_', '\\', '\'', '"', '`', ' ', '/', '+', '=', '&', '%', '?', 'é', '€', 'ü',
+    '$', '{', '\n', '\t',
 ];
 
 /// Ordinary log text around the prints.
 const WORDS: &[&str] = &[
-    "INFO ", "request ", "handled ", "in ", "12ms ", "user=", "u42 ", "GET /api/v1/items?page=3 ", "{\"ok\":true} ",
-    "\n", "retrying ", "after ", "error: ", "timeout ", "[bot] ", "id=3fa9c01b ", "sent ", "reply ",
+    "INFO ",
+    "request ",
+    "handled ",
+    "in ",
+    "12ms ",
+    "user=",
+    "u42 ",
+    "GET /api/v1/items?page=3 ",
+    "{\"ok\":true} ",
+    "\n",
+    "retrying ",
+    "after ",
+    "error: ",
+    "timeout ",
+    "[bot] ",
+    "id=3fa9c01b ",
+    "sent ",
+    "reply ",
 ];
 
 fn value() -> impl Strategy<Value = String> {
-    prop::collection::vec(0..VALUE_CHARS.len(), 12..120)
-        .prop_map(|ix| ix.into_iter().map(|i| VALUE_CHARS[i]).collect())
+    prop::collection::vec(0..VALUE_CHARS.len(), 12..120).prop_map(|ix| ix.into_iter().map(|i| VALUE_CHARS[i]).collect())
 }
 
 /// How a value is printed.
@@ -140,9 +155,6 @@ fn inspect_in_object(value: &str, max: Option<usize>, out: &mut Vec<u8>, regions
         // A line shorter than 4 bytes is not masked on its own.
         let line = piece.strip_suffix('\n').unwrap_or(piece);
         let last = k + 1 == pieces.len();
-        // A line shorter than 4 bytes is not masked on its own.
-        let line = piece.strip_suffix('\n').unwrap_or(piece);
-        let last = k + 1 == pieces.len();
         let whole = if pieces.len() == 1 {
             !truncated
         } else {
@@ -166,7 +178,10 @@ fn base64(data: &[u8], url: bool, padded: bool) -> Vec<u8> {
     };
     let mut out = Vec::new();
     for group in data.chunks(3) {
-        let n = group.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for k in 0..=group.len() {
             out.push(alphabet[(n >> (18 - 6 * k)) as usize & 63]);
         }
@@ -219,7 +234,11 @@ fn render(value: &str, how: &Print, salt: usize) -> (Vec<u8>, Vec<Region>) {
             regions.push(whole(form));
         }
         Print::Url { password } => {
-            let set = if *password { PercentSet::Userinfo } else { PercentSet::Query };
+            let set = if *password {
+                PercentSet::Userinfo
+            } else {
+                PercentSet::Query
+            };
             let enc = patterns::percent_encode_set(v, set).to_vec();
             if *password {
                 out.extend_from_slice(b"https://bot:");
@@ -277,7 +296,11 @@ fn render(value: &str, how: &Print, salt: usize) -> (Vec<u8>, Vec<Region>) {
             data.extend((0..*suffix).map(|i| b"QRST"[(i + salt) % 4]));
             let enc = base64(&data, *url, *padded);
             let first = (8 * prefix).div_ceil(6);
-            let end = if *suffix == 0 { enc.len() } else { 8 * (prefix + v.len()) / 6 };
+            let end = if *suffix == 0 {
+                enc.len()
+            } else {
+                8 * (prefix + v.len()) / 6
+            };
             let sep: &[u8] = if *crlf { b"\r\n" } else { b"\n" };
             let col = column.unwrap_or(usize::MAX);
             // The output, and where each character of `enc` lands in it.

@@ -227,7 +227,8 @@ impl WindowTable {
     /// sorts first; clears the `own` bit of the positions of the others.
     fn dedup(&mut self, arena: &[u8], rank: &[u32]) {
         let same = |a: Entry, b: Entry| {
-            a.fp == b.fp && arena[a.pos as usize..a.pos as usize + WINDOW] == arena[b.pos as usize..b.pos as usize + WINDOW]
+            a.fp == b.fp
+                && arena[a.pos as usize..a.pos as usize + WINDOW] == arena[b.pos as usize..b.pos as usize + WINDOW]
         };
         let mut write = 0usize;
         let mut group: Vec<Entry> = Vec::new();
@@ -395,7 +396,10 @@ impl WindowTable {
     /// whose bytes and pairs occur in the forms is assumed to (holding it
     /// back is only a delay).
     pub fn may_start(&self, x: &[u8], arena: &[u8]) -> bool {
-        if !x.iter().all(|&b| self.bytes[usize::from(b >> 6)] & (1 << (b & 63)) != 0) {
+        if !x
+            .iter()
+            .all(|&b| self.bytes[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+        {
             return false;
         }
         let pair_in = |w: &[u8]| {
@@ -417,9 +421,11 @@ impl WindowTable {
         if x.len() < 4 && !x.contains(&b'\n') {
             return true;
         }
-        self.forms.iter().any(|f| {
-            let starts = &arena[f.start as usize..f.end as usize + x.len() - WINDOW];
-            memchr::memmem::find(starts, x).is_some()
+        // One pass over the arena; a match counts if it lies in a long form
+        // with room for a window from it.
+        memchr::memmem::find_iter(arena, x).any(|at| {
+            let i = self.forms.partition_point(|f| f.start as usize <= at);
+            i > 0 && at + WINDOW <= self.forms[i - 1].end as usize
         })
     }
 }

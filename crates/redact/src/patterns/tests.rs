@@ -39,8 +39,10 @@ fn hello_world_exact() {
         b"68 65 6c 6c 6f 20 77 6f 72 6c 64",
     ]);
     let forms = all(b"hello world");
-    let (wrapped, plain): (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) =
-        forms.iter().cloned().partition(|f| f.contains(&b'\n') || f.contains(&b'\r'));
+    let (wrapped, plain): (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) = forms
+        .iter()
+        .cloned()
+        .partition(|f| f.contains(&b'\n') || f.contains(&b'\r'));
     assert_eq!(plain, expected);
     // Base64 wrapped at a column: the first line's characters with the
     // line break, where they make a window.
@@ -68,7 +70,12 @@ fn hello_world_exact() {
     }
     // The value in the middle of base64 data, and unpadded at its end: parts
     // of at least 12 bytes of the forms above.
-    for x in [&b"aGVsbG8gd29ybG"[..], b"aGVsbG8gd29ybGQ", b"oZWxsbyB3b3JsZ", b"oZWxsbyB3b3JsZA"] {
+    for x in [
+        &b"aGVsbG8gd29ybG"[..],
+        b"aGVsbG8gd29ybGQ",
+        b"oZWxsbyB3b3JsZ",
+        b"oZWxsbyB3b3JsZA",
+    ] {
         assert!(covered(&forms, x), "{}", String::from_utf8_lossy(x));
     }
 }
@@ -144,7 +151,11 @@ fn node_print_forms_are_masked() {
         assert_eq!(&percent_encode_set(f.value, PercentSet::Form)[..], f.form, "{name:?}");
         assert_eq!(&percent_encode_set(f.value, PercentSet::Uri)[..], f.uri, "{name:?}");
         assert_eq!(&percent_encode_set(f.value, PercentSet::Query)[..], f.query, "{name:?}");
-        assert_eq!(&percent_encode_set(f.value, PercentSet::Userinfo)[..], f.password, "{name:?}");
+        assert_eq!(
+            &percent_encode_set(f.value, PercentSet::Userinfo)[..],
+            f.password,
+            "{name:?}"
+        );
         assert_eq!(&hex(f.value, LOWER)[..], f.hex, "{name:?}");
         assert!(buffer_bytes(f.value).starts_with(f.buffer), "{name:?}");
         let forms: [&[u8]; 10] = [
@@ -175,7 +186,10 @@ fn inspect_escapes_like_node() {
     assert_eq!(&inspect_escape(b"a'b", true)[..], b"a\\'b");
     assert_eq!(&inspect_escape(b"\x0b\x7f\x00\n", false)[..], b"\\x0B\\x7F\\x00\\n");
     // Invalid UTF-8 and other non-ASCII pass through.
-    assert_eq!(&inspect_escape("\u{a0}é\u{ff}".as_bytes(), true)[..], "\u{a0}é\u{ff}".as_bytes());
+    assert_eq!(
+        &inspect_escape("\u{a0}é\u{ff}".as_bytes(), true)[..],
+        "\u{a0}é\u{ff}".as_bytes()
+    );
     assert_eq!(&inspect_escape(b"\xc2\xff", true)[..], b"\xc2\xff");
 }
 
@@ -235,8 +249,16 @@ fn lines_of_multiline_values() {
     assert!(covered(&p, b"BgkqhkiG9w0BAQEF"));
     // The armour is not secret: no form holds any of it.
     for f in &p {
-        assert!(memchr::memmem::find(f, b"-----").is_none(), "{}", String::from_utf8_lossy(f));
-        assert!(memchr::memmem::find(f, b"PRIVATE").is_none(), "{}", String::from_utf8_lossy(f));
+        assert!(
+            memchr::memmem::find(f, b"-----").is_none(),
+            "{}",
+            String::from_utf8_lossy(f)
+        );
+        assert!(
+            memchr::memmem::find(f, b"PRIVATE").is_none(),
+            "{}",
+            String::from_utf8_lossy(f)
+        );
     }
     // The body between the armour lines is one segment.
     assert_eq!(segments(value), vec![29..63]);
@@ -270,7 +292,10 @@ fn json_escapes_controls_like_json_stringify() {
     // Invalid UTF-8 passes through unchanged.
     assert_eq!(&json_escape(b"\xff\xfe")[..], b"\xff\xfe");
     // ASCII-only JSON: a surrogate pair above U+FFFF, upper-case variant.
-    assert_eq!(&json_escape_u("é😀\u{1}".as_bytes(), LOWER)[..], b"\\u00e9\\ud83d\\ude00\\u0001");
+    assert_eq!(
+        &json_escape_u("é😀\u{1}".as_bytes(), LOWER)[..],
+        b"\\u00e9\\ud83d\\ude00\\u0001"
+    );
     assert_eq!(&json_escape_u("é😀".as_bytes(), UPPER)[..], b"\\u00E9\\uD83D\\uDE00");
     assert_eq!(&json_escape_u(b"\xff", LOWER)[..], b"\xff");
 }

@@ -72,7 +72,13 @@ fn windows(part: &Part) -> Vec<&[u8]> {
 fn assert_nothing_survives(what: &str, output: &[u8], parts: &[Part]) {
     // Every 12 bytes of the output, for a quick lookup of each window.
     let present: std::collections::HashSet<&[u8]> = output.windows(WINDOW).collect();
-    let survives = |w: &[u8]| if w.len() == WINDOW { present.contains(w) } else { contains(output, w) };
+    let survives = |w: &[u8]| {
+        if w.len() == WINDOW {
+            present.contains(w)
+        } else {
+            contains(output, w)
+        }
+    };
     let mut checked = 0;
     for part in parts {
         for window in windows(part) {
@@ -123,7 +129,12 @@ async fn no_12_bytes_of_any_printed_form_survive() {
     {
         use std::io::Write;
         let event = serde_json::json!({ "side": raw_side });
-        child.stdin.take().unwrap().write_all(event.to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
     }
     let raw = child.wait_with_output().unwrap();
     assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
@@ -131,7 +142,11 @@ async fn no_12_bytes_of_any_printed_form_survive() {
     let parts: Vec<Part> = serde_json::from_slice(&std::fs::read(&raw_side).unwrap()).unwrap();
     assert!(parts.len() > 100, "{}", parts.len());
     for part in &parts {
-        assert!(contains(&raw_all, part.part.as_bytes()), "the bot did not print the {} part", part.label);
+        assert!(
+            contains(&raw_all, part.part.as_bytes()),
+            "the bot did not print the {} part",
+            part.label
+        );
     }
     for (name, value) in secrets {
         let longest = parts.iter().filter(|p| p.secret == name).map(|p| p.part.len()).max();
@@ -147,7 +162,11 @@ async fn no_12_bytes_of_any_printed_form_survive() {
     std::fs::write(&event, serde_json::json!({ "side": side }).to_string()).unwrap();
     let out = env.cli(&["run", "masky", "--event", event.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains(&format!("printed {} parts", parts.len())), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("printed {} parts", parts.len())),
+        "{}",
+        stderr(&out)
+    );
     // The bot saw the same values under Paige.
     let under_paige: Vec<Part> = serde_json::from_slice(&std::fs::read(&side).unwrap()).unwrap();
     assert_eq!(under_paige, parts);
@@ -186,7 +205,12 @@ async fn no_12_bytes_of_any_printed_form_survive() {
     }
     // Masking keeps ordinary text: the labels and the error's own words.
     let all_out = lines_of(&execution, Stream::Stdout).join("\n");
-    for label in ["MASK_TOKEN hex: ", "MASK_LONG json twice: ", "MASK_PEM base64 wrapped at 64:", "<Buffer "] {
+    for label in [
+        "MASK_TOKEN hex: ",
+        "MASK_LONG json twice: ",
+        "MASK_PEM base64 wrapped at 64:",
+        "<Buffer ",
+    ] {
         assert!(all_out.contains(label), "{label}");
     }
 }

@@ -422,10 +422,18 @@ impl WindowTable {
             return true;
         }
         // One pass over the arena; a match counts if it lies in a long form
-        // with room for a window from it.
-        memchr::memmem::find_iter(arena, x).any(|at| {
+        // with room for a window from it. (Matches may overlap: one across
+        // the end of a form must not hide the next.)
+        let finder = memchr::memmem::Finder::new(x);
+        let mut from = 0;
+        while let Some(found) = finder.find(&arena[from..]) {
+            let at = from + found;
             let i = self.forms.partition_point(|f| f.start as usize <= at);
-            i > 0 && at + WINDOW <= self.forms[i - 1].end as usize
-        })
+            if i > 0 && at + WINDOW <= self.forms[i - 1].end as usize {
+                return true;
+            }
+            from = at + 1;
+        }
+        false
     }
 }

@@ -12,7 +12,7 @@ use paige::runtime::Stream;
 use paige::store::Page;
 
 use super::{bot, lines_of, stored};
-use crate::common::{Env, contains, stderr, stdout};
+use crate::common::{Env, both_backends, contains, stderr, stdout};
 
 const TOKEN: &str = r#"sk-live-Qm9\x'y"z é/+=&%?#0123456789-tail"#;
 const MULTI: &str = "first line: it's \"quoted\" \\ and é here\n\
@@ -99,9 +99,7 @@ fn assert_nothing_survives(what: &str, output: &[u8], parts: &[Part]) {
     }
 }
 
-#[tokio::test]
-async fn no_12_bytes_of_any_printed_form_survive() {
-    let env = Env::new().await;
+async fn no_12_bytes_of_any_printed_form_survive(env: Env) {
     env.project("masky").await;
     let (pem, long) = (pem(), long_value());
     assert!(long.chars().count() > 10_000);
@@ -214,3 +212,5 @@ async fn no_12_bytes_of_any_printed_form_survive() {
         assert!(all_out.contains(label), "{label}");
     }
 }
+
+both_backends!(no_12_bytes_of_any_printed_form_survive);

@@ -88,12 +88,19 @@ fn char_forms(s: &[u8], emit: &mut dyn FnMut(Form)) {
             emit(f);
         }
     };
-    add(inspect_escape(s, false));
-    add(inspect_escape(s, true));
+    // Most values (tokens) need no escaping at all: then every escaped
+    // form equals the value, and none is built.
+    let escapes = s
+        .iter()
+        .any(|&b| b < 0x20 || b == b'\\' || b == b'\'' || b == b'"' || b == 0x7f || b == 0xc2);
     let json = json_escape(s);
-    add(json_escape(&json));
-    add(inspect_escape(&json, false));
-    add(inspect_escape(&json, true));
+    if escapes {
+        add(inspect_escape(s, false));
+        add(inspect_escape(s, true));
+        add(json_escape(&json));
+        add(inspect_escape(&json, false));
+        add(inspect_escape(&json, true));
+    }
     if !s.is_ascii() {
         let json_u = json_escape_u(s, LOWER);
         add(json_escape(&json_u));

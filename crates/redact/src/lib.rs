@@ -5,7 +5,7 @@
 //! value) pairs. Each output stream (stdout, stderr) gets its own
 //! [`RedactStream`]; the runtime feeds it whatever chunks the process
 //! writes and calls [`RedactStream::finish`] at the end. Every occurrence
-//! of a pattern (see [`patterns`](crate#patterns)) is replaced by
+//! of a form (see [forms](crate#forms-and-windows)) is replaced by
 //! `[REDACTED:NAME]`.
 //!
 //! ```
@@ -22,53 +22,67 @@
 //! assert_eq!(redactor.redact(b"key=sk_live_0123456789\n"), out);
 //! ```
 //!
-//! # Patterns
+//! # Forms and windows
 //!
-//! For each value of at least 4 bytes: the value; each line of a
-//! multi-line value (LF or CRLF), except PEM armour lines and lines shorter
-//! than 4 bytes; its base64 forms (standard and URL-safe alphabets, the
-//! value at each of the three byte offsets, the characters that depend on
-//! the value alone, and when the value ends the data, the final character
-//! with and without `=` padding); its percent-encoding as
-//! `encodeURIComponent` writes it, with upper- and lower-case hex; and the
-//! inside of the string literal `JSON.stringify` writes. Identical patterns
-//! of different secrets are kept once, under the byte-wise smallest name.
+//! For each value of at least 4 bytes (for a PEM file, each run of body
+//! lines between its armour lines): the value; its `util.inspect` escaping
+//! in both quoting styles; JSON, JSON inside JSON, JSON with `\u` escapes
+//! and `inspect` of JSON; `encodeURIComponent` (upper- and lower-case hex),
+//! `URLSearchParams`, `encodeURI`, a URL's query and password; hex in both
+//! cases and a Buffer's bytes as `console.log` prints them; base64
+//! (standard and URL-safe, the value at each of the three byte offsets,
+//! padded or not, the first line of a wrapped block with its break); and
+//! for a multi-line value, each line's base64 forms and its short forms.
+//!
+//! A form shorter than [`WINDOW`] (12) bytes is masked where it occurs
+//! whole; a longer one wherever **any 12 consecutive bytes** of it occur,
+//! so a prefix, suffix, truncated or wrapped part of at least 12 bytes is
+//! masked like the whole. The crate's README states the threat model: what
+//! honest code prints by accident is in scope, deliberate exfiltration is
+//! not.
 //!
 //! # Matching
 //!
-//! Leftmost-longest: the earliest occurrence wins and, of the patterns
-//! starting there, the longest. Unlike plain non-overlapping matching, an
-//! occurrence that *overlaps* the end of the previous match (one secret's
-//! tail is another's head) is masked too: its part beyond the previous
-//! match becomes one more `[REDACTED:NAME]`. So the bytes left visible are
-//! exactly those that belong to no occurrence of any pattern. Without
-//! overlaps this is plain leftmost-longest replacement.
+//! Over those occurrences (12-byte windows and short forms),
+//! leftmost-longest: the earliest occurrence wins and, of those starting
+//! there, the longest. Unlike plain non-overlapping matching, an occurrence
+//! that *overlaps* the end of the previous match is masked too: with the
+//! same secret it extends the token, with another its part beyond the
+//! previous match becomes one more `[REDACTED:NAME]`. So the bytes left
+//! visible are exactly those that belong to no occurrence. A window shared
+//! by several secrets reports the one whose name sorts first.
 //!
 //! # Streaming
 //!
-//! A stream holds back only a suffix of what it was fed that is a proper
-//! prefix of some pattern (and so might still become a match); everything
-//! else is written at once. The output for any split of the input into
+//! A stream holds back only a suffix of what it was fed that might still
+//! become an occurrence (at most 11 bytes); everything else is written at
+//! once. The output for any split of the input into
 //! chunks equals [`Redactor::redact`] of the whole input.
 
 mod patterns;
 pub mod reference;
+
+/// A run of this many consecutive bytes of a form counts as the secret
+/// (forms shorter than this must occur whole).
+pub use patterns::WINDOW;
 mod table;
+mod windows;
 
 use std::fmt;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use zeroize::Zeroizing;
 
-use table::{GramTable, Hit};
+use table::GramTable;
+use windows::{LongForm, Run, WindowTable};
 
-/// Length classes: patterns of at least `CLASSES[i]` bytes (and less than
-/// the previous bound) share a q-gram table whose stride follows from the
-/// shortest of them, so a few short patterns do not slow the scan for the
-/// long ones. Patterns shorter than the last bound (4–7 bytes, from values
-/// the store warns about) go to an Aho–Corasick automaton, or to a third
-/// table if there are many.
-const CLASSES: [usize; 2] = [16, 8];
+/// Forms of at least [`WINDOW`] bytes go to the window table (every run of
+/// `WINDOW` bytes of them is masked). Shorter forms must occur whole: those
+/// of at least `CLASSES[i]` bytes (and less than the previous bound) share a
+/// q-gram table whose stride follows from the shortest of them; the
+/// shortest (4–7 bytes, from values the store warns about) go to an
+/// Aho–Corasick automaton, or to another table if there are many.
+const CLASSES: [usize; 1] = [8];
 /// Upper bound on the sampling stride of a q-gram table. Larger strides
 /// sample less text but put more entries in the table.
 const MAX_STRIDE: usize = 32;
@@ -76,12 +90,15 @@ const MAX_STRIDE: usize = 32;
 /// many (its SIMD prefilter then applies); more go to a table with a small
 /// stride, which degrades more gently.
 const AUTOMATON_MAX: usize = 48;
-/// At most this many finders: one table per class and the automaton.
-const FINDERS: usize = CLASSES.len() + 1;
+/// At most this many finders: the window table, one table per class and
+/// the automaton.
+const FINDERS: usize = CLASSES.len() + 2;
 
 /// Finds the leftmost occurrence (and the longest there) of a subset of the
 /// patterns.
 enum Finder {
+    /// Every window of the long forms.
+    Windows(WindowTable),
     Table(GramTable),
     /// An automaton, and its pattern ids -> our pattern indices.
     Automaton(AhoCorasick, Vec<u32>),
@@ -90,14 +107,18 @@ enum Finder {
 /// Masks a fixed set of secrets. Built once per execution; `Send + Sync`,
 /// so one redactor can serve several streams at once.
 pub struct Redactor {
-    /// All pattern bytes, concatenated in sorted order.
+    /// All forms' bytes, concatenated in sorted order.
     arena: Zeroizing<Vec<u8>>,
-    /// `(start, len)` in `arena` of each pattern, sorted by pattern bytes.
+    /// `(start, len)` in `arena` of each form, sorted by form bytes.
     spans: Vec<(usize, usize)>,
-    /// For each pattern, the index of the secret whose name it reports.
+    /// For each form, the index of the secret whose name it reports.
     owner: Vec<u32>,
+    /// For each secret, the position of its name in name order.
+    rank: Vec<u32>,
     names: Vec<Box<str>>,
     replacements: Vec<Box<[u8]>>,
+    /// The longest occurrence that can be cut by the end of a chunk: the
+    /// longest short form, or `WINDOW` if there are long ones.
     max_len: usize,
     /// Each pattern is in exactly one finder; at most [`FINDERS`].
     finders: Vec<Finder>,
@@ -126,7 +147,7 @@ impl fmt::Debug for Redactor {
 
 impl Redactor {
     /// Builds a redactor. `secrets` are (name, value) pairs; values shorter
-    /// than 4 bytes produce no pattern.
+    /// than 4 bytes produce no form.
     pub fn new<N: AsRef<str>, V: AsRef<[u8]>>(secrets: &[(N, V)]) -> Redactor {
         let names: Vec<Box<str>> = secrets.iter().map(|(n, _)| n.as_ref().into()).collect();
         let replacements: Vec<Box<[u8]>> = names
@@ -140,8 +161,14 @@ impl Redactor {
             patterns::expand(value.as_ref(), &mut scratch);
             all.extend(scratch.drain(..).map(|p| (p, i as u32)));
         }
-        // Sort by bytes, then by name, so a pattern shared by several
-        // secrets reports the smallest name whatever the input order.
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]).then(a.cmp(&b)));
+        let mut rank = vec![0u32; names.len()];
+        for (r, &i) in by_name.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        // Sort by bytes, then by name, so a form shared by several secrets
+        // reports the smallest name whatever the input order.
         all.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
@@ -160,7 +187,7 @@ impl Redactor {
             spans.push((arena.len(), bytes.len()));
             owner.push(*secret);
             arena.extend_from_slice(bytes);
-            max_len = max_len.max(bytes.len());
+            max_len = max_len.max(bytes.len().min(WINDOW));
             if let Some(p) = bytes.first_chunk::<4>() {
                 let h = prefix4_index(p);
                 prefix4[h / 64] |= 1 << (h % 64);
@@ -175,6 +202,7 @@ impl Redactor {
             arena,
             spans,
             owner,
+            rank,
             names,
             replacements,
             max_len,
@@ -188,7 +216,19 @@ impl Redactor {
 
     fn build_finders(&mut self) {
         let n = self.spans.len() as u32;
-        let mut upper = usize::MAX;
+        let long: Vec<LongForm> = (0..n as usize)
+            .filter(|&i| self.spans[i].1 >= WINDOW)
+            .map(|i| LongForm {
+                start: self.spans[i].0 as u32,
+                end: (self.spans[i].0 + self.spans[i].1) as u32,
+                owner: self.owner[i],
+            })
+            .collect();
+        if !long.is_empty() {
+            let table = WindowTable::new(&self.arena, long, &self.rank);
+            self.finders.push(Finder::Windows(table));
+        }
+        let mut upper = WINDOW;
         for lower in CLASSES {
             let ids: Vec<u32> = (0..n)
                 .filter(|&i| (lower..upper).contains(&self.spans[i as usize].1))
@@ -223,9 +263,22 @@ impl Redactor {
         }
     }
 
-    /// Number of distinct patterns.
+    /// Number of distinct forms: those shorter than 12 bytes are masked
+    /// where they occur whole, the others wherever 12 of their consecutive
+    /// bytes occur.
     pub fn pattern_count(&self) -> usize {
         self.spans.len()
+    }
+
+    /// Number of distinct 12-byte windows of the forms of 12 bytes and more.
+    pub fn window_count(&self) -> usize {
+        self.finders
+            .iter()
+            .map(|f| match f {
+                Finder::Windows(w) => w.windows(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// A new stream (one per output stream of the process).
@@ -251,11 +304,21 @@ impl Redactor {
         &self.arena[start..start + len]
     }
 
-    fn replacement(&self, pattern: u32) -> &[u8] {
-        &self.replacements[self.owner[pattern as usize] as usize]
+    fn replacement(&self, owner: u32) -> &[u8] {
+        &self.replacements[owner as usize]
     }
 
-    /// Is `x` (non-empty) a proper prefix of some pattern?
+    /// Could an occurrence start with `x` (non-empty, shorter than
+    /// `max_len`) and end beyond it?
+    fn is_open(&self, x: &[u8]) -> bool {
+        self.is_proper_prefix(x)
+            || self.finders.iter().any(|f| match f {
+                Finder::Windows(w) => w.may_start(x, &self.arena),
+                _ => false,
+            })
+    }
+
+    /// Is `x` (non-empty) a proper prefix of some form?
     fn is_proper_prefix(&self, x: &[u8]) -> bool {
         match x.first_chunk::<4>() {
             Some(p4) => {
@@ -288,7 +351,7 @@ impl Redactor {
     fn first_partial(&self, text: &[u8], from: usize) -> usize {
         let lo = from.max(text.len().saturating_sub(self.max_len.saturating_sub(1)));
         (lo..text.len())
-            .find(|&p| self.is_proper_prefix(&text[p..]))
+            .find(|&p| self.is_open(&text[p..]))
             .unwrap_or(text.len())
     }
 
@@ -320,7 +383,7 @@ impl Redactor {
             let written = pos.max(masked.end);
             match next {
                 Some(hit) if hit.start < hold => {
-                    let owner = self.owner[hit.pattern as usize];
+                    let owner = hit.owner;
                     if hit.start > written {
                         out.extend_from_slice(&text[written..hit.start]);
                     }
@@ -330,7 +393,7 @@ impl Redactor {
                         out.extend_from_slice(&self.replacements[owner as usize]);
                     }
                     *masked = Masked { end: hit.end, owner };
-                    pos = hit.start + 1;
+                    pos = hit.last_start + 1;
                 }
                 _ => {
                     if hold > written {
@@ -367,7 +430,7 @@ enum Slot {
     Unknown,
     /// The next occurrence at or after the position last searched from
     /// (`None`: there is none).
-    Found(Option<Hit>),
+    Found(Option<Run>),
 }
 
 struct Search<'r, 't> {
@@ -379,19 +442,27 @@ struct Search<'r, 't> {
 
 impl Search<'_, '_> {
     /// The next occurrence at or after `pos` found by finder `k`.
-    fn next(&mut self, k: usize, pos: usize) -> Option<Hit> {
+    fn next(&mut self, k: usize, pos: usize) -> Option<Run> {
         match self.slots[k] {
             Slot::Found(None) => return None,
             Slot::Found(Some(h)) if h.start >= pos => return Some(h),
             _ => {}
         }
-        let found = match &self.r.finders[k] {
-            Finder::Table(table) => table.find(self.text, pos, |i| self.r.pattern(i)),
-            Finder::Automaton(ac, ids) => ac.find(Input::new(self.text).span(pos..self.text.len())).map(|m| Hit {
-                start: m.start(),
-                end: m.end(),
-                pattern: ids[m.pattern().as_usize()],
-            }),
+        let r = self.r;
+        let exact = |start: usize, end: usize, pattern: u32| Run {
+            start,
+            last_start: start,
+            end,
+            owner: r.owner[pattern as usize],
+        };
+        let found = match &r.finders[k] {
+            Finder::Windows(table) => table.find(self.text, pos, &r.arena),
+            Finder::Table(table) => table
+                .find(self.text, pos, |i| r.pattern(i))
+                .map(|h| exact(h.start, h.end, h.pattern)),
+            Finder::Automaton(ac, ids) => ac
+                .find(Input::new(self.text).span(pos..self.text.len()))
+                .map(|m| exact(m.start(), m.end(), ids[m.pattern().as_usize()])),
         };
         self.slots[k] = Slot::Found(found);
         found
@@ -399,12 +470,12 @@ impl Search<'_, '_> {
 
     /// The leftmost-longest occurrence starting at or after `pos` that
     /// reaches past `covered`.
-    fn candidate(&mut self, mut pos: usize, covered: usize) -> Option<Hit> {
+    fn candidate(&mut self, mut pos: usize, covered: usize) -> Option<Run> {
         loop {
-            let mut best: Option<Hit> = None;
+            let mut best: Option<Run> = None;
             for k in 0..self.r.finders.len() {
                 if let Some(h) = self.next(k, pos) {
-                    let key = |h: Hit| (h.start, std::cmp::Reverse(h.end));
+                    let key = |h: Run| (h.start, std::cmp::Reverse(h.end));
                     if best.is_none_or(|b| key(h) < key(b)) {
                         best = Some(h);
                     }
@@ -414,7 +485,8 @@ impl Search<'_, '_> {
             if best.end > covered {
                 return Some(best);
             }
-            pos = best.start + 1;
+            // Every occurrence starting up to `last_start` ends within it.
+            pos = best.last_start + 1;
         }
     }
 }
@@ -485,5 +557,7 @@ impl RedactStream<'_> {
     }
 }
 
+#[cfg(test)]
+mod printing_tests;
 #[cfg(test)]
 mod tests;

@@ -3,42 +3,61 @@
 //! pattern generation is shared and tested on its own); only the matching
 //! is reimplemented.
 
-use crate::Redactor;
+use crate::{Redactor, WINDOW};
 
-/// Every form the redactor masks for one value (the value, its lines,
-/// base64, percent and JSON forms), possibly with duplicates. For planting
-/// occurrences in test input; the caller already holds the value.
+/// Every form the redactor masks for one value (the value, its lines, and
+/// their `util.inspect`, JSON, URL, form, hex, Buffer and base64 forms),
+/// possibly with duplicates. For planting occurrences in test input; the
+/// caller already holds the value.
 pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     crate::patterns::expand(value, &mut out);
     out.into_iter().map(|f| f.to_vec()).collect()
 }
 
+/// The longest occurrence starting at `start`, naively: a window (the
+/// [`WINDOW`](crate::WINDOW) bytes there are a substring of a form at least
+/// that long; reported for the secret whose name sorts first among those
+/// that have it), else the longest shorter form that occurs whole there.
+/// Returns (end, secret index).
+fn longest_at(r: &Redactor, input: &[u8], start: usize) -> Option<(usize, u32)> {
+    let forms = 0..r.pattern_count() as u32;
+    if let Some(window) = input.get(start..start + WINDOW) {
+        let owner = forms
+            .clone()
+            .filter(|&i| r.pattern(i).len() >= WINDOW && memchr::memmem::find(r.pattern(i), window).is_some())
+            .map(|i| r.owner[i as usize])
+            .min_by_key(|&o| r.rank[o as usize]);
+        if let Some(owner) = owner {
+            return Some((start + WINDOW, owner));
+        }
+    }
+    forms
+        .filter(|&i| r.pattern(i).len() < WINDOW && input[start..].starts_with(r.pattern(i)))
+        .max_by_key(|&i| r.pattern(i).len())
+        .map(|i| (start + r.pattern(i).len(), r.owner[i as usize]))
+}
+
 /// The redactor's matching rule, naively: for each position in order, the
-/// longest pattern starting there; it is masked if it reaches past what is
-/// already masked, with a new token unless it overlaps the previous
+/// longest occurrence starting there; it is masked if it reaches past what
+/// is already masked, with a new token unless it overlaps the previous
 /// occurrence of the same secret.
 pub fn leftmost_longest(r: &Redactor, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut covered = 0;
     let mut last_owner = None;
     for start in 0..input.len() {
-        let longest = (0..r.pattern_count() as u32)
-            .filter(|&i| input[start..].starts_with(r.pattern(i)))
-            .max_by_key(|&i| r.pattern(i).len());
-        if let Some(i) = longest {
-            let end = start + r.pattern(i).len();
-            if end > covered {
-                if start > covered {
-                    out.extend_from_slice(&input[covered..start]);
-                }
-                let owner = r.owner[i as usize];
-                if start >= covered || last_owner != Some(owner) {
-                    out.extend_from_slice(r.replacement(i));
-                }
-                covered = end;
-                last_owner = Some(owner);
+        if let Some((end, owner)) = longest_at(r, input, start)
+            && end > covered
+        {
+            if start > covered {
+                out.extend_from_slice(&input[covered..start]);
             }
+            if start >= covered || last_owner != Some(owner) {
+                out.extend_from_slice(r.replacement(owner));
+            }
+            covered = end;
+            last_owner = Some(owner);
         }
     }
     if covered < input.len() {
@@ -65,7 +84,7 @@ pub fn replace_each(r: &Redactor, input: &[u8]) -> Vec<u8> {
                 continue;
             }
             next.extend_from_slice(&text[last..m]);
-            next.extend_from_slice(r.replacement(i));
+            next.extend_from_slice(r.replacement(r.owner[i as usize]));
             last = m + r.pattern(i).len();
         }
         next.extend_from_slice(&text[last..]);

@@ -4,8 +4,10 @@
 //!
 //! Input layout (via `Unstructured`): up to 6 secrets (arbitrary bytes,
 //! some cut from the text so they occur in it), then text built from
-//! filler bytes, planted forms of the secrets (whole or cut off), then
-//! chunk sizes.
+//! filler bytes, planted forms of the secrets (whole, cut off, any part of
+//! one, or a part wrapped at a column with LF or CRLF: the reference masks
+//! every 12-byte window of a form of 12 bytes or more, and shorter forms
+//! whole), then chunk sizes.
 
 #![no_main]
 
@@ -41,7 +43,7 @@ fn run(data: &[u8]) -> Result<()> {
     let mut text = Vec::new();
     let pieces = u.int_in_range(0..=24)?;
     for _ in 0..pieces {
-        match u.int_in_range(0..=3)? {
+        match u.int_in_range(0..=5)? {
             0 | 1 => {
                 let len = u.int_in_range(0..=24)?;
                 text.extend_from_slice(u.bytes(len)?);
@@ -55,8 +57,22 @@ fn run(data: &[u8]) -> Result<()> {
                     continue;
                 }
                 let form = &f[u.choose_index(f.len())?];
-                let end = if k == 2 { form.len() } else { u.int_in_range(0..=form.len())? };
-                text.extend_from_slice(&form[..end]);
+                let start = if k >= 4 { u.int_in_range(0..=form.len())? } else { 0 };
+                let end = if k == 2 { form.len() } else { u.int_in_range(start..=form.len())? };
+                let part = &form[start..end];
+                if k == 5 {
+                    // Wrapped at a column, as MIME and PEM wrap base64.
+                    let column = u.int_in_range(1..=80)?;
+                    let sep: &[u8] = if u.arbitrary()? { b"\r\n" } else { b"\n" };
+                    for (i, line) in part.chunks(column).enumerate() {
+                        if i > 0 {
+                            text.extend_from_slice(sep);
+                        }
+                        text.extend_from_slice(line);
+                    }
+                } else {
+                    text.extend_from_slice(part);
+                }
             }
         }
     }

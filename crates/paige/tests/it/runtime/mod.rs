@@ -6,6 +6,7 @@ mod code;
 mod isolation;
 mod leak;
 mod limits;
+mod masking;
 mod sandbox;
 mod slots;
 

@@ -77,7 +77,7 @@ where
 {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Config(format!("a code task stopped: {e}")))?
+        .map_err(|e| Error::internal(format!("a code task stopped: {e}")))?
 }
 
 /// The start of the name of every tree built for `revision`.
@@ -197,7 +197,7 @@ fn install(project_dir: &Path, staging: &Path, name: &str) -> Result<CodeTree> {
         return Err(io_error("cannot install", &current, &e));
     }
     sync_dir(project_dir)?;
-    let leased = lease(&tree)?.ok_or_else(|| Error::Config(format!("{} vanished", tree.display())))?;
+    let leased = lease(&tree)?.ok_or_else(|| Error::internal(format!("{} vanished", tree.display())))?;
     remove_unused_trees(&trees, name);
     Ok(leased)
 }
@@ -263,13 +263,13 @@ impl Paige {
         let read = self.store.read_code(project_id, sink).await;
         let written = writer
             .await
-            .map_err(|e| Error::Config(format!("the code build stopped: {e}")))
+            .map_err(|e| Error::internal(format!("the code build stopped: {e}")))
             .and_then(|r| r);
         let built = match (read, written) {
             (Ok(Some(revision)), Ok(written)) if CodeTotals::of(&written).digest == revision.digest => {
                 Ok(Some(revision))
             }
-            (Ok(Some(revision)), Ok(_)) => Err(Error::Config(format!(
+            (Ok(Some(revision)), Ok(_)) => Err(Error::corrupt(format!(
                 "the code read for revision {} does not match its digest; it was not run",
                 revision.revision
             ))),

@@ -185,7 +185,7 @@ pub(super) async fn supervise(
                 // The entry point is gone: whatever it left behind in its
                 // group goes too, which also closes their copies of the pipes.
                 group.kill_and_forget();
-                exited = Some(status.map_err(|e| crate::Error::Config(format!("cannot wait for the bot: {e}")))?);
+                exited = Some(status.map_err(|e| crate::Error::internal(format!("cannot wait for the bot: {e}")))?);
                 drain_until = Some(Instant::now() + DRAIN_GRACE);
             }
             Event::StdinDone => stdin_done = true,
@@ -221,7 +221,7 @@ pub(super) async fn supervise(
             sink.store.append_execution_log(sink.execution_id, &lines).await?;
         }
     }
-    let status = exited.ok_or_else(|| crate::Error::Config("the bot's exit status is unknown".into()))?;
+    let status = exited.ok_or_else(|| crate::Error::internal("the bot's exit status is unknown"))?;
     Ok(ProcessEnd {
         status,
         timed_out,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::code::{CodeEntry, CodeKind, CodeMeta};
 
 fn malformed(path: &str, why: &str) -> Error {
-    Error::Config(format!("the stored code entry {path:?} cannot be built: {why}"))
+    Error::corrupt(format!("the stored code entry {path:?} cannot be built: {why}"))
 }
 
 /// Writes one stored entry below `root`, never through a symlink or over

@@ -23,9 +23,12 @@
 //! A server bounds how many run at once with [`ExecutionSlots`] and
 //! [`Paige::execute_queued`].
 
+pub mod bwrap;
 pub mod code;
 mod code_cache;
 pub mod env;
+pub mod jail;
+pub mod limits;
 mod process;
 pub mod sandbox;
 mod slots;

@@ -4,6 +4,7 @@
 
 mod code;
 mod isolation;
+mod jail;
 mod leak;
 mod limits;
 mod sandbox;

@@ -29,9 +29,10 @@
 //! it. The locks are `flock`s, so they hold across processes too (`paige
 //! run` next to `paige serve` on one data dir).
 
-use std::collections::BTreeSet;
+mod write;
+
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +44,7 @@ use super::code::{
 };
 use crate::Paige;
 use crate::error::{Error, Result};
-use crate::store::code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals};
+use crate::store::code::{CodeRevision, CodeTotals};
 use crate::store::{Actor, ProjectRecord};
 
 /// A tree to run an execution in; it stays on disk while this value lives.
@@ -160,85 +161,6 @@ fn start_staging(project_dir: &Path) -> Result<PathBuf> {
     Ok(staging)
 }
 
-fn malformed(path: &str, why: &str) -> Error {
-    Error::Config(format!("the stored code entry {path:?} cannot be built: {why}"))
-}
-
-/// Writes one stored entry below `root`, never through a symlink or over
-/// an existing entry; records the directories it creates in `dirs` and the
-/// regular files it writes in `files` (made durable later, all at once).
-fn write_entry(root: &Path, entry: &CodeEntry, dirs: &mut BTreeSet<PathBuf>, files: &mut Vec<PathBuf>) -> Result<()> {
-    // The database is the source of truth, not a trusted path builder:
-    // every path is checked again before it touches the disk.
-    let rel = check_code_path(&entry.path, &STORED_PATHS).map_err(|e| malformed(&entry.path, &e.to_string()))?;
-    let parts: Vec<_> = rel.components().collect();
-    let Some((name, parents)) = parts.split_last() else {
-        return Err(malformed(&entry.path, "it is empty"));
-    };
-    let mut dir = root.to_path_buf();
-    for part in parents {
-        dir.push(part);
-        match dir.symlink_metadata() {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(malformed(
-                    &entry.path,
-                    "another entry is in the way of a directory on its path",
-                ));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                mkdir_private(&dir).map_err(|e| io_error("cannot create", &dir, &e))?;
-                dirs.insert(dir.clone());
-            }
-            Err(e) => return Err(io_error("cannot read", &dir, &e)),
-        }
-    }
-    let target = dir.join(name);
-    match entry.kind {
-        CodeKind::File => {
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)
-                .and_then(|mut f| f.write_all(&entry.content))
-                .map_err(|e| io_error("cannot write", &target, &e))?;
-            files.push(target);
-            Ok(())
-        }
-        CodeKind::Symlink => {
-            let link = stored_target(&entry.content);
-            if !symlink_stays_inside(&entry.path, link) {
-                return Err(malformed(&entry.path, "it is a symlink that points outside the tree"));
-            }
-            symlink(link, &target).map_err(|e| io_error("cannot create", &target, &e))
-        }
-    }
-}
-
-/// Writes entries below `root` as they arrive, then makes every file and
-/// directory durable; returns what was written, for the digest check.
-/// The fsyncs wait for the end of the read, so the database transaction
-/// that streams the entries is not held open by them.
-fn write_entries(root: &Path, mut entries: mpsc::Receiver<CodeEntry>) -> Result<Vec<CodeMeta>> {
-    let mut written = Vec::new();
-    let mut dirs = BTreeSet::new();
-    let mut files = Vec::new();
-    while let Some(entry) = entries.blocking_recv() {
-        write_entry(root, &entry, &mut dirs, &mut files)?;
-        written.push(entry.meta());
-    }
-    for file in &files {
-        File::open(file)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_error("cannot sync", file, &e))?;
-    }
-    for dir in &dirs {
-        sync_dir(dir)?;
-    }
-    sync_dir(root)?;
-    Ok(written)
-}
-
 /// Best effort: removes every tree but `live` that no execution leases.
 fn remove_unused_trees(trees: &Path, live: &str) {
     let Ok(entries) = fs::read_dir(trees) else {
@@ -337,7 +259,7 @@ impl Paige {
         // flight at most, so memory stays bounded by the largest files.
         let (sink, entries) = mpsc::channel(2);
         let root = staging.clone();
-        let writer = tokio::task::spawn_blocking(move || write_entries(&root, entries));
+        let writer = tokio::task::spawn_blocking(move || write::write_entries(&root, entries));
         let read = self.store.read_code(project_id, sink).await;
         let written = writer
             .await

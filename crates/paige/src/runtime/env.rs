@@ -56,17 +56,26 @@ fn platform_values(p: &Platform<'_>) -> [OsString; 11] {
     ]
 }
 
-/// Applies the environment to a command whose environment was cleared.
-/// The values are copied into the command (the standard library keeps
-/// them until it is dropped, right after the spawn).
-pub(super) fn apply(command: &mut tokio::process::Command, platform: &Platform<'_>, resolved: &Resolved) {
-    command.env_clear();
-    for (key, value) in &resolved.secrets {
-        if !PLATFORM_VARS.contains(&key.as_str()) {
-            command.env(key, value.expose_secret());
+/// A child's whole environment: the platform set and the secrets.
+#[derive(Debug)]
+pub(super) struct ChildEnv<'a> {
+    pub platform: Platform<'a>,
+    pub secrets: &'a Resolved,
+}
+
+impl ChildEnv<'_> {
+    /// Clears the command's environment and sets this one. The values are
+    /// copied into the command (the standard library keeps them until it
+    /// is dropped, right after the spawn).
+    pub(super) fn apply(&self, command: &mut tokio::process::Command) {
+        command.env_clear();
+        for (key, value) in &self.secrets.secrets {
+            if !PLATFORM_VARS.contains(&key.as_str()) {
+                command.env(key, value.expose_secret());
+            }
         }
-    }
-    for (name, value) in PLATFORM_VARS.iter().zip(platform_values(platform)) {
-        command.env(name, value);
+        for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
+            command.env(name, value);
+        }
     }
 }

@@ -13,7 +13,7 @@ mod slots;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use paige::runtime::{Execution, ExecutionRecord, ExecutionRequest, Limits, Stream, Trigger};
+use paige::runtime::{ExecutionRecord, ExecutionRequest, Limits, StoredExecution, Stream, Trigger};
 
 use crate::common::{Env, actor};
 
@@ -41,12 +41,12 @@ pub async fn run(env: &Env, slug: &str, request: ExecutionRequest) -> ExecutionR
 }
 
 /// The stored execution and its whole log.
-pub async fn stored(env: &Env, slug: &str, id: i64) -> Execution {
+pub async fn stored(env: &Env, slug: &str, id: i64) -> StoredExecution {
     env.paige.execution(slug, id).await.unwrap()
 }
 
 /// The stored log as text: one `stream: line` per line.
-pub fn log_text(execution: &Execution) -> String {
+pub fn log_text(execution: &StoredExecution) -> String {
     execution
         .log
         .iter()
@@ -55,7 +55,7 @@ pub fn log_text(execution: &Execution) -> String {
 }
 
 /// Lines of one stream of the stored log.
-pub fn lines_of(execution: &Execution, stream: Stream) -> Vec<&str> {
+pub fn lines_of(execution: &StoredExecution, stream: Stream) -> Vec<&str> {
     execution
         .log
         .iter()

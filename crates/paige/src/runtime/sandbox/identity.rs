@@ -1,0 +1,227 @@
+//! Who a bot runs as: the configured choice, what it amounts to in this
+//! process, and one project's uid and gid.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use crate::error::{Error, Result};
+
+/// The default base: project N's bots run as uid and gid `200000 + N`.
+pub const DEFAULT_UID_BASE: u32 = 200_000;
+/// The lowest base accepted: the ids below belong to the system and to
+/// its people.
+pub const MIN_UID_BASE: u32 = 1_000;
+/// The highest id a bot may get: `u32::MAX` is `(uid_t)-1`, "no change",
+/// and values from 2^31 up are negative where ids are read as signed.
+const MAX_BOT_ID: u64 = i32::MAX as u64;
+
+/// Which Unix user bots run as, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotUsers {
+    /// Each project's bots run as uid and gid `uid_base + project id`.
+    /// Needs paige to be root; otherwise bots run as paige's user, with a
+    /// warning (see [`BotUsers::isolation`]).
+    PerProject { uid_base: u32 },
+    /// Bots run as paige's own user even when paige is root: the
+    /// operator's explicit choice (`--insecure-bots-as-paige-user`).
+    SameAsPaige,
+}
+
+impl Default for BotUsers {
+    fn default() -> Self {
+        Self::PerProject {
+            uid_base: DEFAULT_UID_BASE,
+        }
+    }
+}
+
+/// What actually happens, given the configuration and who paige runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    PerProject {
+        uid_base: u32,
+    },
+    /// Bots run as paige's own user: they can read what paige can read.
+    SameAsPaige {
+        reason: SharedReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedReason {
+    /// Only root can start a process as another user.
+    NotRoot,
+    /// `--insecure-bots-as-paige-user`.
+    OptedOut,
+}
+
+impl BotUsers {
+    /// The isolation bots get in this process.
+    pub fn isolation(self) -> Isolation {
+        match self {
+            Self::SameAsPaige => Isolation::SameAsPaige {
+                reason: SharedReason::OptedOut,
+            },
+            Self::PerProject { uid_base } if rustix::process::geteuid().is_root() => Isolation::PerProject { uid_base },
+            Self::PerProject { .. } => Isolation::SameAsPaige {
+                reason: SharedReason::NotRoot,
+            },
+        }
+    }
+}
+
+impl Isolation {
+    /// One line for the operator: what bots run as, and what that means.
+    pub fn describe(self) -> String {
+        match self {
+            Self::PerProject { uid_base } => format!(
+                "bots run as their project's own user: uid and gid {uid_base} + project id \
+                 (--bot-uid-base); they cannot read the master key, the database or another project's bots"
+            ),
+            Self::SameAsPaige { reason } => {
+                let (why, fix) = match reason {
+                    SharedReason::NotRoot => (
+                        "paige is not running as root, so it cannot start them as another user",
+                        "run paige as root so each project gets its own user",
+                    ),
+                    SharedReason::OptedOut => (
+                        "--insecure-bots-as-paige-user is set",
+                        "drop --insecure-bots-as-paige-user so each project gets its own user",
+                    ),
+                };
+                format!(
+                    "WARNING: bots run as paige's own user ({why}): any bot can read the master key and the \
+                     database, and the secrets of another project's bot running at the same time. \
+                     Run only bot code you trust, or {fix}"
+                )
+            }
+        }
+    }
+}
+
+/// The uid and gid one project's bots run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BotIdentity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl BotIdentity {
+    /// `uid_base + project_id`, refused if it is out of the usable range.
+    pub fn for_project(uid_base: u32, project_id: i64) -> Result<Self> {
+        let id = u64::try_from(project_id)
+            .ok()
+            .and_then(|p| u64::from(uid_base).checked_add(p))
+            .filter(|&id| id <= MAX_BOT_ID && uid_base >= MIN_UID_BASE)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "project #{project_id} has no usable bot user with --bot-uid-base {uid_base}: \
+                     the base must be at least {MIN_UID_BASE} and base + project id at most {MAX_BOT_ID}"
+                ))
+            })?;
+        Ok(Self { uid: id, gid: id })
+    }
+
+    /// May this user search (pass through) a directory with this metadata?
+    pub(super) fn can_search(self, meta: &fs::Metadata) -> bool {
+        let mode = meta.mode();
+        if meta.uid() == self.uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == self.gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        }
+    }
+}
+
+/// Warnings about ids of the bots' range that the system already uses:
+/// a bot given such an id could open that user's or group's files.
+/// Checks the first `span` ids of the range against `/etc/passwd` and
+/// `/etc/group`.
+pub fn overlapping_accounts(uid_base: u32, span: u32) -> Vec<String> {
+    let range = u64::from(uid_base)..u64::from(uid_base) + u64::from(span);
+    let mut found = Vec::new();
+    for (file, what) in [("/etc/passwd", "user"), ("/etc/group", "group")] {
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut fields = line.split(':');
+            let (Some(name), Some(id)) = (fields.next(), fields.nth(1)) else {
+                continue;
+            };
+            if let Ok(id) = id.parse::<u64>()
+                && range.contains(&id)
+            {
+                found.push(format!(
+                    "{what} {name} ({file}) has id {id}, inside the bots' range from {uid_base}: \
+                     the bot of project #{} would run as it; choose another --bot-uid-base",
+                    id - u64::from(uid_base)
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn identities_are_base_plus_project_and_refused_out_of_range() {
+        assert_eq!(
+            BotIdentity::for_project(200_000, 7).unwrap(),
+            BotIdentity {
+                uid: 200_007,
+                gid: 200_007
+            }
+        );
+        for (base, project) in [(999, 1), (200_000, -1), (u32::MAX, 1), (i32::MAX as u32, 1)] {
+            let err = BotIdentity::for_project(base, project).unwrap_err();
+            assert!(err.to_string().contains("no usable bot user"), "{err}");
+        }
+        assert_eq!(BotIdentity::for_project(1_000, 0).unwrap().uid, 1_000);
+    }
+
+    #[test]
+    fn search_permission_follows_owner_then_group_then_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = |mode: u32| {
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+            fs::metadata(dir.path()).unwrap()
+        };
+        let me = rustix::process::geteuid().as_raw();
+        let my_group = rustix::process::getegid().as_raw();
+        let owner = BotIdentity {
+            uid: me,
+            gid: u32::MAX - 5,
+        };
+        let group = BotIdentity {
+            uid: u32::MAX - 5,
+            gid: my_group,
+        };
+        let other = BotIdentity {
+            uid: u32::MAX - 5,
+            gid: u32::MAX - 5,
+        };
+        assert!(owner.can_search(&meta(0o700)) && !owner.can_search(&meta(0o077)));
+        assert!(group.can_search(&meta(0o710)) && !group.can_search(&meta(0o701)));
+        assert!(other.can_search(&meta(0o711)) && !other.can_search(&meta(0o770)));
+    }
+
+    #[test]
+    fn the_operator_is_told_what_bots_run_as() {
+        let per_project = Isolation::PerProject { uid_base: 300_000 }.describe();
+        assert!(per_project.contains("300000 + project id"), "{per_project}");
+        let shared = Isolation::SameAsPaige {
+            reason: SharedReason::NotRoot,
+        }
+        .describe();
+        assert!(shared.starts_with("WARNING") && shared.contains("can read the master key"));
+    }
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::crypto::keys::ensure_private_dir;
 use crate::error::Result;
+use crate::runtime::limits::ResourceLimits;
 use crate::runtime::sandbox::BotUsers;
 use crate::store::postgres::redact_url;
 use crate::store::sqlite::DB_FILE;
@@ -22,8 +23,12 @@ pub struct Config {
     /// A PostgreSQL URL: the store is then that database, and the data dir
     /// holds only the master key (and this node's copy of the bot code).
     pub database_url: Option<String>,
-    /// Which Unix user bots run as (see `runtime::sandbox`).
+    /// Which Unix user bots run as, and whether in the sandbox (see
+    /// `runtime::sandbox`).
     pub bot_users: BotUsers,
+    /// Each execution's process, memory, CPU time and tmpfs limits (see
+    /// `runtime::limits`).
+    pub resource_limits: ResourceLimits,
 }
 
 impl fmt::Debug for Config {
@@ -34,6 +39,7 @@ impl fmt::Debug for Config {
             .field("master_key_file", &self.master_key_file)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("bot_users", &self.bot_users)
+            .field("resource_limits", &self.resource_limits)
             .finish()
     }
 }
@@ -45,6 +51,7 @@ impl Config {
             master_key_file: None,
             database_url: None,
             bot_users: BotUsers::default(),
+            resource_limits: ResourceLimits::default(),
         }
     }
 

@@ -324,7 +324,13 @@ impl Spec<'_> {
                 "/bin/bash"
             };
             let closes: Vec<String> = close.iter().map(|fd| format!("exec {fd}<&-")).collect();
-            a.flags(&[shell, "-c", &format!("{}; exec \"$@\"", closes.join("; ")), "sh"]);
+            // The shell's own variables must not reach the bot either (bash
+            // sets SHLVL again when it execs: env takes it out).
+            let script = format!(
+                "{}; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
+                closes.join("; ")
+            );
+            a.flags(&[shell, "-c", &script, "sh"]);
         }
         if let Some((uid, gid)) = self.user {
             a.flags(&[
@@ -597,7 +603,16 @@ mod tests {
         // Root: no user namespace; setpriv switches users in front of the bot,
         // after the shell that closes the inherited descriptor 7.
         assert!(position(&argv, &["--unshare-user"]).is_none());
-        let shell = position(&argv, &["/bin/sh", "-c", "exec 7<&-; exec \"$@\"", "sh"]).unwrap();
+        let shell = position(
+            &argv,
+            &[
+                "/bin/sh",
+                "-c",
+                "exec 7<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
+                "sh",
+            ],
+        )
+        .unwrap();
         let setpriv = position(&argv, &["/usr/bin/setpriv", "--reuid=200001", "--regid=200001"]).unwrap();
         assert!(shell < setpriv);
         assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
@@ -620,7 +635,18 @@ mod tests {
         let argv = own.args(fds(), &[12]).unwrap();
         assert!(position(&argv, &["--unshare-user", "--disable-userns"]).is_some());
         assert!(position(&argv, &["/usr/bin/setpriv"]).is_none());
-        assert!(position(&argv, &["/bin/bash", "-c", "exec 12<&-; exec \"$@\"", "sh"]).is_some());
+        assert!(
+            position(
+                &argv,
+                &[
+                    "/bin/bash",
+                    "-c",
+                    "exec 12<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
+                    "sh"
+                ]
+            )
+            .is_some()
+        );
         assert!(position(&argv, &["--chdir", CODE_DIR]).is_some());
         assert!(position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).is_none());
     }

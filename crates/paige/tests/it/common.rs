@@ -80,18 +80,6 @@ impl Env {
         bot_uid_base(&self.data_dir())
     }
 
-    /// A directory every bot user may write to, for files a test and its
-    /// bot exchange (bots run as their project's own uid, not the test's).
-    pub fn exchange_dir(&self) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = self.dir.path().join("exchange");
-        if !dir.exists() {
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        }
-        dir
-    }
-
     /// Creates a project with an owner (alice@example.com, made on first use).
     pub async fn project(&self, slug: &str) {
         if self.paige.user("alice@example.com").await.is_err() {

@@ -12,11 +12,7 @@ use paige::runtime::bwrap::{CODE_DIR, Cwd, Spec};
 use paige::runtime::jail;
 use paige::runtime::limits::{Backend, LimitHit, ResourceLimits};
 
-use super::process_gone;
-
-fn unique() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
+use super::{all_gone, host_processes_with, unique};
 
 /// The user bots run as: a per-project uid when the tests are root.
 fn user() -> Option<(u32, u32)> {
@@ -28,38 +24,6 @@ fn user() -> Option<(u32, u32)> {
 
 fn as_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-/// Live host processes whose command line contains `marker`.
-fn host_processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-            && crate::common::contains(&cmdline, marker.as_bytes())
-            && !process_gone(pid, Duration::ZERO)
-        {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// Waits up to `within` for no live host process to carry `marker`.
-fn all_gone(marker: &str, within: Duration) -> Vec<u32> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = host_processes_with(marker);
-        if left.is_empty() || Instant::now() > deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn configure(command: &mut tokio::process::Command) {

@@ -126,8 +126,7 @@ async fn a_sandboxed_process_sees_its_own_processes_and_files_only() {
     std::fs::write(secret_dir.path().join("private.txt"), "host file").unwrap();
     let mut run = Run::sh(&format!(
         "echo pids $(ls /proc | grep -c '^[0-9]'); \
-         t=planted-operator-token; \
-         echo token $(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c \"$t-{suffix}\"); \
+         echo token $(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'planted-operator-[t]oken-{suffix}'); \
          echo uid $(id -u) $(id -un) groups $(id -G); \
          echo cwd $(pwd); \
          echo root $(ls / | tr '\\n' ' '); \

@@ -286,15 +286,17 @@ impl Spec<'_> {
                 a.op1("--dir", parent);
             }
             a.op("--ro-bind", &cwd, &cwd);
-            // Paige's files inside it: masked by an empty directory (or file).
-            for hidden in self.hidden {
-                let Ok(hidden) = canonical(hidden) else { continue };
-                if hidden.starts_with(&cwd) {
+            // Paige's files inside it: masked by an empty directory (or
+            // file), once (not again inside a masked directory).
+            let masked: Vec<PathBuf> = self.hidden.iter().filter_map(|h| canonical(h).ok()).collect();
+            for hidden in &masked {
+                let under_another = masked.iter().any(|m| m != hidden && hidden.starts_with(m));
+                if hidden.starts_with(&cwd) && !under_another {
                     if hidden.is_dir() {
                         a.flags(&["--perms", "0000", "--size", "4096"]);
-                        a.op1("--tmpfs", &hidden);
+                        a.op1("--tmpfs", hidden);
                     } else {
-                        a.op("--ro-bind", "/dev/null", &hidden);
+                        a.op("--ro-bind", "/dev/null", hidden);
                     }
                 }
             }

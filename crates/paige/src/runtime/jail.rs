@@ -50,12 +50,11 @@ pub async fn launch(
             return Err(e);
         }
     };
-    let attached = launch
-        .start(|bwrap_pid, sandbox_pid| {
-            group.attach(bwrap_pid)?;
-            group.attach(sandbox_pid)
-        })
-        .await;
+    // The sandbox's first process only: all the bot's processes descend
+    // from it. bwrap's own (outside, waiting) needs no limit. On cgroup v1
+    // the first move after a while costs the kernel an RCU grace period
+    // (a few ms): one move, not two.
+    let attached = launch.start(|_bwrap_pid, sandbox_pid| group.attach(sandbox_pid)).await;
     if let Err(e) = attached {
         let _ = launch.child.start_kill();
         let _ = launch.child.wait().await;
@@ -121,11 +120,11 @@ impl Jailed {
     }
 
     /// Waits for the sandbox to end, with its whole output (for callers
-    /// that need no streaming), then [`Ending::finish`].
+    /// that need no streaming), then [`Ending::finish_and_remove`].
     pub async fn output(self) -> io::Result<(std::process::Output, Option<LimitHit>)> {
         let (child, ending) = self.into_parts();
         let output = child.wait_with_output().await;
-        let hit = ending.finish().await;
+        let hit = ending.finish_and_remove().await;
         Ok((output?, hit))
     }
 
@@ -157,14 +156,18 @@ impl Ending {
     }
 
     /// After the child exited: stops watching, reads the counters a last
-    /// time (an OOM kill just before the end), kills what is left in the
-    /// group and removes it. Returns the limit reached, if any.
+    /// time (an OOM kill just before the end), and has what is left in the
+    /// group killed and the group removed off the async threads, without
+    /// waiting for it. Returns the limit reached, if any.
     pub async fn finish(self) -> Option<LimitHit> {
-        self.watchdog.abort();
-        let _ = self.watchdog.await;
-        let hit =
-            (*self.hit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).or_else(|| self.group.limit_hit());
-        let group = self.group;
+        let (hit, group) = self.stop().await;
+        remove_later(group);
+        hit
+    }
+
+    /// [`Ending::finish`], waiting until the group is removed.
+    pub async fn finish_and_remove(self) -> Option<LimitHit> {
+        let (hit, group) = self.stop().await;
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(group) = Arc::try_unwrap(group) {
                 let _ = group.remove(EMPTY_WITHIN);
@@ -172,5 +175,13 @@ impl Ending {
         })
         .await;
         hit
+    }
+
+    async fn stop(self) -> (Option<LimitHit>, Arc<ExecGroup>) {
+        self.watchdog.abort();
+        let _ = self.watchdog.await;
+        let hit =
+            (*self.hit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).or_else(|| self.group.limit_hit());
+        (hit, self.group)
     }
 }

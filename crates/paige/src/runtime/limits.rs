@@ -512,7 +512,7 @@ impl ExecGroup {
             if Instant::now() >= deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
         let dirs: Vec<&Path> = match &self.kind {
             GroupKind::V2 { dir } => vec![dir],
@@ -528,7 +528,7 @@ impl ExecGroup {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     Err(e) if Instant::now() < deadline => {
                         let _ = e;
-                        std::thread::sleep(Duration::from_millis(2));
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                     Err(e) => {
                         result = Err(e);

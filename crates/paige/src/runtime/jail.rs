@@ -29,7 +29,30 @@ pub struct Jailed {
     pub child: Child,
     group: Arc<ExecGroup>,
     hit: Arc<Mutex<Option<LimitHit>>>,
-    watchdog: JoinHandle<()>,
+    watchdog: Watchdog,
+}
+
+/// The task reading a sandbox's counters; stopped when dropped, so an
+/// execution abandoned half-way (a dropped future) leaves none behind.
+#[derive(Debug)]
+struct Watchdog(Option<JoinHandle<()>>);
+
+impl Watchdog {
+    /// Stops it and waits until it let go of the group.
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Starts `spec` in a sandbox under `limits` (see the module docs).
@@ -62,7 +85,11 @@ pub async fn launch(
         return Err(e);
     }
     let hit = Arc::new(Mutex::new(None));
-    let watchdog = tokio::spawn(watch(Arc::clone(&group), Arc::clone(&hit), launch.child.id()));
+    let watchdog = Watchdog(Some(tokio::spawn(watch(
+        Arc::clone(&group),
+        Arc::clone(&hit),
+        launch.child.id(),
+    ))));
     Ok(Jailed {
         child: launch.child,
         group,
@@ -146,7 +173,7 @@ impl Jailed {
 pub struct Ending {
     group: Arc<ExecGroup>,
     hit: Arc<Mutex<Option<LimitHit>>>,
-    watchdog: JoinHandle<()>,
+    watchdog: Watchdog,
 }
 
 impl Ending {
@@ -178,8 +205,7 @@ impl Ending {
     }
 
     async fn stop(self) -> (Option<LimitHit>, Arc<ExecGroup>) {
-        self.watchdog.abort();
-        let _ = self.watchdog.await;
+        self.watchdog.stop().await;
         let hit =
             (*self.hit.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).or_else(|| self.group.limit_hit());
         (hit, self.group)

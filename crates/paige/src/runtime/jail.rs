@@ -1,9 +1,9 @@
-//! One sandboxed process under its limits: [`bwrap`] plus [`limits`].
+//! One sandboxed process under its limits: [`bwrap`] plus [`super::limits`].
 //!
 //! [`launch`] creates the execution's cgroup, starts `bwrap`, puts the
 //! sandbox in the group before the bot runs, and watches the group's
 //! counters: a limit reached kills the whole sandbox at once (the pid
-//! namespace takes everything with it), and [`Jailed::finish`] names the
+//! namespace takes everything with it), and [`Ending::finish`] names the
 //! limit. It never waits on the bot: the caller supervises the child as
 //! any other (output, time limit) and calls `finish` once it has exited.
 

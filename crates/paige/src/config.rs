@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The default data dir, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./paige-data";
@@ -23,20 +24,25 @@ pub struct Config {
     /// A PostgreSQL URL: the store is then that database, and the data dir
     /// holds only the master key (and this node's copy of the bot code).
     pub database_url: Option<String>,
-    /// Which Unix user bots run as (see `runtime::sandbox`).
+    /// Which Unix user bots run as, and whether in the sandbox (see
+    /// `runtime::sandbox`).
     pub bot_users: BotUsers,
+    /// Each execution's process, memory, CPU time and tmpfs limits (see
+    /// `runtime::limits`).
+    pub resource_limits: ResourceLimits,
 }
 
 /// Which Unix user bots run as, as configured. What they get in a given
 /// process (root or not) is `runtime::sandbox::Isolation::of`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotUsers {
-    /// Each project's bots run as uid and gid `uid_base + project id`.
-    /// Needs paige to be root; otherwise bots run as paige's user, with a
-    /// warning.
+    /// Each project's bots run in the sandbox as uid and gid `uid_base +
+    /// project id`. Needs paige to be root; otherwise bots run in the
+    /// sandbox as paige's uid.
     PerProject { uid_base: u32 },
-    /// Bots run as paige's own user even when paige is root: the
-    /// operator's explicit choice (`--insecure-bots-as-paige-user`).
+    /// Bots run as paige's own user with no sandbox at all, even when
+    /// paige is root: the operator's explicit choice
+    /// (`--insecure-bots-as-paige-user`).
     SameAsPaige,
 }
 
@@ -44,6 +50,38 @@ impl Default for BotUsers {
     fn default() -> Self {
         Self::PerProject {
             uid_base: DEFAULT_UID_BASE,
+        }
+    }
+}
+
+/// Default process (task) limit: Node alone runs about a dozen threads,
+/// and each thread counts.
+pub const DEFAULT_MAX_PROCESSES: u32 = 128;
+/// Default memory limit.
+pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// Default CPU time limit, per process.
+pub const DEFAULT_CPU_TIME: Duration = Duration::from_secs(30);
+/// Default size of the private `/tmp` (also the bot's `HOME`) and of `/dev/shm`, each.
+pub const DEFAULT_TMPFS_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The limits of one execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Processes and threads at once, the sandbox's own two included.
+    pub max_processes: u32,
+    pub memory_bytes: u64,
+    /// CPU time of each process.
+    pub cpu_time: Duration,
+    pub tmpfs_bytes: u64,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        Self {
+            max_processes: DEFAULT_MAX_PROCESSES,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            cpu_time: DEFAULT_CPU_TIME,
+            tmpfs_bytes: DEFAULT_TMPFS_BYTES,
         }
     }
 }
@@ -56,6 +94,7 @@ impl fmt::Debug for Config {
             .field("master_key_file", &self.master_key_file)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("bot_users", &self.bot_users)
+            .field("resource_limits", &self.resource_limits)
             .finish()
     }
 }
@@ -67,6 +106,7 @@ impl Config {
             master_key_file: None,
             database_url: None,
             bot_users: BotUsers::default(),
+            resource_limits: ResourceLimits::default(),
         }
     }
 

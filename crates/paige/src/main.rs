@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before paige opens anything: which descriptors it was given without
+    // close-on-exec, so that no bot gets them.
+    let _ = paige::runtime::bwrap::inherited_fds();
     if let Err(e) = paige::hardening::harden_process() {
         eprintln!("warning: could not disable core dumps and memory access: {e}");
     }

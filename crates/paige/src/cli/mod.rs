@@ -50,8 +50,9 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(i64::from(MIN_UID_BASE)..i64::from(i32::MAX))
     )]
     pub bot_uid_base: u32,
-    /// Run bots as paige's own user even when paige is root. Any bot can
-    /// then read the master key, the database and other projects' bots.
+    /// Run bots with no sandbox, as paige's own user (even when paige is
+    /// root). Any bot can then read the master key, the database, other
+    /// projects' bots and every process's command line.
     #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
     pub insecure_bots_as_paige_user: bool,
     #[command(subcommand)]
@@ -187,6 +188,10 @@ fn cli_actor() -> Actor {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode> {
+    let resource_limits = match &cli.command {
+        Command::Serve(args) => args.resource_limits(),
+        _ => crate::runtime::limits::ResourceLimits::default(),
+    };
     let config = Config {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
@@ -198,6 +203,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
                 uid_base: cli.bot_uid_base,
             }
         },
+        resource_limits,
     };
     let paige = Paige::open(&config).await?;
     let result = dispatch(&paige, cli.command).await;

@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::Actor;
+use crate::runtime::sandbox::Isolation;
 use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger};
 
 #[derive(Debug, Subcommand)]
@@ -80,11 +81,13 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
     let cancel = Arc::new(tokio::sync::Notify::new());
     let received = Arc::new(AtomicI32::new(0));
     let signals = tokio::spawn(forward_signals(Arc::clone(&cancel), Arc::clone(&received)));
-    // A process that leaves the bot's group (setsid, Node's `detached: true`)
-    // escapes the group kill; as the subreaper, paige inherits it when its
-    // parent dies and kills it after the execution. Best effort: without it
-    // only the escape hatch stays open.
-    let subreaper = rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
+    // Without the sandbox (whose PID namespace takes every process of the
+    // bot with it), a process that leaves the bot's group (setsid, Node's
+    // `detached: true`) escapes the group kill; as the subreaper, paige
+    // inherits it when its parent dies and kills it after the execution.
+    // Best effort: without it only the escape hatch stays open.
+    let subreaper = !Isolation::of(paige.config().bot_users).sandboxed()
+        && rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
     let (command, workdir) = if args.command.is_empty() {
         (None, None)
     } else {

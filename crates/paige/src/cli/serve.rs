@@ -9,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::http::{self, ServeOptions};
+use crate::runtime::bwrap;
+use crate::runtime::limits::{self, Backend, ResourceLimits};
 use crate::runtime::sandbox::{self, Isolation};
 
 #[derive(Debug, Args)]
@@ -19,6 +21,34 @@ pub struct ServeArgs {
     /// Mark cookies `Secure`: set this when users reach the server over HTTPS.
     #[arg(long, env = "PAIGE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Processes (and threads) each execution's sandbox may have at once.
+    #[arg(long, env = "PAIGE_BOT_MAX_PROCESSES", value_name = "N", default_value_t = limits::DEFAULT_MAX_PROCESSES,
+          value_parser = clap::value_parser!(u32).range(8..))]
+    pub bot_max_processes: u32,
+    /// Memory of each execution, in MiB.
+    #[arg(long, env = "PAIGE_BOT_MEMORY_MIB", value_name = "MIB",
+          default_value_t = limits::DEFAULT_MEMORY_BYTES >> 20, value_parser = clap::value_parser!(u64).range(16..))]
+    pub bot_memory_mib: u64,
+    /// CPU time of each process of an execution, in seconds.
+    #[arg(long, env = "PAIGE_BOT_CPU_SECONDS", value_name = "SECONDS",
+          default_value_t = limits::DEFAULT_CPU_TIME.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub bot_cpu_seconds: u64,
+    /// Size of each execution's private /tmp (its home), and of its /dev/shm, in MiB.
+    #[arg(long, env = "PAIGE_BOT_TMPFS_MIB", value_name = "MIB",
+          default_value_t = limits::DEFAULT_TMPFS_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bot_tmpfs_mib: u64,
+}
+
+impl ServeArgs {
+    /// The resource limits of every execution this server runs.
+    pub fn resource_limits(&self) -> ResourceLimits {
+        ResourceLimits {
+            max_processes: self.bot_max_processes,
+            memory_bytes: self.bot_memory_mib << 20,
+            cpu_time: std::time::Duration::from_secs(self.bot_cpu_seconds),
+            tmpfs_bytes: self.bot_tmpfs_mib << 20,
+        }
+    }
 }
 
 pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
@@ -56,24 +86,37 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Says once, at start, what Unix user bots run as (in the banner), and
-/// warns in the log when that is paige's own (a bot can then read the
-/// master key and the database) or when no bot user could reach its code.
+/// Says once, at start, where and as whom bots run and which limits
+/// apply how (in the banner), and warns in the log when there is no
+/// sandbox, or no bubblewrap to make one.
 fn announce_bot_users(paige: &Paige) {
     let isolation = Isolation::of(paige.config().bot_users);
     let text = isolation.describe();
     println!("  Bots: {text}.");
-    match isolation {
-        Isolation::PerProject { uid_base } => {
-            // The range's first million ids: far more projects than one node holds.
-            let problems = sandbox::overlapping_accounts(uid_base, 1 << 20)
-                .into_iter()
-                .chain(sandbox::unreachable_for_bots(&paige.config().data_dir, uid_base));
-            for problem in problems {
-                tracing::warn!("{problem}");
-            }
+    if !isolation.sandboxed() {
+        tracing::warn!("{text}");
+        return;
+    }
+    if let Err(e) = bwrap::bwrap_path() {
+        let warning = format!("WARNING: {e}; no bot can run until it is");
+        println!("  {warning}");
+        tracing::warn!("{warning}");
+    }
+    let limits = paige.config().resource_limits;
+    println!(
+        "  Limits per execution: {} processes, {} memory, {} s CPU time per process, {} /tmp; \
+         enforced by {}.",
+        limits.max_processes,
+        limits::format_bytes(limits.memory_bytes),
+        limits.cpu_time.as_secs(),
+        limits::format_bytes(limits.tmpfs_bytes),
+        Backend::detect().describe()
+    );
+    if let Isolation::PerProject { uid_base } = isolation {
+        // The range's first million ids: far more projects than one node holds.
+        for problem in sandbox::overlapping_accounts(uid_base, 1 << 20) {
+            tracing::warn!("{problem}");
         }
-        Isolation::SameAsPaige { .. } => tracing::warn!("{text}"),
     }
 }
 

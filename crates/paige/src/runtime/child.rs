@@ -1,17 +1,21 @@
 //! The bot's process as a value: what is started, where, as whom and with
 //! which environment, before it becomes a [`tokio::process::Command`].
 //!
-//! This is the one place that decides how a child is started, so a
-//! sandbox wraps it here: it turns one [`ChildSpec`] into another (say,
-//! `bwrap … -- PROGRAM ARGS`) before [`ChildSpec::spawn`].
+//! This is the one place that decides how a child is started: in the
+//! bubblewrap sandbox ([`ChildSpec::spawn_confined`], `bwrap … -- PROGRAM
+//! ARGS` under the execution's limits), or, when the operator opted out,
+//! directly ([`ChildSpec::spawn`]).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
+use super::bwrap::{Cwd, HOME_DIR, Spec};
 use super::env::ChildEnv;
+use super::jail::{self, Ending};
+use super::limits::{Backend, ResourceLimits};
 use super::sandbox::BotIdentity;
 
 /// Everything a child process is started with.
@@ -20,6 +24,8 @@ pub(super) struct ChildSpec<'a> {
     /// Looked up in the platform `PATH` of [`ChildSpec::env`].
     pub program: OsString,
     pub args: Vec<OsString>,
+    /// On the host; in the sandbox, the code tree's path stands for
+    /// `/app`, and [`HOME_DIR`] for the bot's private home.
     pub cwd: PathBuf,
     /// Built from nothing: nothing of paige's own environment.
     pub env: ChildEnv<'a>,
@@ -37,16 +43,61 @@ impl ChildSpec<'_> {
         if let Some(user) = self.user {
             command.uid(user.uid).gid(user.gid);
         }
+        command.args(&self.args).current_dir(&self.cwd);
+        self.configure(&mut command);
         command
-            .args(&self.args)
-            .current_dir(&self.cwd)
+    }
+
+    /// What the bot's command and the sandbox's `bwrap` share: the process
+    /// group, the standard streams, the environment.
+    fn configure(&self, command: &mut Command) {
+        command
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        self.env.apply(&mut command);
-        command
+        self.env.apply(command);
+    }
+
+    /// Starts the child in a bubblewrap sandbox under `confinement`: the
+    /// returned child is `bwrap`, whose exit status is the bot's (a
+    /// signal shows as 128 + its number); [`Ending::finish`] once it exited.
+    /// The user switch happens inside (see `bwrap`). The error is a
+    /// message for the execution's log.
+    pub(super) async fn spawn_confined(&self, confinement: &Confinement<'_>) -> Result<(Child, Ending), String> {
+        // The sandbox's /usr and /bin are the host's: a program missing
+        // here is missing there, and says so before anything starts.
+        if let Some(missing) = missing_program(&self.program) {
+            return Err(missing);
+        }
+        let cwd = if confinement.code == Some(self.cwd.as_path()) {
+            Cwd::Code
+        } else if self.cwd == Path::new(HOME_DIR) {
+            Cwd::Home
+        } else {
+            Cwd::Host(&self.cwd)
+        };
+        let spec = Spec {
+            program: &self.program,
+            args: &self.args,
+            code: confinement.code,
+            cwd,
+            user: self.user.map(|u| (u.uid, u.gid)),
+            hidden: &confinement.hidden,
+            tmpfs_bytes: confinement.limits.tmpfs_bytes,
+        };
+        let launched = jail::launch(
+            &spec,
+            Backend::detect(),
+            &confinement.group_name,
+            confinement.limits,
+            |command| self.configure(command),
+        )
+        .await;
+        launched
+            .map(jail::Jailed::into_parts)
+            .map_err(|e| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy()))
     }
 
     /// Starts the child. The error is a message for the execution's log
@@ -70,4 +121,40 @@ impl ChildSpec<'_> {
             }
         })
     }
+}
+
+/// The error for a program found nowhere: a bare name in no directory of
+/// the platform `PATH`, or an absolute path that is not on the host (and
+/// not in the sandbox's own code or home).
+fn missing_program(program: &std::ffi::OsStr) -> Option<String> {
+    let name = Path::new(program);
+    let found = if name.is_absolute() {
+        name.starts_with(super::bwrap::CODE_DIR) || name.starts_with(HOME_DIR) || name.exists()
+    } else if name.components().count() == 1 {
+        super::env::PATH
+            .split(':')
+            .any(|dir| Path::new(dir).join(name).is_file())
+    } else {
+        true
+    };
+    (!found).then(|| {
+        // ENOENT, worded as a failed spawn would have it.
+        format!(
+            "cannot start `{}`: {}",
+            program.to_string_lossy(),
+            std::io::Error::from_raw_os_error(2)
+        )
+    })
+}
+
+/// Where a sandboxed child runs and under what.
+#[derive(Debug)]
+pub(super) struct Confinement<'a> {
+    /// The code tree, shown read-only at `/app`.
+    pub code: Option<&'a Path>,
+    /// Host paths never shown, even inside a bound working directory.
+    pub hidden: Vec<PathBuf>,
+    pub limits: ResourceLimits,
+    /// The execution's cgroup's name (unique).
+    pub group_name: String,
 }

@@ -3,7 +3,8 @@
 //! 1. prepare ([`Paige::prepare_execution`]): the code lease, the command
 //!    line, the secrets and their redactor; nothing recorded yet;
 //! 2. [`Execution::start`]: recorded as `running`, with its audit record;
-//! 3. [`Execution::spawn`]: its [`Sandbox`], then its [`ChildSpec`] started;
+//! 3. [`Execution::spawn`]: its [`ChildSpec`] started in its bubblewrap
+//!    sandbox under its resource limits (or, opted out, with a [`Sandbox`] home);
 //! 4. [`Execution::supervise`]: output, limits, the sweep afterwards;
 //! 5. [`Execution::finish`]: the end recorded, in the one shape every
 //!    ending takes ([`End`]).
@@ -11,23 +12,28 @@
 //! A bot that fails, times out or cannot start is a recorded [`End`]; an
 //! `Err` is paige's own failure (the store, most often).
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::Duration;
 
+use super::bwrap::HOME_DIR;
 use super::capture::Capture;
-use super::child::ChildSpec;
+use super::child::{ChildSpec, Confinement};
 use super::code_cache::CodeTree;
 use super::env::{ChildEnv, Platform};
+use super::jail::Ending;
+use super::limits::LimitHit;
 use super::prepare::Prepared;
 use super::process::{self, LogSink, Running};
 use super::record::{self, End, Output};
-use super::sandbox::{BotIdentity, Isolation, Reach, Sandbox};
+use super::sandbox::{self, BotIdentity, Isolation, Sandbox};
 use super::timing::Phases;
 use super::{ExecutionRequest, LiveOutput, deadline};
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::secrets::Resolved;
-use crate::store::executions::{ExecutionOutcome, ExecutionRecord, LogLine, NewExecution, Stream};
+use crate::store::executions::{ExecutionOutcome, ExecutionRecord, ExecutionStatus, LogLine, NewExecution, Stream};
 use crate::store::{Millis, ProjectRecord, now_millis};
 
 /// A recorded execution of one project, from its start to its end.
@@ -43,8 +49,10 @@ pub(super) struct Execution<'a, 'l> {
     code: Option<CodeTree>,
     /// The secrets, kept until the bot has them in its environment.
     secrets: Option<Resolved>,
-    /// Set by [`Execution::spawn`].
+    /// Set by [`Execution::spawn`] without the sandbox (a home on the host).
     sandbox: Option<Sandbox>,
+    /// Set by [`Execution::spawn`] in the sandbox: its cgroup and watchdog.
+    ending: Option<Ending>,
     capture: Capture<'l>,
     phases: Phases,
 }
@@ -93,31 +101,29 @@ impl<'a, 'l> Execution<'a, 'l> {
             code: prepared.code,
             secrets: Some(prepared.secrets),
             sandbox: None,
+            ending: None,
             capture,
             phases,
         })
     }
 
-    /// Readies the sandbox and starts the bot in it: the entry point (or
-    /// the command) in its own process group, as the project's own user
-    /// when paige is root, with an environment built from nothing.
+    /// Starts the bot in its sandbox: the entry point (or the command) as
+    /// the project's own user when paige is root, with an environment
+    /// built from nothing, under the execution's resource limits. Without
+    /// the sandbox (the operator's opt-out), directly, as paige's user.
     pub(super) async fn spawn(&mut self) -> Result<Spawned> {
-        let mut sandbox = Sandbox::new(self.record.id)?;
-        let cwd = self.workdir.clone().unwrap_or_else(|| sandbox.home().to_path_buf());
-        if let Isolation::PerProject { uid_base } = Isolation::of(self.paige.config.bot_users) {
-            if let Err(e) = self.enter_as_project_user(&mut sandbox, uid_base, &cwd).await {
-                let error = format!("cannot start the bot as its project's user: {e}");
-                tracing::error!(project = %self.project.slug, execution_id = self.record.id, "{error}");
-                self.capture.note(&error);
-                return Ok(Spawned::Failed(End::failed(error)));
-            }
-            self.phases.mark("sandbox");
-        }
+        let isolation = Isolation::of(self.paige.config.bot_users);
         let secrets = self
             .secrets
             .take()
             .ok_or_else(|| Error::Config(format!("execution {} was started twice", self.record.id)))?;
-        let spawned = self.child(&sandbox, cwd, &secrets).spawn();
+        if isolation.sandboxed() {
+            return self.spawn_confined(isolation, secrets).await;
+        }
+        let sandbox = Sandbox::new(self.record.id)?;
+        let cwd = self.workdir.clone().unwrap_or_else(|| sandbox.home().to_path_buf());
+        let spawned = self.child(sandbox.home(), cwd, &secrets, None).spawn();
+
         drop(secrets);
         self.sandbox = Some(sandbox);
         self.phases.mark("spawn");
@@ -130,41 +136,76 @@ impl<'a, 'l> Execution<'a, 'l> {
         }
     }
 
-    /// The bot's process, as started in `sandbox`.
-    fn child<'s>(&'s self, sandbox: &'s Sandbox, cwd: PathBuf, secrets: &'s Resolved) -> ChildSpec<'s> {
-        ChildSpec {
-            program: self.argv[0].clone().into(),
-            args: self.argv[1..].iter().map(Into::into).collect(),
+    /// [`Execution::spawn`] in the sandbox.
+    async fn spawn_confined(&mut self, isolation: Isolation, secrets: Resolved) -> Result<Spawned> {
+        let user = match isolation {
+            Isolation::PerProject { uid_base } => {
+                match project_user(uid_base, self.project.id, self.code.as_ref().map(|t| t.path.clone())).await {
+                    Ok(bot) => Some(bot),
+                    Err(e) => {
+                        let error = format!("cannot start the bot as its project's user: {e}");
+                        tracing::error!(project = %self.project.slug, execution_id = self.record.id, "{error}");
+                        self.capture.note(&error);
+                        return Ok(Spawned::Failed(End::failed(error)));
+                    }
+                }
+            }
+            Isolation::SameAsPaige { .. } => None,
+        };
+        self.phases.mark("sandbox");
+        let config = &self.paige.config;
+        let confinement = Confinement {
+            code: self.code.as_ref().map(|tree| tree.path.as_path()),
+            hidden: vec![config.data_dir.clone(), config.master_key_path()],
+            limits: config.resource_limits,
+            group_name: format!("exec-{}-{:08x}", self.record.id, rand::random::<u32>()),
+        };
+        let cwd = self.workdir.clone().unwrap_or_else(|| PathBuf::from(HOME_DIR));
+        // From the fields, not `self`: the future holds it across the start.
+        let child = child_spec(
+            &self.argv,
+            &self.project,
+            &self.record,
+            &self.request,
+            Path::new(HOME_DIR),
             cwd,
-            env: ChildEnv {
-                platform: Platform {
-                    slug: &self.project.slug,
-                    execution_id: self.record.id,
-                    trigger: self.request.trigger.as_str(),
-                    home: sandbox.home(),
-                },
-                secrets,
-            },
-            user: sandbox.user(),
+            &secrets,
+            user,
+        );
+        let spawned = child.spawn_confined(&confinement).await;
+        drop(child);
+        drop(secrets);
+        self.phases.mark("spawn");
+        match spawned {
+            Ok((child, ending)) => {
+                self.ending = Some(ending);
+                Ok(Spawned::Running(Running::new(child)))
+            }
+            Err(error) => {
+                self.capture.note(&error);
+                Ok(Spawned::Failed(End::failed(error)))
+            }
         }
     }
 
-    /// The project's user for this execution: its files laid out, its run
-    /// lock held, and what an earlier execution left running killed.
-    async fn enter_as_project_user(&mut self, sandbox: &mut Sandbox, uid_base: u32, cwd: &Path) -> Result<()> {
-        let bot = BotIdentity::for_project(uid_base, self.project.id)?;
-        let reach = Reach {
-            data_dir: self.paige.config.data_dir.clone(),
-            project_code_dir: self.paige.code_dir(self.project.id),
-            workdir: cwd.to_path_buf(),
-        };
-        let killed = sandbox.enter(bot, reach).await?;
-        if killed > 0 {
-            self.capture.note(&format!(
-                "killed {killed} process(es) of the project's user that an earlier execution left running"
-            ));
-        }
-        Ok(())
+    /// The bot's process: its home is `home` as the bot sees it.
+    fn child<'s>(
+        &'s self,
+        home: &'s Path,
+        cwd: PathBuf,
+        secrets: &'s Resolved,
+        user: Option<BotIdentity>,
+    ) -> ChildSpec<'s> {
+        child_spec(
+            &self.argv,
+            &self.project,
+            &self.record,
+            &self.request,
+            home,
+            cwd,
+            secrets,
+            user,
+        )
     }
 
     /// Runs the bot to its end: the event on its stdin, its output
@@ -177,18 +218,29 @@ impl<'a, 'l> Execution<'a, 'l> {
             execution_id: self.record.id,
         };
         let end = process::supervise(running, &mut self.capture, sink, &self.request).await;
-        if let Some(mut sandbox) = self.sandbox.take() {
-            let killed = sandbox.release().await;
-            if killed > 0 {
-                self.capture.note(&format!(
-                    "killed {killed} process(es) of the project's user that outlived their execution \
-                     (they had left its process group)"
-                ));
-            }
-        }
-        let end = end?;
+        // The sandbox is gone with bwrap; its cgroup goes now.
+        let (confined, hit) = match self.ending.take() {
+            Some(ending) => (true, ending.finish().await),
+            None => (false, None),
+        };
+        let mut end = end?;
         self.phases.mark("run");
-        Ok(End::of(&end, self.request.limits.time))
+        if confined {
+            end.status = bot_status(end.status);
+        }
+        let mut outcome = End::of(&end, self.request.limits.time);
+        let cpu = self.paige.config.resource_limits.cpu_time;
+        let hit = hit.or_else(|| (confined && end.status.signal() == Some(SIGXCPU)).then_some(LimitHit::CpuTime(cpu)));
+        if let Some(hit) = hit
+            && !end.timed_out
+            && !end.cancelled
+        {
+            let error = format!("{hit}: the sandbox was killed");
+            self.capture.note(&error);
+            outcome.status = ExecutionStatus::Failed;
+            outcome.error = Some(error);
+        }
+        Ok(outcome)
     }
 
     /// Spawns and supervises.
@@ -271,4 +323,62 @@ impl<'a, 'l> Execution<'a, 'l> {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The project's user, with its code tree readable by its group (off the
+/// async threads: the first time, it walks the tree).
+async fn project_user(uid_base: u32, project_id: i64, code: Option<PathBuf>) -> Result<BotIdentity> {
+    let bot = BotIdentity::for_project(uid_base, project_id)?;
+    if let Some(path) = code {
+        tokio::task::spawn_blocking(move || sandbox::share_code(&path, bot))
+            .await
+            .map_err(|e| Error::Config(format!("the bot's preparation stopped: {e}")))??;
+    }
+    Ok(bot)
+}
+
+/// The bot's process for execution `record`: its home is `home` as the
+/// bot sees it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the fields of one execution, borrowed one by one"
+)]
+fn child_spec<'s>(
+    argv: &'s [String],
+    project: &'s ProjectRecord,
+    record: &ExecutionRecord,
+    request: &ExecutionRequest,
+    home: &'s Path,
+    cwd: PathBuf,
+    secrets: &'s Resolved,
+    user: Option<BotIdentity>,
+) -> ChildSpec<'s> {
+    ChildSpec {
+        program: argv[0].clone().into(),
+        args: argv[1..].iter().map(Into::into).collect(),
+        cwd,
+        env: ChildEnv {
+            platform: Platform {
+                slug: &project.slug,
+                execution_id: record.id,
+                trigger: request.trigger.as_str(),
+                home,
+            },
+            secrets,
+        },
+        user,
+    }
+}
+
+/// SIGXCPU: a process of the bot reached its CPU time (the soft rlimit).
+const SIGXCPU: i32 = 24;
+
+/// The bot's exit status from `bwrap`'s: `bwrap` exits with the bot's
+/// code, or 128 + the signal that killed it (as shells report it). A bot
+/// that exits with a code from 129 to 192 by itself reads as killed.
+fn bot_status(status: ExitStatus) -> ExitStatus {
+    match status.code() {
+        Some(code @ 129..=192) => ExitStatus::from_raw(code - 128),
+        _ => status,
+    }
 }

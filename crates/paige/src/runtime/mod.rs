@@ -10,18 +10,21 @@
 //!    and none sees a mix;
 //! 2. start: records the execution as `running`, with an `execution.start`
 //!    audit record naming the secrets, in one transaction (`record`);
-//! 3. spawn: readies its [`sandbox`] and starts the bot from one
-//!    `child::ChildSpec`: in its own process group, as the project's own
-//!    Unix user when paige is root, with an environment built from nothing
-//!    (see [`env`]: the platform set plus the secrets), the event as JSON
-//!    on its stdin;
+//! 3. spawn: starts the bot from one `child::ChildSpec` in its
+//!    [`bwrap`] sandbox (own PID, mount, IPC and UTS namespaces; the code
+//!    read-only at `/app`, a private size-limited `/tmp` as its home,
+//!    nothing of paige's data dir), under the execution's [`limits`]
+//!    (cgroup or rlimits, see [`jail`]), as the project's own Unix user
+//!    when paige is root (see [`sandbox`]), with an environment built from
+//!    nothing (see [`env`]: the platform set plus the secrets), the event
+//!    as JSON on its stdin;
 //! 4. supervise (`process`, `capture`): streams stdout and stderr through
 //!    one [`paige_redact::Redactor`] built from the resolved values (one
 //!    stream each) into the log, written to the store every 100 ms while
 //!    it runs, and to an optional live callback; enforces the time limit
-//!    (SIGKILL to the whole group) and the output limit (the rest is
-//!    discarded, with a note); when the last running execution of a
-//!    project ends, kills what its user left running outside the group;
+//!    (SIGKILL to the sandbox, whose PID namespace takes every process of
+//!    the bot with it) and the output limit (the rest is discarded, with a
+//!    note); a resource limit reached ends it with that limit named;
 //! 5. finish: records the status, exit code or signal, redacted error and
 //!    duration (`record`). `PAIGE_LOG=paige::runtime::timing=debug` shows
 //!    the time of each step (`timing`).
@@ -29,6 +32,7 @@
 //! A server bounds how many run at once with [`ExecutionSlots`] and
 //! [`Paige::execute_queued`].
 
+pub mod bwrap;
 mod capture;
 mod child;
 pub mod code;
@@ -37,6 +41,8 @@ mod code_push;
 pub mod env;
 mod execution;
 mod executions;
+pub mod jail;
+pub mod limits;
 mod prepare;
 mod process;
 mod record;

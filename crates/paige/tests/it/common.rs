@@ -148,24 +148,18 @@ impl Env {
         &self.data_dir
     }
 
+    /// The test's temporary directory (the data dir is in it), for files
+    /// of the test's own.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The first id of this environment's bot users. Tests run side by
     /// side, each with its own data dir whose first project is #1; with one
     /// shared range their bots would share a uid, and the end of one
     /// execution would kill the processes of another test's.
     pub fn bot_uid_base(&self) -> u32 {
         self.bot_uid_base
-    }
-
-    /// A directory every bot user may write to, for files a test and its
-    /// bot exchange (bots run as their project's own uid, not the test's).
-    pub fn exchange_dir(&self) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = self.dir.path().join("exchange");
-        if !dir.exists() {
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        }
-        dir
     }
 
     /// Creates a project with an owner (alice@example.com, made on first use).
@@ -601,8 +595,9 @@ fn test_dir() -> TempDir {
 
 /// The first id of the bot users of one data dir (see
 /// [`Env::bot_uid_base`]): a range of 1,000 ids of its own, distinct across
-/// concurrent test processes too.
-fn bot_uid_base(data_dir: &Path) -> u32 {
+/// concurrent test processes too. Public for the tests that start bwrap
+/// themselves, with no `Env` (`runtime/jail.rs`).
+pub fn bot_uid_base(data_dir: &Path) -> u32 {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static BASES: Mutex<Option<HashMap<PathBuf, u32>>> = Mutex::new(None);

@@ -2,7 +2,6 @@
 //! process, and one project's uid and gid.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 
 // What is configured is plain configuration; what it means here is `Isolation::of`.
 pub use crate::config::{BotUsers, DEFAULT_UID_BASE};
@@ -21,7 +20,8 @@ pub enum Isolation {
     PerProject {
         uid_base: u32,
     },
-    /// Bots run as paige's own user: they can read what paige can read.
+    /// Bots run as paige's own uid: in the sandbox (not root), or without
+    /// one (opted out), when they can read what paige can read.
     SameAsPaige {
         reason: SharedReason,
     },
@@ -48,30 +48,40 @@ impl Isolation {
             },
         }
     }
-    /// One line for the operator: what bots run as, and what that means.
+
+    /// True when bots run in the bubblewrap sandbox (all but the opt-out).
+    pub fn sandboxed(self) -> bool {
+        !matches!(
+            self,
+            Self::SameAsPaige {
+                reason: SharedReason::OptedOut
+            }
+        )
+    }
+
+    /// One line for the operator: where and as whom bots run, and what
+    /// that means.
     pub fn describe(self) -> String {
+        const SANDBOX: &str = "in a bubblewrap sandbox (their own PID, mount and IPC namespaces; \
+                               paige's data dir, other projects' code and the host's processes out of view)";
         match self {
             Self::PerProject { uid_base } => format!(
-                "bots run as their project's own user: uid and gid {uid_base} + project id \
-                 (--bot-uid-base); they cannot read the master key, the database or another project's bots"
+                "bots run {SANDBOX} as their project's own user: uid and gid {uid_base} + project id \
+                 (--bot-uid-base)"
             ),
-            Self::SameAsPaige { reason } => {
-                let (why, fix) = match reason {
-                    SharedReason::NotRoot => (
-                        "paige is not running as root, so it cannot start them as another user",
-                        "run paige as root so each project gets its own user",
-                    ),
-                    SharedReason::OptedOut => (
-                        "--insecure-bots-as-paige-user is set",
-                        "drop --insecure-bots-as-paige-user so each project gets its own user",
-                    ),
-                };
-                format!(
-                    "WARNING: bots run as paige's own user ({why}): any bot can read the master key and the \
-                     database, and the secrets of another project's bot running at the same time. \
-                     Run only bot code you trust, or {fix}"
-                )
-            }
+            Self::SameAsPaige {
+                reason: SharedReason::NotRoot,
+            } => format!(
+                "bots run {SANDBOX} as paige's own uid, in a user namespace of their own \
+                 (paige is not root, so projects share the uid; run paige as root to give each its own)"
+            ),
+            Self::SameAsPaige {
+                reason: SharedReason::OptedOut,
+            } => "WARNING: bots run as paige's own user (--insecure-bots-as-paige-user is set), with no \
+                  sandbox: any bot can read the master key and the database, see every process on the \
+                  machine with its command line, and leave processes running after its execution. \
+                  Run only bot code you trust, or drop --insecure-bots-as-paige-user"
+                .to_owned(),
         }
     }
 }
@@ -98,18 +108,6 @@ impl BotIdentity {
                 ))
             })?;
         Ok(Self { uid: id, gid: id })
-    }
-
-    /// May this user search (pass through) a directory with this metadata?
-    pub(super) fn can_search(self, meta: &fs::Metadata) -> bool {
-        let mode = meta.mode();
-        if meta.uid() == self.uid {
-            mode & 0o100 != 0
-        } else if meta.gid() == self.gid {
-            mode & 0o010 != 0
-        } else {
-            mode & 0o001 != 0
-        }
     }
 }
 
@@ -145,8 +143,6 @@ pub fn overlapping_accounts(uid_base: u32, span: u32) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[test]
@@ -166,39 +162,24 @@ mod tests {
     }
 
     #[test]
-    fn search_permission_follows_owner_then_group_then_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = |mode: u32| {
-            fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
-            fs::metadata(dir.path()).unwrap()
-        };
-        let me = rustix::process::geteuid().as_raw();
-        let my_group = rustix::process::getegid().as_raw();
-        let owner = BotIdentity {
-            uid: me,
-            gid: u32::MAX - 5,
-        };
-        let group = BotIdentity {
-            uid: u32::MAX - 5,
-            gid: my_group,
-        };
-        let other = BotIdentity {
-            uid: u32::MAX - 5,
-            gid: u32::MAX - 5,
-        };
-        assert!(owner.can_search(&meta(0o700)) && !owner.can_search(&meta(0o077)));
-        assert!(group.can_search(&meta(0o710)) && !group.can_search(&meta(0o701)));
-        assert!(other.can_search(&meta(0o711)) && !other.can_search(&meta(0o770)));
-    }
-
-    #[test]
     fn the_operator_is_told_what_bots_run_as() {
         let per_project = Isolation::PerProject { uid_base: 300_000 }.describe();
         assert!(per_project.contains("300000 + project id"), "{per_project}");
-        let shared = Isolation::SameAsPaige {
+        assert!(per_project.contains("bubblewrap sandbox"), "{per_project}");
+        let not_root = Isolation::SameAsPaige {
             reason: SharedReason::NotRoot,
-        }
-        .describe();
-        assert!(shared.starts_with("WARNING") && shared.contains("can read the master key"));
+        };
+        assert!(not_root.sandboxed());
+        assert!(
+            !not_root.describe().starts_with("WARNING") && not_root.describe().contains("bubblewrap sandbox"),
+            "{}",
+            not_root.describe()
+        );
+        let opted_out = Isolation::SameAsPaige {
+            reason: SharedReason::OptedOut,
+        };
+        assert!(!opted_out.sandboxed());
+        let text = opted_out.describe();
+        assert!(text.starts_with("WARNING") && text.contains("can read the master key") && text.contains("no sandbox"));
     }
 }

@@ -8,7 +8,6 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use paige::Error;
 use paige::runtime::{CodeLimits, ExecutionRequest, ExecutionStatus, Stream, Trigger, check_code_path};
@@ -223,21 +222,20 @@ async fn a_push_replaces_the_whole_stored_code(env: Env) {
 both_backends!(an_old_tree_stays_while_an_execution_runs_in_it, multi_thread);
 
 async fn an_old_tree_stays_while_an_execution_runs_in_it(env: Env) {
-    // Reads version.txt at once, or (given ready/go files) only after it
-    // was told to go: by then a newer revision is live.
+    // Reads version.txt at once, or (given a port) only after it was told
+    // to go there: by then a newer revision is live.
     const WAITER: &str = r#"'use strict';
 const fs = require('fs');
 let input = '';
 process.stdin.on('data', (c) => { input += c; });
 process.stdin.on('end', () => {
   const event = JSON.parse(input);
-  if (!event.ready) { console.log(`now ${fs.readFileSync('version.txt', 'utf8')}`); return; }
-  fs.writeFileSync(event.ready, 'ready');
-  const timer = setInterval(() => {
-    if (!fs.existsSync(event.go)) return;
-    clearInterval(timer);
+  if (!event.port) { console.log(`now ${fs.readFileSync('version.txt', 'utf8')}`); return; }
+  const socket = require('net').connect(event.port, '127.0.0.1', () => socket.write(`${process.pid}\n`));
+  socket.once('data', () => {
+    socket.end();
     console.log(`late ${fs.readFileSync('version.txt', 'utf8')}`);
-  }, 20);
+  });
 });
 "#;
     env.project("bot").await;
@@ -250,15 +248,11 @@ process.stdin.on('end', () => {
         .put_code_file("bot", "version.txt", b"v1", &actor())
         .await
         .unwrap();
-    let (ready, go) = (env.exchange_dir().join("ready"), env.exchange_dir().join("go"));
-    let request = ExecutionRequest::entry_point(serde_json::json!({"ready": ready, "go": go}), Trigger::Test, actor());
+    let mut rendezvous = super::Rendezvous::new().await;
+    let request = ExecutionRequest::entry_point(serde_json::json!({"port": rendezvous.port()}), Trigger::Test, actor());
     let paige = env.paige.clone();
     let slow = tokio::spawn(async move { paige.execute("bot", request, None).await.unwrap() });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "the bot never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    rendezvous.ready().await;
     let old_tree = live(&env, id);
 
     env.paige
@@ -272,7 +266,7 @@ process.stdin.on('end', () => {
         "the tree of a running execution was removed"
     );
     assert_eq!(trees(&env, id).len(), 2, "{:?}", trees(&env, id));
-    std::fs::write(&go, "go").unwrap();
+    rendezvous.go().await;
     let record = slow.await.unwrap();
     let execution = stored(&env, "bot", record.id).await;
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{:?}", execution.log);
@@ -756,11 +750,10 @@ async fn concurrent_executions_after_a_push_share_one_new_copy(env: Env) {
             );
             outputs.insert(lines_of(&execution, Stream::Stdout).join("\n"));
         }
-        // All eight ran the new version, in one tree: it was built once.
-        let tree = live(&env, id);
+        // All eight ran the new version, shown at the sandbox's fixed path.
         assert_eq!(
             outputs.into_iter().collect::<Vec<_>>(),
-            vec![format!("{version} in {}", tree.display())]
+            vec![format!("{version} in {}", paige::runtime::bwrap::CODE_DIR)]
         );
     }
     assert_eq!(trees(&env, id).len(), 1, "{:?}", trees(&env, id));

@@ -1,8 +1,6 @@
 //! The child's environment is built from nothing; secrets are resolved
 //! once, when an execution starts.
 
-use std::time::Duration;
-
 use paige::model::Page;
 use paige::runtime::{ExecutionStatus, Stream};
 use sha2::{Digest, Sha256};
@@ -70,8 +68,8 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
     assert_eq!(platform["HOME"], platform["TMPDIR"]);
     assert_ne!(platform["HOME"], "/root/the-parents-home");
     assert_eq!(report["home_is_dir"], true);
-    // The fresh home is gone afterwards.
-    assert!(!std::path::Path::new(platform["HOME"].as_str().unwrap()).exists());
+    // The home is the sandbox's private tmpfs, gone with it (see runtime::jail).
+    assert_eq!(platform["HOME"], paige::runtime::bwrap::HOME_DIR);
     // The event arrived on stdin, as JSON.
     assert_eq!(report["event"], serde_json::json!({"text": "hi", "from": "+15550100"}));
     // A local run works in the caller's directory.
@@ -118,12 +116,8 @@ async fn the_entry_point_runs_in_the_code_tree_with_the_event_on_stdin() {
     let report: serde_json::Value = serde_json::from_str(out[0]).unwrap();
     assert_eq!(report["event"]["message"]["text"], "ping");
     assert_eq!(report["platform"]["PAIGE_TRIGGER"], "webhook");
-    let cwd = report["cwd"].as_str().unwrap();
-    let code_dir = env.paige.code_dir(env.paige.project("iso").await.unwrap().id);
-    assert!(
-        std::path::Path::new(cwd).starts_with(std::fs::canonicalize(&code_dir).unwrap()),
-        "{cwd}"
-    );
+    // The code tree, read-only at the sandbox's fixed path.
+    assert_eq!(report["cwd"], paige::runtime::bwrap::CODE_DIR);
 }
 
 fn sha256_hex(value: &str) -> String {
@@ -137,26 +131,21 @@ async fn an_overwrite_takes_effect_on_the_next_execution_only() {
     let old = "rotating-old-value-0001";
     let new = "rotating-new-value-0002";
     env.set("rot", "ROTATING_KEY", old).await;
-    let ready = env.exchange_dir().join("ready");
-    let go = env.exchange_dir().join("go");
+    let mut rendezvous = super::Rendezvous::new().await;
 
-    // The first execution starts, then waits for the go file.
+    // The first execution starts, then waits for the go.
     let paige = env.paige.clone();
-    let event = serde_json::json!({"ready": ready, "go": go});
+    let event = serde_json::json!({"port": rendezvous.port()});
     let first = tokio::spawn(async move {
         paige
             .execute("rot", node_request("rotation", event), None)
             .await
             .unwrap()
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(std::time::Instant::now() < deadline, "the bot never became ready");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    rendezvous.ready().await;
     // Overwritten while it runs.
     env.set("rot", "ROTATING_KEY", new).await;
-    std::fs::write(&go, "go").unwrap();
+    rendezvous.go().await;
     let first = first.await.unwrap();
     let second = run(&env, "rot", node_request("rotation", serde_json::json!({}))).await;
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use paige::runtime::{ExecutionRequest, ExecutionStatus, Stream};
 
-use super::{lines_of, log_text, node_request, process_gone, run, stored};
+use super::{lines_of, log_text, node_request, run, stored};
 use crate::common::{Env, actor, stderr, stdout};
 
 fn grandchild_pid(lines: &[&str]) -> u32 {
@@ -20,7 +20,8 @@ fn grandchild_pid(lines: &[&str]) -> u32 {
 async fn past_the_time_limit_the_whole_process_group_is_killed() {
     let env = Env::sqlite().await;
     env.project("slow").await;
-    let mut request = node_request("grandchild", serde_json::json!({"hang": true}));
+    let marker = super::unique();
+    let mut request = node_request("grandchild", serde_json::json!({"hang": true, "marker": marker}));
     request.limits.time = Duration::from_millis(1500);
     let started = Instant::now();
     let record = run(&env, "slow", request).await;
@@ -40,9 +41,10 @@ async fn past_the_time_limit_the_whole_process_group_is_killed() {
     assert!(out.contains(&"still here"), "{out:?}");
     let system = lines_of(&execution, Stream::System);
     assert!(system.iter().any(|l| l.contains("time limit")), "{system:?}");
-    // The grandchild shared the bot's process group and its pipes: it is gone.
-    let pid = grandchild_pid(&out);
-    assert!(process_gone(pid, Duration::from_secs(5)), "grandchild {pid} survived");
+    // The grandchild shared the bot's sandbox and its pipes: it is gone.
+    grandchild_pid(&out);
+    let left = super::all_gone(&marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the grandchild survived: {left:?}");
 }
 
 #[tokio::test]
@@ -50,12 +52,19 @@ async fn what_a_bot_leaves_running_is_killed_when_it_exits() {
     let env = Env::sqlite().await;
     env.project("leaver").await;
     let started = Instant::now();
-    let record = run(&env, "leaver", node_request("grandchild", serde_json::json!({}))).await;
+    let marker = super::unique();
+    let record = run(
+        &env,
+        "leaver",
+        node_request("grandchild", serde_json::json!({"marker": marker})),
+    )
+    .await;
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let execution = stored(&env, "leaver", record.id).await;
-    let pid = grandchild_pid(&lines_of(&execution, Stream::Stdout));
-    assert!(process_gone(pid, Duration::from_secs(5)), "grandchild {pid} survived");
+    grandchild_pid(&lines_of(&execution, Stream::Stdout));
+    let left = super::all_gone(&marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the grandchild survived: {left:?}");
 }
 
 #[tokio::test]
@@ -236,16 +245,12 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
 async fn the_log_is_stored_while_the_bot_runs() {
     let env = Env::sqlite().await;
     env.project("talker").await;
-    let ready = env.exchange_dir().join("ready");
-    let go = env.exchange_dir().join("go");
+    let mut rendezvous = super::Rendezvous::new().await;
     let paige = env.paige.clone();
-    let event = serde_json::json!({"ready": ready, "go": go});
+    let event = serde_json::json!({"port": rendezvous.port()});
     let running = tokio::spawn(async move { paige.execute("talker", node_request("talker", event), None).await });
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "the bot never became ready");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    rendezvous.ready().await;
     // While it waits, its record is `running` and its first line is stored.
     let page = paige::model::Page {
         before_id: None,
@@ -265,7 +270,7 @@ async fn the_log_is_stored_while_the_bot_runs() {
     }
     assert_eq!(stored_lines[0].text, "first line, before waiting");
     assert_eq!(stored_lines[0].stream, Stream::Stdout);
-    std::fs::write(&go, "go").unwrap();
+    rendezvous.go().await;
     let done = running.await.unwrap().unwrap();
     assert_eq!(done.id, record.id);
     assert_eq!(done.status, ExecutionStatus::Succeeded);
@@ -302,15 +307,11 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     use std::io::{BufRead, BufReader};
     let env = Env::sqlite().await;
     env.project("endless").await;
+    let marker = super::unique();
+    let script =
+        format!("/* {marker} */ console.log(`pid ${{process.pid}}`); setInterval(() => console.log('tick'), 50)");
     let mut child = env
-        .command(&[
-            "run",
-            "endless",
-            "--",
-            "node",
-            "-e",
-            "console.log(`pid ${process.pid}`); setInterval(() => console.log('tick'), 50)",
-        ])
+        .command(&["run", "endless", "--", "node", "-e", &script])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -319,7 +320,11 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    let bot_pid: u32 = first.trim().strip_prefix("pid ").unwrap().parse().unwrap();
+    let _bot_pid: u32 = first.trim().strip_prefix("pid ").unwrap().parse().unwrap();
+    assert!(
+        !super::host_processes_with(&marker).is_empty(),
+        "the bot is not running"
+    );
     let mut tick = String::new();
     out.read_line(&mut tick).unwrap();
     assert_eq!(tick, "tick\n");
@@ -330,10 +335,8 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
     let status = child.wait().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(status.code(), Some(130));
-    assert!(
-        process_gone(bot_pid, Duration::from_secs(5)),
-        "the bot {bot_pid} survived"
-    );
+    let left = super::all_gone(&marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the bot survived: {left:?}");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("the execution was cancelled"), "{err}");
@@ -350,21 +353,16 @@ async fn ctrl_c_on_paige_run_stops_the_bot_and_records_it() {
 async fn paige_run_also_kills_what_left_the_process_group() {
     let env = Env::sqlite().await;
     env.project("escape").await;
-    // `detached: true` puts the grandchild in a new session and group.
-    let out = env.cli(
-        &[
-            "run",
-            "escape",
-            "--",
-            "node",
-            "-e",
-            "const c = require('child_process').spawn('sleep', ['300'], {detached: true, stdio: 'ignore'}); \
-             console.log(`escaped ${c.pid}`); c.unref();",
-        ],
-        b"",
+    // `detached: true` puts the grandchild in a new session and group; the
+    // sandbox's PID namespace takes it along all the same.
+    let marker = super::unique();
+    let script = format!(
+        "const c = require('child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {{}}, 300000)', '{marker}'], \
+         {{detached: true, stdio: 'ignore'}}); console.log(`escaped ${{c.pid}}`); c.unref();"
     );
+    let out = env.cli(&["run", "escape", "--", "node", "-e", &script], b"");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let pid: u32 = stdout(&out).trim().strip_prefix("escaped ").unwrap().parse().unwrap();
-    assert!(process_gone(pid, Duration::from_secs(5)), "process {pid} escaped");
-    assert!(stderr(&out).contains("killed 1 process(es)"), "{}", stderr(&out));
+    let _pid: u32 = stdout(&out).trim().strip_prefix("escaped ").unwrap().parse().unwrap();
+    let left = super::all_gone(&marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the detached grandchild escaped: {left:?}");
 }

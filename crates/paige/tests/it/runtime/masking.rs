@@ -8,8 +8,8 @@
 //! bytes of any part survive in the live output of `paige run` or in the
 //! stored log (what the dashboard and the API show).
 
+use paige::model::Page;
 use paige::runtime::Stream;
-use paige::store::Page;
 
 use super::{bot, lines_of, stored};
 use crate::common::{Env, both_backends, contains, stderr, stdout};
@@ -114,7 +114,8 @@ async fn no_12_bytes_of_any_printed_form_survive(env: Env) {
     }
 
     // The bot run without Paige: every recorded part is in what it printed.
-    let raw_side = env.exchange_dir().join("raw-parts.json");
+    let scratch = tempfile::tempdir().unwrap();
+    let raw_side = scratch.path().join("raw-parts.json");
     let mut raw = std::process::Command::new("node");
     raw.arg(bot("masking").join("app.js"))
         .env_clear()
@@ -155,9 +156,19 @@ async fn no_12_bytes_of_any_printed_form_survive(env: Env) {
     // its project's own user): the live output.
     let pushed = env.cli(&["code", "push", "masky", bot("masking").to_str().unwrap()], b"");
     assert!(pushed.status.success(), "{}", stderr(&pushed));
-    let side = env.exchange_dir().join("parts.json");
-    let event = env.exchange_dir().join("event.json");
-    std::fs::write(&event, serde_json::json!({ "side": side }).to_string()).unwrap();
+    // The sandboxed bot sends its parts over loopback (it can write no
+    // file the test could read).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut sent = Vec::new();
+        peer.read_to_end(&mut sent).unwrap();
+        sent
+    });
+    let event = scratch.path().join("event.json");
+    std::fs::write(&event, serde_json::json!({ "port": port }).to_string()).unwrap();
     let out = env.cli(&["run", "masky", "--event", event.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -166,7 +177,7 @@ async fn no_12_bytes_of_any_printed_form_survive(env: Env) {
         stderr(&out)
     );
     // The bot saw the same values under Paige.
-    let under_paige: Vec<Part> = serde_json::from_slice(&std::fs::read(&side).unwrap()).unwrap();
+    let under_paige: Vec<Part> = serde_json::from_slice(&receiver.join().unwrap()).unwrap();
     assert_eq!(under_paige, parts);
     let live = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
     assert_nothing_survives("live output", &live, &parts);

@@ -1,0 +1,623 @@
+//! Resource limits of one execution: process count, memory, CPU time and
+//! the size of its private tmpfs.
+//!
+//! Where the machine gives a writable cgroup hierarchy, each execution gets
+//! a cgroup of its own below paige's (`<own cgroup>/paige-<pid>/exec-…`):
+//!
+//! - cgroup v2 with the `pids` and `memory` controllers available: `pids.max`,
+//!   `memory.max` (no swap, the whole group killed on OOM);
+//! - cgroup v1 with writable `pids` and `memory` hierarchies: `pids.max`,
+//!   `memory.limit_in_bytes` (and the same for memory plus swap).
+//!
+//! Otherwise rlimits stand in, set on the sandbox's first process before it
+//! starts the bot, and inherited by all it starts: `RLIMIT_NPROC` (counted
+//! per user namespace on kernels from 5.14, so per sandbox) and
+//! `RLIMIT_DATA` (per process; `RLIMIT_AS` would stop Node at start, as V8
+//! reserves gigabytes of address space it never uses). `RLIMIT_CPU` (per
+//! process) applies in every case. The tmpfs size is a mount option (see
+//! `bwrap`), the same everywhere.
+//!
+//! A limit reached ends the execution: [`ExecGroup::limit_hit`] reads the
+//! controllers' event counters (`pids.events`, `memory.events`, v1's
+//! `memory.oom_control`), and the runtime kills the sandbox when one moves.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
+
+// The limits are configuration; what they mean on this machine is below.
+pub use crate::config::{
+    DEFAULT_CPU_TIME, DEFAULT_MAX_PROCESSES, DEFAULT_MEMORY_BYTES, DEFAULT_TMPFS_BYTES, ResourceLimits,
+};
+
+/// "256 MiB", "1.5 GiB", "512 KiB", "100 bytes".
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes.is_multiple_of(size) {
+                format!("{} {unit}", bytes / size)
+            } else {
+                #[allow(clippy::cast_precision_loss, reason = "a rounded figure for people")]
+                let value = bytes as f64 / size as f64;
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Which limit an execution reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    Processes(u32),
+    Memory(u64),
+    CpuTime(Duration),
+}
+
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Processes(n) => write!(f, "process limit ({n}) reached"),
+            Self::Memory(bytes) => write!(f, "memory limit ({}) reached", format_bytes(*bytes)),
+            Self::CpuTime(d) => write!(f, "CPU time limit ({} s per process) reached", d.as_secs()),
+        }
+    }
+}
+
+/// How limits are enforced on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// Executions' cgroups go below this directory (paige's own cgroup v2
+    /// plus `paige-<pid>`), whose `pids` and `memory` controllers are on.
+    CgroupV2 { base: PathBuf },
+    /// The same below paige's own groups of the v1 `pids` and `memory` hierarchies.
+    CgroupV1 { pids: PathBuf, memory: PathBuf },
+    /// No writable cgroups: rlimits only.
+    Rlimits { why: String },
+}
+
+impl Backend {
+    /// One line for the operator (printed at `serve` start).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::CgroupV2 { base } => format!(
+                "cgroup v2 (pids, memory) below {}; CPU time by rlimit, per process",
+                base.display()
+            ),
+            Self::CgroupV1 { pids, memory } => format!(
+                "cgroup v1 (pids below {}, memory below {}); CPU time by rlimit, per process",
+                pids.display(),
+                memory.display()
+            ),
+            Self::Rlimits { why } => format!(
+                "rlimits only ({why}): processes by RLIMIT_NPROC (per sandbox), memory by RLIMIT_DATA \
+                 (per process, so a bot of several processes may use more in all), CPU time by RLIMIT_CPU"
+            ),
+        }
+    }
+
+    /// What the machine gives, found once per process (later calls return
+    /// the first answer).
+    pub fn detect() -> &'static Backend {
+        static BACKEND: OnceLock<Backend> = OnceLock::new();
+        BACKEND.get_or_init(|| {
+            let backend = Self::probe(Path::new("/proc/self"));
+            if !matches!(backend, Self::Rlimits { .. }) {
+                remove_stale_groups(&backend);
+            }
+            backend
+        })
+    }
+
+    /// Detection, from the `cgroup` and `mountinfo` files of `proc_self`.
+    fn probe(proc_self: &Path) -> Backend {
+        let (Ok(cgroups), Ok(mounts)) = (
+            fs::read_to_string(proc_self.join("cgroup")),
+            fs::read_to_string(proc_self.join("mountinfo")),
+        ) else {
+            return Self::Rlimits {
+                why: "/proc/self/cgroup is not readable".into(),
+            };
+        };
+        let mounts = CgroupMounts::parse(&mounts);
+        let memberships = Membership::parse(&cgroups);
+        let base_name = format!("paige-{}", std::process::id());
+        let mut v1_problem = None;
+        // v1 first: on a hybrid machine (like this one's), the controllers
+        // are there and the v2 tree has none.
+        if let (Some(pids_mount), Some(memory_mount)) = (mounts.v1("pids"), mounts.v1("memory")) {
+            let pids_own = memberships.iter().find(|m| m.controllers.iter().any(|c| c == "pids"));
+            let memory_own = memberships.iter().find(|m| m.controllers.iter().any(|c| c == "memory"));
+            if let (Some(p), Some(m)) = (pids_own, memory_own) {
+                let pids = join_cgroup(pids_mount, &p.path).join(&base_name);
+                let memory = join_cgroup(memory_mount, &m.path).join(&base_name);
+                match make_group_dir(&pids).and_then(|()| make_group_dir(&memory)) {
+                    Ok(()) => return Self::CgroupV1 { pids, memory },
+                    Err(e) => {
+                        let _ = fs::remove_dir(&pids);
+                        v1_problem = Some(format!("cgroup v1 is not writable: {e}"));
+                    }
+                }
+            }
+        }
+        if let (Some(mount), Some(own)) = (mounts.v2(), memberships.iter().find(|m| m.hierarchy == "0")) {
+            let own_dir = join_cgroup(mount, &own.path);
+            match v2_base(&own_dir, &base_name) {
+                Ok(base) => return Self::CgroupV2 { base },
+                Err(e) if v1_problem.is_none() => v1_problem = Some(e),
+                Err(_) => {}
+            }
+        }
+        Self::Rlimits {
+            why: v1_problem.unwrap_or_else(|| "no writable cgroup with the pids and memory controllers".into()),
+        }
+    }
+}
+
+/// A cgroup path from `/proc/self/cgroup` below its mount point.
+fn join_cgroup(mount: &Path, path: &str) -> PathBuf {
+    mount.join(path.trim_start_matches('/'))
+}
+
+fn make_group_dir(path: &Path) -> io::Result<()> {
+    match fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot create {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Readies `<own>/<base_name>` with the pids and memory controllers on
+/// for its children. A cgroup with processes cannot hand controllers to
+/// children ("no internal processes"), so when paige's own group is not
+/// ready for that, paige first moves itself into a leaf `<own>/paige-main`.
+fn v2_base(own: &Path, base_name: &str) -> Result<PathBuf, String> {
+    let has = |dir: &Path, file: &str| {
+        fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            words.contains(&"pids") && words.contains(&"memory")
+        })
+    };
+    if !has(own, "cgroup.controllers") {
+        return Err("cgroup v2 has no pids and memory controllers for paige's cgroup".into());
+    }
+    if !has(own, "cgroup.subtree_control") {
+        let enable = |dir: &Path| fs::write(dir.join("cgroup.subtree_control"), "+pids +memory");
+        if let Err(first) = enable(own) {
+            // Busy with paige's own processes: move them to a leaf, retry.
+            let leaf = own.join("paige-main");
+            make_group_dir(&leaf).map_err(|e| e.to_string())?;
+            fs::write(leaf.join("cgroup.procs"), std::process::id().to_string())
+                .map_err(|e| format!("cgroup v2: cannot enable controllers ({first}) nor move paige to a leaf: {e}"))?;
+            enable(own).map_err(|e| format!("cgroup v2: cannot enable the pids and memory controllers: {e}"))?;
+        }
+    }
+    let base = own.join(base_name);
+    make_group_dir(&base).map_err(|e| e.to_string())?;
+    if let Err(e) = fs::write(base.join("cgroup.subtree_control"), "+pids +memory") {
+        let _ = fs::remove_dir(&base);
+        return Err(format!(
+            "cgroup v2: cannot enable controllers below {}: {e}",
+            base.display()
+        ));
+    }
+    Ok(base)
+}
+
+/// Groups left by a paige that is gone (crash, `kill -9`): their
+/// processes died with their sandboxes, the directories remain.
+fn remove_stale_groups(backend: &Backend) {
+    let bases: Vec<&Path> = match backend {
+        Backend::CgroupV2 { base } => vec![base],
+        Backend::CgroupV1 { pids, memory } => vec![pids, memory],
+        Backend::Rlimits { .. } => return,
+    };
+    for base in bases {
+        let Some(parent) = base.parent() else { continue };
+        let Ok(entries) = fs::read_dir(parent) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("paige-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+                continue;
+            }
+            if let Ok(children) = fs::read_dir(entry.path()) {
+                for child in children.flatten() {
+                    if child.path().is_dir() {
+                        let _ = fs::remove_dir(child.path());
+                    }
+                }
+            }
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// The cgroup mounts of `/proc/self/mountinfo`.
+#[derive(Debug, Default)]
+struct CgroupMounts {
+    v1: Vec<(PathBuf, Vec<String>)>,
+    v2: Option<PathBuf>,
+}
+
+impl CgroupMounts {
+    fn parse(mountinfo: &str) -> Self {
+        let mut mounts = Self::default();
+        for line in mountinfo.lines() {
+            // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTS"
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let (Some(root), Some(mount_point)) = (left.split(' ').nth(3), left.split(' ').nth(4)) else {
+                continue;
+            };
+            let mut right = right.split(' ');
+            let (Some(fstype), _, Some(options)) = (right.next(), right.next(), right.next()) else {
+                continue;
+            };
+            // A bind of a sub-tree would need the path adjusted: skip it.
+            if root != "/" {
+                continue;
+            }
+            let mount_point = PathBuf::from(unescape_mount(mount_point));
+            match fstype {
+                "cgroup" => mounts
+                    .v1
+                    .push((mount_point, options.split(',').map(str::to_owned).collect())),
+                "cgroup2" if mounts.v2.is_none() => mounts.v2 = Some(mount_point),
+                _ => {}
+            }
+        }
+        mounts
+    }
+
+    fn v1(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(_, options)| options.iter().any(|o| o == controller))
+            .map(|(path, _)| path.as_path())
+    }
+
+    fn v2(&self) -> Option<&Path> {
+        self.v2.as_deref()
+    }
+}
+
+/// Mount points in mountinfo escape space, tab, newline and backslash as octal.
+fn unescape_mount(text: &str) -> String {
+    text.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// One line of `/proc/self/cgroup`: "HIERARCHY:CONTROLLERS:PATH".
+#[derive(Debug)]
+struct Membership {
+    hierarchy: String,
+    controllers: Vec<String>,
+    path: String,
+}
+
+impl Membership {
+    fn parse(text: &str) -> Vec<Self> {
+        text.lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                Some(Self {
+                    hierarchy: parts.next()?.to_owned(),
+                    controllers: parts
+                        .next()?
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    path: parts.next()?.to_owned(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One execution's cgroup(s); removed by [`ExecGroup::remove`].
+#[derive(Debug)]
+pub struct ExecGroup {
+    limits: ResourceLimits,
+    kind: GroupKind,
+}
+
+#[derive(Debug)]
+enum GroupKind {
+    V2 { dir: PathBuf },
+    V1 { pids: PathBuf, memory: PathBuf },
+    Rlimits,
+}
+
+impl ExecGroup {
+    /// Creates the execution's group(s) and writes their limits. With the
+    /// rlimit backend, nothing happens until [`ExecGroup::attach`].
+    pub fn create(backend: &Backend, name: &str, limits: ResourceLimits) -> io::Result<Self> {
+        let kind = match backend {
+            Backend::CgroupV2 { base } => {
+                let dir = base.join(name);
+                make_group_dir(&dir)?;
+                let group = Self {
+                    limits,
+                    kind: GroupKind::V2 { dir: dir.clone() },
+                };
+                write(&dir, "pids.max", &limits.max_processes.to_string())?;
+                write(&dir, "memory.max", &limits.memory_bytes.to_string())?;
+                // Optional files: no swap where there is swap accounting, and
+                // an OOM kill takes the whole group (one clear end).
+                let _ = write(&dir, "memory.swap.max", "0");
+                let _ = write(&dir, "memory.oom.group", "1");
+                return Ok(group);
+            }
+            Backend::CgroupV1 { pids, memory } => GroupKind::V1 {
+                pids: pids.join(name),
+                memory: memory.join(name),
+            },
+            Backend::Rlimits { .. } => GroupKind::Rlimits,
+        };
+        let group = Self { limits, kind };
+        if let GroupKind::V1 { pids, memory } = &group.kind {
+            make_group_dir(pids)?;
+            make_group_dir(memory)?;
+            write(pids, "pids.max", &limits.max_processes.to_string())?;
+            write(memory, "memory.limit_in_bytes", &limits.memory_bytes.to_string())?;
+            // Present with swap accounting; must not be below the memory limit.
+            let _ = write(memory, "memory.memsw.limit_in_bytes", &limits.memory_bytes.to_string());
+        }
+        Ok(group)
+    }
+
+    pub fn limits(&self) -> ResourceLimits {
+        self.limits
+    }
+
+    /// Puts a process (not yet running the bot) in the group, and sets
+    /// the rlimits its descendants inherit.
+    pub fn attach(&self, pid: u32) -> io::Result<()> {
+        match &self.kind {
+            GroupKind::V2 { dir } => write(dir, "cgroup.procs", &pid.to_string())?,
+            GroupKind::V1 { pids, memory } => {
+                write(pids, "cgroup.procs", &pid.to_string())?;
+                write(memory, "cgroup.procs", &pid.to_string())?;
+            }
+            GroupKind::Rlimits => {
+                set_rlimit(pid, Resource::Nproc, u64::from(self.limits.max_processes))?;
+                set_rlimit(pid, Resource::Data, self.limits.memory_bytes)?;
+            }
+        }
+        // Soft limit: SIGXCPU; a second later the hard limit's SIGKILL.
+        let cpu = self.limits.cpu_time.as_secs().max(1);
+        let target = to_pid(pid)?;
+        prlimit(
+            Some(target),
+            Resource::Cpu,
+            Rlimit {
+                current: Some(cpu),
+                maximum: Some(cpu + 1),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The limit the group has reached, if any (read from its counters;
+    /// the rlimit backend has none, its limits show as the bot's own errors).
+    pub fn limit_hit(&self) -> Option<LimitHit> {
+        let (pids_dir, memory_dir, v2) = match &self.kind {
+            GroupKind::V2 { dir } => (dir.as_path(), dir.as_path(), true),
+            GroupKind::V1 { pids, memory } => (pids.as_path(), memory.as_path(), false),
+            GroupKind::Rlimits => return None,
+        };
+        let memory_hit = if v2 {
+            counter(&memory_dir.join("memory.events"), "oom_kill").unwrap_or(0) > 0
+                || counter(&memory_dir.join("memory.events"), "oom").unwrap_or(0) > 0
+        } else {
+            let file = memory_dir.join("memory.oom_control");
+            counter(&file, "oom_kill").unwrap_or(0) > 0 || counter(&file, "under_oom").unwrap_or(0) > 0
+        };
+        if memory_hit {
+            return Some(LimitHit::Memory(self.limits.memory_bytes));
+        }
+        if counter(&pids_dir.join("pids.events"), "max").unwrap_or(0) > 0 {
+            return Some(LimitHit::Processes(self.limits.max_processes));
+        }
+        None
+    }
+
+    /// SIGKILL to every process in the group (the sandbox's pid namespace
+    /// normally takes them all with it; this is for what it cannot).
+    pub fn kill_all(&self) {
+        match &self.kind {
+            GroupKind::V2 { dir } => {
+                if write(dir, "cgroup.kill", "1").is_err() {
+                    kill_listed(&dir.join("cgroup.procs"));
+                }
+            }
+            GroupKind::V1 { pids, .. } => kill_listed(&pids.join("cgroup.procs")),
+            GroupKind::Rlimits => {}
+        }
+    }
+
+    /// True once no process is left in the group.
+    pub fn is_empty(&self) -> bool {
+        let procs = match &self.kind {
+            GroupKind::V2 { dir } => dir.join("cgroup.procs"),
+            GroupKind::V1 { pids, .. } => pids.join("cgroup.procs"),
+            GroupKind::Rlimits => return true,
+        };
+        fs::read_to_string(procs).map_or(true, |text| text.trim().is_empty())
+    }
+
+    /// Kills what is left, waits up to `within` for it to go, and removes
+    /// the group(s). Blocking. A group that cannot be removed yet (a
+    /// process still exiting) is left to the stale sweep of the next start.
+    pub fn remove(self, within: Duration) -> io::Result<()> {
+        if matches!(self.kind, GroupKind::Rlimits) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + within;
+        let mut killed = false;
+        while !self.is_empty() {
+            if !killed {
+                self.kill_all();
+                killed = true;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let dirs: Vec<&Path> = match &self.kind {
+            GroupKind::V2 { dir } => vec![dir],
+            GroupKind::V1 { pids, memory } => vec![pids, memory],
+            GroupKind::Rlimits => vec![],
+        };
+        let mut result = Ok(());
+        for dir in dirs {
+            // The memory group may lag the pids group by a moment.
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// The group's directories (for tests and diagnostics).
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        match &self.kind {
+            GroupKind::V2 { dir } => vec![dir.clone()],
+            GroupKind::V1 { pids, memory } => vec![pids.clone(), memory.clone()],
+            GroupKind::Rlimits => vec![],
+        }
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+fn to_pid(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no such process id {pid}")))
+}
+
+fn set_rlimit(pid: u32, resource: Resource, value: u64) -> io::Result<()> {
+    prlimit(
+        Some(to_pid(pid)?),
+        resource,
+        Rlimit {
+            current: Some(value),
+            maximum: Some(value),
+        },
+    )?;
+    Ok(())
+}
+
+/// The value of `name` in a flat-keyed file ("name value" lines).
+fn counter(file: &Path, name: &str) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(' ')?;
+        (key == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// SIGKILL to each process listed in a `cgroup.procs`, through a pidfd
+/// (a pid reused since the read is never signalled).
+fn kill_listed(procs: &Path) {
+    let Ok(text) = fs::read_to_string(procs) else { return };
+    for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+        if let Ok(target) = to_pid(pid)
+            && let Ok(fd) = rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty())
+        {
+            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(format_bytes(256 * MIB), "256 MiB");
+        assert_eq!(format_bytes(3 * MIB / 2), "1.5 MiB");
+        assert_eq!(format_bytes(1 << 30), "1 GiB");
+        assert_eq!(format_bytes(4096), "4 KiB");
+        assert_eq!(format_bytes(100), "100 bytes");
+        assert_eq!(
+            LimitHit::Memory(256 * MIB).to_string(),
+            "memory limit (256 MiB) reached"
+        );
+        assert_eq!(LimitHit::Processes(64).to_string(), "process limit (64) reached");
+    }
+
+    #[test]
+    fn mounts_and_memberships_are_parsed_from_proc() {
+        let mountinfo = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+42 31 0:39 /sub /mnt/bound rw - cgroup cgroup rw,cpu
+";
+        let mounts = CgroupMounts::parse(mountinfo);
+        assert_eq!(mounts.v1("pids"), Some(Path::new("/sys/fs/cgroup/pids")));
+        assert_eq!(mounts.v1("memory"), Some(Path::new("/sys/fs/cgroup/memory")));
+        assert_eq!(mounts.v1("cpu"), None, "a bind of a sub-tree is skipped");
+        assert_eq!(mounts.v2(), Some(Path::new("/sys/fs/cgroup/unified")));
+        let memberships = Membership::parse("8:pids:/\n4:memory:/process_api/76ae\n0::/\n");
+        assert_eq!(memberships.len(), 3);
+        assert_eq!(memberships[1].controllers, ["memory"]);
+        assert_eq!(
+            join_cgroup(Path::new("/sys/fs/cgroup/memory"), &memberships[1].path),
+            Path::new("/sys/fs/cgroup/memory/process_api/76ae")
+        );
+        assert_eq!(memberships[2].hierarchy, "0");
+    }
+
+    #[test]
+    fn counters_are_read_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("memory.oom_control");
+        fs::write(&file, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
+        assert_eq!(counter(&file, "oom_kill"), Some(2));
+        assert_eq!(counter(&file, "under_oom"), Some(0));
+        assert_eq!(counter(&file, "oom"), None);
+    }
+}

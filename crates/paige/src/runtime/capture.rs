@@ -9,8 +9,8 @@ use paige_redact::{RedactStream, Redactor};
 use tokio::time::Instant;
 
 use super::LiveOutput;
-use crate::store::executions::{LogLine, Stream};
-use crate::store::now_millis;
+use crate::model::execution::{LogLine, Stream};
+use crate::model::now_millis;
 
 /// A line longer than this is stored in pieces.
 const MAX_LINE_BYTES: usize = 16 * 1024;

@@ -44,8 +44,8 @@ use super::code::{
 };
 use crate::Paige;
 use crate::error::{Error, Result};
-use crate::store::code::{CodeRevision, CodeTotals};
-use crate::store::{Actor, ProjectRecord};
+use crate::model::code::{CodeRevision, CodeTotals};
+use crate::model::{Actor, ProjectRecord};
 
 /// A tree to run an execution in; it stays on disk while this value lives.
 #[derive(Debug)]

@@ -32,9 +32,10 @@ use super::timing::Phases;
 use super::{ExecutionRequest, LiveOutput, deadline};
 use crate::Paige;
 use crate::error::{Error, Result};
+use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
+use crate::model::{Millis, ProjectRecord, now_millis};
 use crate::secrets::Resolved;
-use crate::store::executions::{ExecutionOutcome, ExecutionRecord, ExecutionStatus, LogLine, NewExecution, Stream};
-use crate::store::{Millis, ProjectRecord, now_millis};
+use crate::store::executions::{ExecutionOutcome, NewExecution};
 
 /// A recorded execution of one project, from its start to its end.
 pub(super) struct Execution<'a, 'l> {
@@ -116,7 +117,7 @@ impl<'a, 'l> Execution<'a, 'l> {
         let secrets = self
             .secrets
             .take()
-            .ok_or_else(|| Error::Config(format!("execution {} was started twice", self.record.id)))?;
+            .ok_or_else(|| Error::internal(format!("execution {} was started twice", self.record.id)))?;
         if isolation.sandboxed() {
             return self.spawn_confined(isolation, secrets).await;
         }
@@ -332,7 +333,7 @@ async fn project_user(uid_base: u32, project_id: i64, code: Option<PathBuf>) -> 
     if let Some(path) = code {
         tokio::task::spawn_blocking(move || sandbox::share_code(&path, bot))
             .await
-            .map_err(|e| Error::Config(format!("the bot's preparation stopped: {e}")))??;
+            .map_err(|e| Error::internal(format!("the bot's preparation stopped: {e}")))??;
     }
     Ok(bot)
 }

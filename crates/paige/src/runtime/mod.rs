@@ -56,7 +56,7 @@ use std::time::Duration;
 
 use crate::model::{Actor, Millis};
 
-pub use crate::store::executions::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
+pub use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 pub use code::{CodeLimits, CodeSummary, ENTRY_POINT, check_code_path};
 pub use slots::{ExecutionSlots, SlotPermit};
 

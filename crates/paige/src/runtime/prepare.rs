@@ -16,8 +16,8 @@ use super::timing::Phases;
 use super::{ENTRY_POINT, ExecutionRequest};
 use crate::Paige;
 use crate::error::{Error, Result};
+use crate::model::ProjectRecord;
 use crate::secrets::Resolved;
-use crate::store::ProjectRecord;
 
 /// Everything needed to start the bot.
 #[derive(Debug)]

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use super::ExecutionRequest;
 use super::capture::{Capture, READ_BUFFER, Streams};
 use crate::error::Result;
+use crate::model::execution::Stream;
 use crate::store::Store;
-use crate::store::executions::Stream;
 
 /// After the entry point exits, its output pipes are read for at most this
 /// long (they close at once unless a process escaped the process group).

@@ -7,8 +7,10 @@ use std::time::Duration;
 use super::process::{ProcessEnd, format_duration};
 use super::signal_name;
 use crate::error::Result;
-use crate::store::executions::{ExecutionOutcome, ExecutionRecord, ExecutionStatus, LogLine, NewExecution};
-use crate::store::{Actor, Millis, Store};
+use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine};
+use crate::model::{Actor, Millis};
+use crate::store::Store;
+use crate::store::executions::{ExecutionOutcome, NewExecution};
 
 /// How an execution ended, before it is recorded.
 #[derive(Debug)]

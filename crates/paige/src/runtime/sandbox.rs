@@ -41,10 +41,6 @@ pub use identity::{
     BotIdentity, BotUsers, DEFAULT_UID_BASE, Isolation, MIN_UID_BASE, SharedReason, overlapping_accounts,
 };
 
-fn io_error(what: &str, path: &Path, e: &std::io::Error) -> Error {
-    Error::Config(format!("{what} {}: {e}", path.display()))
-}
-
 /// The host side of an execution without the sandbox: a fresh private
 /// home (HOME and TMPDIR), removed with this value.
 #[derive(Debug)]
@@ -78,7 +74,7 @@ impl TempHome {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
-            .map_err(|e| Error::Config(format!("cannot create {}: {e}", path.display())))?;
+            .map_err(|e| Error::io("cannot create", &path, e))?;
         Ok(Self { path })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::store::{Millis, now_millis};
+use crate::model::{Millis, now_millis};
 
 /// Where an execution's time went, as a `debug` event of target
 /// `paige::runtime::timing` (`PAIGE_LOG=paige::runtime::timing=debug paige run …`).

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{STORED_PATHS, check_code_path, io_error, mkdir_private, stored_target, symlink_stays_inside, sync_dir};
 use crate::error::{Error, Result};
-use crate::store::code::{CodeEntry, CodeKind, CodeMeta};
+use crate::model::code::{CodeEntry, CodeKind, CodeMeta};
 
 fn malformed(path: &str, why: &str) -> Error {
     Error::corrupt(format!("the stored code entry {path:?} cannot be built: {why}"))

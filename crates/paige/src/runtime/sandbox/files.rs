@@ -8,18 +8,18 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::Path;
 
 use super::identity::BotIdentity;
-use super::io_error;
-use crate::error::Result;
+
+use crate::error::{Error, Result};
 
 /// Sets `path`'s owner, group and permission bits, touching it only when
 /// they differ (most executions find everything in place).
 fn set_owner_and_mode(path: &Path, meta: &fs::Metadata, uid: u32, gid: u32, mode: u32) -> Result<()> {
     if meta.uid() != uid || meta.gid() != gid {
-        chown(path, Some(uid), Some(gid)).map_err(|e| io_error("cannot hand over", path, &e))?;
+        chown(path, Some(uid), Some(gid)).map_err(|e| Error::io("cannot hand over", path, e))?;
     }
     if meta.mode() & 0o7777 != mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| io_error("cannot set the permissions of", path, &e))?;
+            .map_err(|e| Error::io("cannot set the permissions of", path, e))?;
     }
     Ok(())
 }
@@ -42,20 +42,20 @@ pub(in crate::runtime) fn share_code(tree: &Path, bot: BotIdentity) -> Result<()
 /// `code_cache`), and its top directory is handed over last: a top already
 /// handed over means the whole tree is, so later executions skip the walk.
 fn share_tree(tree: &Path, owner: u32, gid: u32) -> Result<()> {
-    let top = fs::symlink_metadata(tree).map_err(|e| io_error("cannot read", tree, &e))?;
+    let top = fs::symlink_metadata(tree).map_err(|e| Error::io("cannot read", tree, e))?;
     if top.uid() == owner && top.gid() == gid && top.mode() & 0o7777 == 0o750 {
         return Ok(());
     }
     let mut stack = vec![tree.to_path_buf()];
     while let Some(dir) = stack.pop() {
         if dir != tree {
-            let meta = fs::symlink_metadata(&dir).map_err(|e| io_error("cannot read", &dir, &e))?;
+            let meta = fs::symlink_metadata(&dir).map_err(|e| Error::io("cannot read", &dir, e))?;
             set_owner_and_mode(&dir, &meta, owner, gid, 0o750)?;
         }
-        for entry in fs::read_dir(&dir).map_err(|e| io_error("cannot read", &dir, &e))? {
-            let entry = entry.map_err(|e| io_error("cannot read", &dir, &e))?;
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))? {
+            let entry = entry.map_err(|e| Error::io("cannot read", &dir, e))?;
             let path = entry.path();
-            let meta = fs::symlink_metadata(&path).map_err(|e| io_error("cannot read", &path, &e))?;
+            let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("cannot read", &path, e))?;
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.is_file() {

@@ -28,7 +28,7 @@
 //! groups and every capability, then runs the bot. Without root, `bwrap`
 //! runs as paige's user in a user namespace of its own.
 //!
-//! Start-up ([`spawn`], [`Launch::start`]): `bwrap` writes its sandbox's
+//! Start-up (`launch.rs`: `launch::spawn`, `Launch::start`): `bwrap` writes its sandbox's
 //! host pid to an info pipe, then waits on a block pipe before it starts
 //! the bot; meanwhile the runtime puts both processes into the execution's
 //! cgroup and sets the rlimits, so the bot's first instruction already runs
@@ -42,16 +42,9 @@
 //! the bot.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
-
-use rustix::io::{FdFlags, fcntl_setfd};
-use rustix::pipe::{PipeFlags, pipe_with};
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use std::sync::OnceLock;
 
 /// Where the project's code tree is, inside the sandbox.
 pub const CODE_DIR: &str = "/app";
@@ -82,7 +75,7 @@ const ETC_ENTRIES: &[&str] = &[
     "/etc/mime.types",
 ];
 /// Name service: only files (no host daemon is reachable), DNS for hosts.
-const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
+pub(super) const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
 
 /// Where the bot starts.
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +171,7 @@ pub fn inherited_fds() -> &'static [i32] {
 }
 
 /// True if descriptor `fd` of this process is open without close-on-exec.
-fn is_inheritable(fd: i32) -> bool {
+pub(super) fn is_inheritable(fd: i32) -> bool {
     const O_CLOEXEC: u32 = 0o2_000_000;
     std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
         info.lines()
@@ -394,262 +387,5 @@ impl Args {
     }
 }
 
-/// Held while descriptors meant for one `bwrap` are inheritable: no other
-/// sandbox of this process starts meanwhile, so none gets another's.
-static SPAWN_LOCK: Mutex<()> = Mutex::new(());
-
-/// A descriptor for the child only: not close-on-exec.
-fn for_child(fd: &OwnedFd) -> io::Result<()> {
-    fcntl_setfd(fd, FdFlags::empty())?;
-    Ok(())
-}
-
-/// A pipe whose read end holds `data` (small: within the pipe's buffer).
-fn data_pipe(data: &str) -> io::Result<OwnedFd> {
-    let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
-    std::fs::File::from(write).write_all(data.as_bytes())?;
-    for_child(&read)?;
-    Ok(read)
-}
-
-/// A started `bwrap`, waiting to run the bot until [`Launch::start`].
-#[derive(Debug)]
-pub struct Launch {
-    pub child: Child,
-    info: Option<OwnedFd>,
-    block: Option<OwnedFd>,
-}
-
-/// How long `bwrap` may take to report its sandbox.
-const INFO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Starts `bwrap` for `spec`. `configure` sets the rest (environment,
-/// standard streams, process group) on the command; it must not add
-/// descriptors. Call it on a thread that outlives the execution: `bwrap`
-/// dies with the thread that started it (`--die-with-parent`), which is
-/// what kills the sandbox if paige dies.
-pub fn spawn(spec: &Spec<'_>, configure: impl FnOnce(&mut Command)) -> io::Result<Launch> {
-    let bwrap = bwrap_path()?;
-    let (bot_uid, bot_gid) = spec.bot_ids();
-    let _guard = SPAWN_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let inherited = inherited_fds();
-    let (info_read, info_write) = pipe_with(PipeFlags::CLOEXEC)?;
-    for_child(&info_write)?;
-    let (block_read, block_write) = pipe_with(PipeFlags::CLOEXEC)?;
-    for_child(&block_read)?;
-    let passwd = data_pipe(&passwd(bot_uid, bot_gid))?;
-    let group = data_pipe(&group(bot_gid))?;
-    let nsswitch = data_pipe(NSSWITCH)?;
-    let fds = SetupFds {
-        info: info_write.as_raw_fd(),
-        block: block_read.as_raw_fd(),
-        passwd: passwd.as_raw_fd(),
-        group: group.as_raw_fd(),
-        nsswitch: nsswitch.as_raw_fd(),
-    };
-    // Still open and inheritable (a number may have been reused since).
-    let close: Vec<i32> = inherited.iter().copied().filter(|&fd| is_inheritable(fd)).collect();
-    let args = spec.args(fds, &close)?;
-    let mut command = Command::new(bwrap);
-    command.args(&args);
-    configure(&mut command);
-    let child = command.spawn();
-    drop(command);
-    // The child has its copies; these must reach no other child.
-    drop((info_write, block_read, passwd, group, nsswitch));
-    Ok(Launch {
-        child: child?,
-        info: Some(info_read),
-        block: Some(block_write),
-    })
-}
-
-impl Launch {
-    /// The host pid of `bwrap` itself.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    /// Waits for the sandbox to be set up, lets `attach` place `bwrap`
-    /// and the sandbox's first process (host pids) under the execution's
-    /// limits, then lets the bot run. If `bwrap` fails before (a mount it
-    /// cannot make), `attach` is not called: the child exits with the
-    /// reason on its stderr. If `attach` fails, the bot never runs.
-    pub async fn start(&mut self, attach: impl FnOnce(u32, u32) -> io::Result<()>) -> io::Result<()> {
-        let Some(info) = self.info.take() else {
-            return Ok(());
-        };
-        let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(info)?;
-        let mut text = Vec::with_capacity(256);
-        let read = tokio::time::timeout(INFO_TIMEOUT, async {
-            let mut buf = [0u8; 256];
-            loop {
-                let n = reader.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok::<_, io::Error>(());
-                }
-                text.extend_from_slice(&buf[..n]);
-                if text.ends_with(b"}\n") {
-                    return Ok(());
-                }
-            }
-        })
-        .await;
-        match read {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "bwrap did not set up the sandbox in time",
-                ));
-            }
-        }
-        let Some(sandbox_pid) = child_pid(&text) else {
-            // bwrap gave up before the sandbox existed: its stderr says why.
-            return Ok(());
-        };
-        if let Some(bwrap_pid) = self.pid() {
-            attach(bwrap_pid, sandbox_pid)?;
-        }
-        if let Some(block) = self.block.take() {
-            // A sandbox that died meanwhile closed its end: nothing to release.
-            let _ = std::fs::File::from(block).write_all(b"1");
-        }
-        Ok(())
-    }
-}
-
-/// `"child-pid": N` from `bwrap --info-fd`.
-fn child_pid(info: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(info).ok()?;
-    let rest = &text[text.find("\"child-pid\"")? + "\"child-pid\"".len()..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_info_of_bwrap_gives_the_sandbox_pid() {
-        assert_eq!(
-            child_pid(b"{\n    \"child-pid\": 4242,\n    \"cgroup-namespace\": 4026532\n}\n"),
-            Some(4242)
-        );
-        assert_eq!(child_pid(b"{\n    \"child-pid\": 17\n}\n"), Some(17));
-        assert_eq!(child_pid(b""), None);
-    }
-
-    #[test]
-    fn passwd_and_group_name_the_bot_and_no_one_twice() {
-        let text = passwd(200_007, 200_007);
-        assert!(
-            text.starts_with("paige:x:200007:200007:Paige bot:/tmp:/bin/sh\n"),
-            "{text}"
-        );
-        assert!(text.contains("\nroot:x:0:0:"));
-        assert_eq!(passwd(0, 0).matches(":x:0:").count(), 1);
-        assert!(group(200_007).starts_with("paige:x:200007:\n"));
-        assert_eq!(group(65_534).matches(":x:65534:").count(), 1);
-    }
-
-    fn fds() -> SetupFds {
-        SetupFds {
-            info: 11,
-            block: 12,
-            passwd: 13,
-            group: 14,
-            nsswitch: 15,
-        }
-    }
-
-    fn position(args: &[OsString], seq: &[&str]) -> Option<usize> {
-        args.windows(seq.len())
-            .position(|w| w.iter().zip(seq).all(|(a, b)| a == OsStr::new(b)))
-    }
-
-    #[test]
-    fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let cwd = std::fs::canonicalize(dir.path()).unwrap();
-        let data = cwd.join("paige-data");
-        std::fs::create_dir(&data).unwrap();
-        let code = cwd.join("tree");
-        std::fs::create_dir(&code).unwrap();
-        let hidden = vec![data.clone()];
-        let args = [OsString::from("app.js")];
-        let spec = Spec {
-            program: OsStr::new("node"),
-            args: &args,
-            code: Some(&code),
-            cwd: Cwd::Host(&cwd),
-            user: Some((200_001, 200_001)),
-            hidden: &hidden,
-            tmpfs_bytes: 1 << 20,
-        };
-        let argv = spec.args(fds(), &[7]).unwrap();
-        let s = |p: &Path| p.to_str().unwrap().to_owned();
-        assert!(
-            position(&argv, &["--ro-bind", &s(&code), CODE_DIR]).is_some(),
-            "{argv:?}"
-        );
-        let bind = position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).unwrap();
-        let mask = position(&argv, &["--tmpfs", &s(&data)]).unwrap();
-        assert!(mask > bind, "the mask goes over the bind: {argv:?}");
-        assert!(position(&argv, &["--size", "1048576", "--tmpfs", "/tmp"]).is_some());
-        assert!(position(&argv, &["--ro-bind-data", "13", "/etc/passwd"]).is_some());
-        assert!(position(&argv, &["--info-fd", "11", "--block-fd", "12"]).is_some());
-        assert!(position(&argv, &["--chdir", &s(&cwd)]).is_some());
-        // Root: no user namespace; setpriv switches users in front of the bot,
-        // after the shell that closes the inherited descriptor 7.
-        assert!(position(&argv, &["--unshare-user"]).is_none());
-        let shell = position(
-            &argv,
-            &[
-                "/bin/sh",
-                "-c",
-                "exec 7<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
-                "sh",
-            ],
-        )
-        .unwrap();
-        let setpriv = position(&argv, &["/usr/bin/setpriv", "--reuid=200001", "--regid=200001"]).unwrap();
-        assert!(shell < setpriv);
-        assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
-
-        // Started inside paige's files: refused.
-        let inside = Spec {
-            cwd: Cwd::Host(&data),
-            ..spec.clone()
-        };
-        let err = inside.args(fds(), &[]).unwrap_err();
-        assert!(err.to_string().contains("inside paige's own files"), "{err}");
-
-        // Without root: a user namespace, no setpriv, a two-digit descriptor
-        // closed by bash.
-        let own = Spec {
-            user: None,
-            cwd: Cwd::Code,
-            ..spec
-        };
-        let argv = own.args(fds(), &[12]).unwrap();
-        assert!(position(&argv, &["--unshare-user", "--disable-userns"]).is_some());
-        assert!(position(&argv, &["/usr/bin/setpriv"]).is_none());
-        assert!(
-            position(
-                &argv,
-                &[
-                    "/bin/bash",
-                    "-c",
-                    "exec 12<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
-                    "sh"
-                ]
-            )
-            .is_some()
-        );
-        assert!(position(&argv, &["--chdir", CODE_DIR]).is_some());
-        assert!(position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).is_none());
-    }
-}
+mod tests;

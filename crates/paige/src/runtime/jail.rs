@@ -15,8 +15,10 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use super::bwrap::{self, Spec};
-use super::limits::{Backend, ExecGroup, LimitHit, ResourceLimits};
+use super::bwrap::Spec;
+use super::exec_group::ExecGroup;
+use super::launch;
+use super::limits::{Backend, LimitHit, ResourceLimits};
 
 /// How often a running sandbox's counters are read.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -57,7 +59,7 @@ impl Drop for Watchdog {
 
 /// Starts `spec` in a sandbox under `limits` (see the module docs).
 /// `configure` sets the environment and standard streams, as for
-/// [`bwrap::spawn`]; `name` names the cgroup (unique per execution).
+/// [`launch::spawn`]; `name` names the cgroup (unique per execution).
 pub async fn launch(
     spec: &Spec<'_>,
     backend: &Backend,
@@ -66,7 +68,7 @@ pub async fn launch(
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
     let group = Arc::new(ExecGroup::create(backend, name, limits)?);
-    let mut launch = match bwrap::spawn(spec, configure) {
+    let mut launch = match launch::spawn(spec, configure) {
         Ok(launch) => launch,
         Err(e) => {
             remove_later(group);

@@ -17,7 +17,8 @@
 //! process) applies in every case. The tmpfs size is a mount option (see
 //! `bwrap`), the same everywhere.
 //!
-//! A limit reached ends the execution: [`ExecGroup::limit_hit`] reads the
+//! A limit reached ends the execution: `ExecGroup::limit_hit`
+//! (`exec_group.rs`) reads the
 //! controllers' event counters (`pids.events`, `memory.events`, v1's
 //! `memory.oom_control`), and the runtime kills the sandbox when one moves.
 
@@ -26,9 +27,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
+use std::time::Duration;
 
 // The limits are configuration; what they mean on this machine is below.
 pub use crate::config::{
@@ -165,7 +164,7 @@ fn join_cgroup(mount: &Path, path: &str) -> PathBuf {
     mount.join(path.trim_start_matches('/'))
 }
 
-fn make_group_dir(path: &Path) -> io::Result<()> {
+pub(super) fn make_group_dir(path: &Path) -> io::Result<()> {
     match fs::create_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -334,237 +333,9 @@ impl Membership {
     }
 }
 
-/// One execution's cgroup(s); removed by [`ExecGroup::remove`].
-#[derive(Debug)]
-pub struct ExecGroup {
-    limits: ResourceLimits,
-    kind: GroupKind,
-}
-
-#[derive(Debug)]
-enum GroupKind {
-    V2 { dir: PathBuf },
-    V1 { pids: PathBuf, memory: PathBuf },
-    Rlimits,
-}
-
-impl ExecGroup {
-    /// Creates the execution's group(s) and writes their limits. With the
-    /// rlimit backend, nothing happens until [`ExecGroup::attach`].
-    pub fn create(backend: &Backend, name: &str, limits: ResourceLimits) -> io::Result<Self> {
-        let kind = match backend {
-            Backend::CgroupV2 { base } => {
-                let dir = base.join(name);
-                make_group_dir(&dir)?;
-                let group = Self {
-                    limits,
-                    kind: GroupKind::V2 { dir: dir.clone() },
-                };
-                write(&dir, "pids.max", &limits.max_processes.to_string())?;
-                write(&dir, "memory.max", &limits.memory_bytes.to_string())?;
-                // Optional files: no swap where there is swap accounting, and
-                // an OOM kill takes the whole group (one clear end).
-                let _ = write(&dir, "memory.swap.max", "0");
-                let _ = write(&dir, "memory.oom.group", "1");
-                return Ok(group);
-            }
-            Backend::CgroupV1 { pids, memory } => GroupKind::V1 {
-                pids: pids.join(name),
-                memory: memory.join(name),
-            },
-            Backend::Rlimits { .. } => GroupKind::Rlimits,
-        };
-        let group = Self { limits, kind };
-        if let GroupKind::V1 { pids, memory } = &group.kind {
-            make_group_dir(pids)?;
-            make_group_dir(memory)?;
-            write(pids, "pids.max", &limits.max_processes.to_string())?;
-            write(memory, "memory.limit_in_bytes", &limits.memory_bytes.to_string())?;
-            // Present with swap accounting; must not be below the memory limit.
-            let _ = write(memory, "memory.memsw.limit_in_bytes", &limits.memory_bytes.to_string());
-        }
-        Ok(group)
-    }
-
-    pub fn limits(&self) -> ResourceLimits {
-        self.limits
-    }
-
-    /// Puts a process (not yet running the bot) in the group, and sets
-    /// the rlimits its descendants inherit.
-    pub fn attach(&self, pid: u32) -> io::Result<()> {
-        match &self.kind {
-            GroupKind::V2 { dir } => write(dir, "cgroup.procs", &pid.to_string())?,
-            GroupKind::V1 { pids, memory } => {
-                write(pids, "cgroup.procs", &pid.to_string())?;
-                write(memory, "cgroup.procs", &pid.to_string())?;
-            }
-            GroupKind::Rlimits => {
-                set_rlimit(pid, Resource::Nproc, u64::from(self.limits.max_processes))?;
-                set_rlimit(pid, Resource::Data, self.limits.memory_bytes)?;
-            }
-        }
-        // Soft limit: SIGXCPU; a second later the hard limit's SIGKILL.
-        let cpu = self.limits.cpu_time.as_secs().max(1);
-        let target = to_pid(pid)?;
-        prlimit(
-            Some(target),
-            Resource::Cpu,
-            Rlimit {
-                current: Some(cpu),
-                maximum: Some(cpu + 1),
-            },
-        )?;
-        Ok(())
-    }
-
-    /// The limit the group has reached, if any (read from its counters;
-    /// the rlimit backend has none, its limits show as the bot's own errors).
-    pub fn limit_hit(&self) -> Option<LimitHit> {
-        let (pids_dir, memory_dir, v2) = match &self.kind {
-            GroupKind::V2 { dir } => (dir.as_path(), dir.as_path(), true),
-            GroupKind::V1 { pids, memory } => (pids.as_path(), memory.as_path(), false),
-            GroupKind::Rlimits => return None,
-        };
-        let memory_hit = if v2 {
-            counter(&memory_dir.join("memory.events"), "oom_kill").unwrap_or(0) > 0
-                || counter(&memory_dir.join("memory.events"), "oom").unwrap_or(0) > 0
-        } else {
-            let file = memory_dir.join("memory.oom_control");
-            counter(&file, "oom_kill").unwrap_or(0) > 0 || counter(&file, "under_oom").unwrap_or(0) > 0
-        };
-        if memory_hit {
-            return Some(LimitHit::Memory(self.limits.memory_bytes));
-        }
-        if counter(&pids_dir.join("pids.events"), "max").unwrap_or(0) > 0 {
-            return Some(LimitHit::Processes(self.limits.max_processes));
-        }
-        None
-    }
-
-    /// SIGKILL to every process in the group (the sandbox's pid namespace
-    /// normally takes them all with it; this is for what it cannot).
-    pub fn kill_all(&self) {
-        match &self.kind {
-            GroupKind::V2 { dir } => {
-                if write(dir, "cgroup.kill", "1").is_err() {
-                    kill_listed(&dir.join("cgroup.procs"));
-                }
-            }
-            GroupKind::V1 { pids, .. } => kill_listed(&pids.join("cgroup.procs")),
-            GroupKind::Rlimits => {}
-        }
-    }
-
-    /// True once no process is left in the group.
-    pub fn is_empty(&self) -> bool {
-        let procs = match &self.kind {
-            GroupKind::V2 { dir } => dir.join("cgroup.procs"),
-            GroupKind::V1 { pids, .. } => pids.join("cgroup.procs"),
-            GroupKind::Rlimits => return true,
-        };
-        fs::read_to_string(procs).map_or(true, |text| text.trim().is_empty())
-    }
-
-    /// Kills what is left, waits up to `within` for it to go, and removes
-    /// the group(s). Blocking. A group that cannot be removed yet (a
-    /// process still exiting) is left to the stale sweep of the next start.
-    pub fn remove(self, within: Duration) -> io::Result<()> {
-        if matches!(self.kind, GroupKind::Rlimits) {
-            return Ok(());
-        }
-        let deadline = Instant::now() + within;
-        let mut killed = false;
-        while !self.is_empty() {
-            if !killed {
-                self.kill_all();
-                killed = true;
-            }
-            if Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let dirs: Vec<&Path> = match &self.kind {
-            GroupKind::V2 { dir } => vec![dir],
-            GroupKind::V1 { pids, memory } => vec![pids, memory],
-            GroupKind::Rlimits => vec![],
-        };
-        let mut result = Ok(());
-        for dir in dirs {
-            // The memory group may lag the pids group by a moment.
-            loop {
-                match fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-        }
-        result
-    }
-
-    /// The group's directories (for tests and diagnostics).
-    pub fn dirs(&self) -> Vec<PathBuf> {
-        match &self.kind {
-            GroupKind::V2 { dir } => vec![dir.clone()],
-            GroupKind::V1 { pids, memory } => vec![pids.clone(), memory.clone()],
-            GroupKind::Rlimits => vec![],
-        }
-    }
-}
-
-fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+pub(super) fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
     let path = dir.join(file);
     fs::write(&path, value).map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
-}
-
-fn to_pid(pid: u32) -> io::Result<Pid> {
-    i32::try_from(pid)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no such process id {pid}")))
-}
-
-fn set_rlimit(pid: u32, resource: Resource, value: u64) -> io::Result<()> {
-    prlimit(
-        Some(to_pid(pid)?),
-        resource,
-        Rlimit {
-            current: Some(value),
-            maximum: Some(value),
-        },
-    )?;
-    Ok(())
-}
-
-/// The value of `name` in a flat-keyed file ("name value" lines).
-fn counter(file: &Path, name: &str) -> Option<u64> {
-    let text = fs::read_to_string(file).ok()?;
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once(' ')?;
-        (key == name).then(|| value.trim().parse().ok())?
-    })
-}
-
-/// SIGKILL to each process listed in a `cgroup.procs`, through a pidfd
-/// (a pid reused since the read is never signalled).
-fn kill_listed(procs: &Path) {
-    let Ok(text) = fs::read_to_string(procs) else { return };
-    for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
-        if let Ok(target) = to_pid(pid)
-            && let Ok(fd) = rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty())
-        {
-            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -609,15 +380,5 @@ mod tests {
             Path::new("/sys/fs/cgroup/memory/process_api/76ae")
         );
         assert_eq!(memberships[2].hierarchy, "0");
-    }
-
-    #[test]
-    fn counters_are_read_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("memory.oom_control");
-        fs::write(&file, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
-        assert_eq!(counter(&file, "oom_kill"), Some(2));
-        assert_eq!(counter(&file, "under_oom"), Some(0));
-        assert_eq!(counter(&file, "oom"), None);
     }
 }

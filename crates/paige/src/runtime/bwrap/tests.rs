@@ -1,0 +1,112 @@
+use super::*;
+
+#[test]
+fn passwd_and_group_name_the_bot_and_no_one_twice() {
+    let text = passwd(200_007, 200_007);
+    assert!(
+        text.starts_with("paige:x:200007:200007:Paige bot:/tmp:/bin/sh\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nroot:x:0:0:"));
+    assert_eq!(passwd(0, 0).matches(":x:0:").count(), 1);
+    assert!(group(200_007).starts_with("paige:x:200007:\n"));
+    assert_eq!(group(65_534).matches(":x:65534:").count(), 1);
+}
+
+fn fds() -> SetupFds {
+    SetupFds {
+        info: 11,
+        block: 12,
+        passwd: 13,
+        group: 14,
+        nsswitch: 15,
+    }
+}
+
+fn position(args: &[OsString], seq: &[&str]) -> Option<usize> {
+    args.windows(seq.len())
+        .position(|w| w.iter().zip(seq).all(|(a, b)| a == OsStr::new(b)))
+}
+
+#[test]
+fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::fs::canonicalize(dir.path()).unwrap();
+    let data = cwd.join("paige-data");
+    std::fs::create_dir(&data).unwrap();
+    let code = cwd.join("tree");
+    std::fs::create_dir(&code).unwrap();
+    let hidden = vec![data.clone()];
+    let args = [OsString::from("app.js")];
+    let spec = Spec {
+        program: OsStr::new("node"),
+        args: &args,
+        code: Some(&code),
+        cwd: Cwd::Host(&cwd),
+        user: Some((200_001, 200_001)),
+        hidden: &hidden,
+        tmpfs_bytes: 1 << 20,
+    };
+    let argv = spec.args(fds(), &[7]).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    assert!(
+        position(&argv, &["--ro-bind", &s(&code), CODE_DIR]).is_some(),
+        "{argv:?}"
+    );
+    let bind = position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).unwrap();
+    let mask = position(&argv, &["--tmpfs", &s(&data)]).unwrap();
+    assert!(mask > bind, "the mask goes over the bind: {argv:?}");
+    assert!(position(&argv, &["--size", "1048576", "--tmpfs", "/tmp"]).is_some());
+    assert!(position(&argv, &["--ro-bind-data", "13", "/etc/passwd"]).is_some());
+    assert!(position(&argv, &["--info-fd", "11", "--block-fd", "12"]).is_some());
+    assert!(position(&argv, &["--chdir", &s(&cwd)]).is_some());
+    // Root: no user namespace; setpriv switches users in front of the bot,
+    // after the shell that closes the inherited descriptor 7.
+    assert!(position(&argv, &["--unshare-user"]).is_none());
+    let shell = position(
+        &argv,
+        &[
+            "/bin/sh",
+            "-c",
+            "exec 7<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
+            "sh",
+        ],
+    )
+    .unwrap();
+    let setpriv = position(&argv, &["/usr/bin/setpriv", "--reuid=200001", "--regid=200001"]).unwrap();
+    assert!(shell < setpriv);
+    assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
+
+    // Started inside paige's files: refused.
+    let inside = Spec {
+        cwd: Cwd::Host(&data),
+        ..spec.clone()
+    };
+    let err = inside.args(fds(), &[]).unwrap_err();
+    assert!(err.to_string().contains("inside paige's own files"), "{err}");
+
+    // Without root: a user namespace, no setpriv, a two-digit descriptor
+    // closed by bash.
+    let own = Spec {
+        user: None,
+        cwd: Cwd::Code,
+        ..spec
+    };
+    let argv = own.args(fds(), &[12]).unwrap();
+    assert!(position(&argv, &["--unshare-user", "--disable-userns"]).is_some());
+    assert!(position(&argv, &["/usr/bin/setpriv"]).is_none());
+    assert!(
+        position(
+            &argv,
+            &[
+                "/bin/bash",
+                "-c",
+                "exec 12<&-; exec /usr/bin/env -u PWD -u OLDPWD -u SHLVL -u _ \"$@\"",
+                "sh"
+            ]
+        )
+        .is_some()
+    );
+    assert!(position(&argv, &["--chdir", CODE_DIR]).is_some());
+    assert!(position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).is_none());
+}

@@ -163,16 +163,8 @@ impl<'a, 'l> Execution<'a, 'l> {
         };
         let cwd = self.workdir.clone().unwrap_or_else(|| PathBuf::from(HOME_DIR));
         // From the fields, not `self`: the future holds it across the start.
-        let child = child_spec(
-            &self.argv,
-            &self.project,
-            &self.record,
-            &self.request,
-            Path::new(HOME_DIR),
-            cwd,
-            &secrets,
-            user,
-        );
+        let platform = platform(&self.project, &self.record, &self.request, Path::new(HOME_DIR));
+        let child = child_spec(&self.argv, platform, cwd, &secrets, user);
         let spawned = child.spawn_confined(&confinement).await;
         drop(child);
         drop(secrets);
@@ -197,16 +189,8 @@ impl<'a, 'l> Execution<'a, 'l> {
         secrets: &'s Resolved,
         user: Option<BotIdentity>,
     ) -> ChildSpec<'s> {
-        child_spec(
-            &self.argv,
-            &self.project,
-            &self.record,
-            &self.request,
-            home,
-            cwd,
-            secrets,
-            user,
-        )
+        let platform = platform(&self.project, &self.record, &self.request, home);
+        child_spec(&self.argv, platform, cwd, secrets, user)
     }
 
     /// Runs the bot to its end: the event on its stdin, its output
@@ -338,18 +322,27 @@ async fn project_user(uid_base: u32, project_id: i64, code: Option<PathBuf>) -> 
     Ok(bot)
 }
 
-/// The bot's process for execution `record`: its home is `home` as the
-/// bot sees it.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the fields of one execution, borrowed one by one"
-)]
-fn child_spec<'s>(
-    argv: &'s [String],
+/// What the platform tells the bot of execution `record` of `project`: its
+/// home is `home` as the bot sees it.
+fn platform<'s>(
     project: &'s ProjectRecord,
     record: &ExecutionRecord,
-    request: &ExecutionRequest,
+    request: &'s ExecutionRequest,
     home: &'s Path,
+) -> Platform<'s> {
+    Platform {
+        slug: &project.slug,
+        execution_id: record.id,
+        trigger: request.trigger.as_str(),
+        home,
+    }
+}
+
+/// The bot's process: `argv` in `cwd` as `user`, with the platform's
+/// variables and the secrets.
+fn child_spec<'s>(
+    argv: &[String],
+    platform: Platform<'s>,
     cwd: PathBuf,
     secrets: &'s Resolved,
     user: Option<BotIdentity>,
@@ -358,15 +351,7 @@ fn child_spec<'s>(
         program: argv[0].clone().into(),
         args: argv[1..].iter().map(Into::into).collect(),
         cwd,
-        env: ChildEnv {
-            platform: Platform {
-                slug: &project.slug,
-                execution_id: record.id,
-                trigger: request.trigger.as_str(),
-                home,
-            },
-            secrets,
-        },
+        env: ChildEnv { platform, secrets },
         user,
     }
 }

@@ -12,7 +12,7 @@ use paige::runtime::bwrap::{CODE_DIR, Cwd, Spec};
 use paige::runtime::jail;
 use paige::runtime::limits::{Backend, LimitHit, ResourceLimits};
 
-use super::{all_gone, host_processes_with, unique};
+use super::{all_gone, escapes, host_processes_with, unique};
 
 /// The user bots run as: a per-project uid when the tests are root.
 fn user() -> Option<(u32, u32)> {
@@ -206,18 +206,6 @@ async fn node_runs_with_a_user_name_a_home_and_tls_roots() {
     assert_eq!(report["home"], "/tmp");
     assert_eq!(report["cwd"], "/tmp");
     assert!(report["roots"].as_u64().unwrap() > 10, "{report}");
-}
-
-/// A fork-and-exit chain (a new pid every 50 ms), a `setsid` child and a
-/// double-forked daemon, all carrying `marker` on their command lines.
-fn escapes(marker: &str, then: &str) -> String {
-    format!(
-        ": {marker}; \
-         hop() {{ sleep 0.05; hop & }}; hop; \
-         setsid /bin/sh -c ': {marker}; while :; do sleep 1; done' & \
-         ( ( while :; do sleep 1; done ) & ) & \
-         sleep 0.3; echo started; {then}"
-    )
 }
 
 #[tokio::test]

@@ -137,6 +137,19 @@ impl Rendezvous {
     }
 }
 
+/// A shell script that leaves behind a fork-and-exit chain (a new pid
+/// every 50 ms), a `setsid` child and a double-forked daemon, all with
+/// `marker` on their command lines, then runs `then`.
+pub fn escapes(marker: &str, then: &str) -> String {
+    format!(
+        ": {marker}; \
+         hop() {{ sleep 0.05; hop & }}; hop; \
+         setsid /bin/sh -c ': {marker}; while :; do sleep 1; done' & \
+         ( ( while :; do sleep 1; done ) & ) & \
+         sleep 0.3; echo started; {then}"
+    )
+}
+
 /// A marker no other test uses.
 pub fn unique() -> String {
     format!("{:016x}", rand::random::<u64>())

@@ -15,7 +15,7 @@ use paige::runtime::{ExecutionRecord, ExecutionRequest, ExecutionStatus, Stream,
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Rendezvous, all_gone, bot, host_processes_with, lines_of, log_text, run, stored, unique};
+use super::{Rendezvous, all_gone, bot, escapes, host_processes_with, lines_of, log_text, run, stored, unique};
 use crate::common::{Env, actor, stderr, stdout};
 
 fn as_root() -> bool {
@@ -278,19 +278,6 @@ async fn two_projects_bots_at_once_see_neither_each_other_nor_the_operators_proc
     if as_root() {
         assert_ne!(alpha_report["uid"], bravo_report["uid"]);
     }
-}
-
-/// A script that leaves behind a fork-and-exit chain (a new pid every
-/// 50 ms), a `setsid` child and a double-forked daemon, all with `marker`
-/// on their command lines, then runs `then`.
-fn escapes(marker: &str, then: &str) -> String {
-    format!(
-        ": {marker}; \
-         hop() {{ sleep 0.05; hop & }}; hop; \
-         setsid /bin/sh -c ': {marker}; while :; do sleep 1; done' & \
-         ( ( while :; do sleep 1; done ) & ) & \
-         sleep 0.3; echo started; {then}"
-    )
 }
 
 #[tokio::test]

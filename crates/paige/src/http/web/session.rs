@@ -201,10 +201,9 @@ async fn checked_form(request: Request, state: &AppState) -> Result<(WebUser, By
     Ok((user, bytes))
 }
 
-fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
     // serde's messages may quote the input, so they are not shown.
-    serde_urlencoded::from_bytes(bytes)
-        .map_err(|_| PageError::bad_request("The form is incomplete or malformed.").into_response())
+    serde_urlencoded::from_bytes(bytes).map_err(|_| PageError::bad_request("The form is incomplete or malformed."))
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
@@ -212,7 +211,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (user, bytes) = checked_form(request, state).await?;
-        let form = parse_form(&bytes)?;
+        let form = parse_form(&bytes).map_err(IntoResponse::into_response)?;
         Ok(Self { user, form })
     }
 }
@@ -222,7 +221,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PostedRaw<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (user, body) = checked_form(request, state).await?;
-        let form = parse_form(&body)?;
+        let form = parse_form(&body).map_err(IntoResponse::into_response)?;
         Ok(Self { user, form, body })
     }
 }

@@ -271,3 +271,51 @@ fn encoded(value: &str) -> String {
         })
         .collect()
 }
+
+/// Chromium, told to come back to `/\t/evil.example/phish` after signing in,
+/// stays on this server (it drops the tab and would read `//evil.example`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_stays_on_this_server_after_sign_in() {
+    use fantoccini::Locator;
+
+    let driver = super::browser::Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let server = Server::start().await;
+    server.user("alice@example.com").await;
+    let client = super::browser::browser(&driver, profile.path()).await;
+    let result: Result<(), Box<dyn std::error::Error>> = async {
+        for next in [
+            "%2F%09%2Fevil.example%2Fphish",
+            "/%09/evil.example/phish",
+            "%2F%5Cevil.example",
+        ] {
+            client.goto(&format!("{}/login?next={next}", server.base)).await?;
+            if client.find(Locator::Css("#password")).await.is_ok() {
+                client
+                    .find(Locator::Css("#email"))
+                    .await?
+                    .send_keys("alice@example.com")
+                    .await?;
+                client
+                    .find(Locator::Css("#password"))
+                    .await?
+                    .send_keys(PASSWORD)
+                    .await?;
+                client
+                    .find(Locator::Css("form button[type=submit].primary"))
+                    .await?
+                    .click()
+                    .await?;
+            }
+            super::browser::wait_for_text(&client, "#signed-in-as", "alice@example.com").await?;
+            let url = client.current_url().await?;
+            assert_eq!(url.host_str(), Some("127.0.0.1"), "next={next}: {url}");
+            assert_eq!(url.path(), "/projects", "next={next}: {url}");
+        }
+        Ok(())
+    }
+    .await;
+    let _ = client.close().await;
+    server.stop().await;
+    result.unwrap();
+}

@@ -82,6 +82,30 @@ pub struct MemberForm {
     email: String,
     #[serde(default)]
     role: String,
+    /// `add` from the "Add a member" form, which must never change the role
+    /// of someone already in the project; the role menus of the rows send
+    /// none.
+    intent: Option<String>,
+}
+
+/// Refuses the "Add a member" form for someone who is already a member,
+/// naming their role and the way to change it, so a default role in the
+/// form never re-roles anyone without a word.
+async fn refuse_existing(state: &AppState, project: &ProjectRecord, email: &str) -> Result<(), Error> {
+    let user = match state.paige.user(email).await {
+        Ok(user) => user,
+        // Unknown or invalid emails get their own message from `set_member`.
+        Err(Error::NotFound(_) | Error::Invalid { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match state.paige.member_role(project, &user).await? {
+        Some(current) => Err(Error::Conflict(format!(
+            "{} is already a member as {current}; nothing was changed. \
+             To change their role, use the Role menu on their row and press “Change role”.",
+            user.email
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `POST /projects/{slug}/members`: adds a member or changes a role.
@@ -91,7 +115,16 @@ pub async fn save(
     Posted { user, form }: Posted<MemberForm>,
 ) -> Result<Response, PageError> {
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
-    match membership::set_member(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role).await {
+    let checked = if form.intent.as_deref() == Some("add") {
+        refuse_existing(&state, &project, &form.email).await
+    } else {
+        Ok(())
+    };
+    let result = match checked {
+        Ok(()) => membership::set_member(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok((added, _, email)) => {
             let what = if added { "added" } else { "changed" };
             let target = format!("/projects/{}/members?{what}={}", project.slug, urlencode(&email));

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::pages::{Layout, PageError, Section, When, render};
-use super::session::{Posted, WebUser, urlencode};
+use super::session::{self, Posted, PostedRaw, WebUser, urlencode};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
@@ -141,24 +141,35 @@ pub async fn page(
     Ok(render(StatusCode::OK, &page))
 }
 
+/// The form's plain fields. The value fields (`value`, and `pem` for the
+/// multi-line field of PEM keys) are read from the raw body instead, as
+/// serde would turn bytes that are not UTF-8 into U+FFFD without a word.
 #[derive(Deserialize)]
 pub struct SaveForm {
     #[serde(default)]
     key: String,
-    value: Option<SecretString>,
-    /// The multi-line field (PEM keys).
-    pem: Option<SecretString>,
     /// The "replace the current value" box.
     replace: Option<String>,
 }
 
+/// A value field as text: absent or empty is `None`; bytes that are not
+/// UTF-8 are refused with the API's rule (`value_not_utf8`).
+fn value_field(body: &[u8], name: &str) -> Result<Option<SecretString>, RuleError> {
+    let Some(bytes) = session::form_field_bytes(body, name).filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| RuleError::ValueNotUtf8(e.valid_up_to()))?;
+    Ok(Some(SecretString::from(text)))
+}
+
 /// The one value the form carries. Browsers send a textarea's line breaks
 /// as CRLF; a PEM key is kept with LF.
-fn chosen_value(form: &SaveForm) -> Result<SecretString, &'static str> {
-    let non_empty = |v: &Option<SecretString>| v.as_ref().filter(|v| !v.expose_secret().is_empty()).cloned();
-    match (non_empty(&form.value), non_empty(&form.pem)) {
-        (Some(_), Some(_)) => Err("Enter the value in one of the two fields, not both."),
-        (None, None) => Err("Enter a value."),
+fn chosen_value(body: &[u8]) -> Result<SecretString, String> {
+    let value = value_field(body, "value").map_err(|e| e.to_string())?;
+    let pem = value_field(body, "pem").map_err(|e| e.to_string())?;
+    match (value, pem) {
+        (Some(_), Some(_)) => Err("Enter the value in one of the two fields, not both.".to_owned()),
+        (None, None) => Err("Enter a value.".to_owned()),
         (Some(value), None) => Ok(value),
         (None, Some(pem)) => {
             let text = Zeroizing::new(pem.expose_secret().replace("\r\n", "\n"));
@@ -172,7 +183,7 @@ fn chosen_value(form: &SaveForm) -> Result<SecretString, &'static str> {
 pub async fn save(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    Posted { user, form }: Posted<SaveForm>,
+    PostedRaw { user, form, body }: PostedRaw<SaveForm>,
 ) -> Result<Response, PageError> {
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::WriteSecrets).await?;
     let mut shown = SecretForm {
@@ -188,10 +199,10 @@ pub async fn save(
         shown.key_error = Some(e.to_string());
         return refuse(StatusCode::BAD_REQUEST, shown).await;
     }
-    let value = match chosen_value(&form) {
+    let value = match chosen_value(&body) {
         Ok(value) => value,
         Err(message) => {
-            shown.value_error = Some(message.to_owned());
+            shown.value_error = Some(message);
             return refuse(StatusCode::BAD_REQUEST, shown).await;
         }
     };

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,6 +26,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::pages::{Layout, PageError, Section, render};
 use crate::http::AppState;
@@ -164,35 +166,102 @@ pub struct Posted<T> {
     pub form: T,
 }
 
+/// A form posted by the signed-in user with its raw body, for fields that
+/// must not go through serde's lossy UTF-8 decoding (secret values).
+#[derive(Debug)]
+pub struct PostedRaw<T> {
+    pub user: WebUser,
+    pub form: T,
+    /// The `application/x-www-form-urlencoded` body as sent.
+    pub body: Bytes,
+}
+
+/// The signed-in user and the body of a form whose CSRF token matched.
+async fn checked_form(request: Request, state: &AppState) -> Result<(WebUser, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    let user = WebUser::from_parts(&parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?
+        .ok_or_else(|| {
+            PageError::forbidden("Your session has ended, so the form was not accepted. Sign in and try again.")
+                .into_response()
+        })?;
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
+        PageError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            format!("Forms are limited to {FORM_LIMIT} bytes."),
+        )
+        .into_response()
+    })?;
+    let presented: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    if !token_matches(CSRF_PURPOSE, &user.session, presented.csrf.as_deref()) {
+        return Err(refused_form().into_response());
+    }
+    Ok((user, bytes))
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
+    // serde's messages may quote the input, so they are not shown.
+    serde_urlencoded::from_bytes(bytes).map_err(|_| PageError::bad_request("The form is incomplete or malformed."))
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let (parts, body) = request.into_parts();
-        let user = WebUser::from_parts(&parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?
-            .ok_or_else(|| {
-                PageError::forbidden("Your session has ended, so the form was not accepted. Sign in and try again.")
-                    .into_response()
-            })?;
-        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
-            PageError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                format!("Forms are limited to {FORM_LIMIT} bytes."),
-            )
-            .into_response()
-        })?;
-        let presented: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-        if !token_matches(CSRF_PURPOSE, &user.session, presented.csrf.as_deref()) {
-            return Err(refused_form().into_response());
-        }
-        // serde's messages may quote the input, so they are not shown.
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| PageError::bad_request("The form is incomplete or malformed.").into_response())?;
+        let (user, bytes) = checked_form(request, state).await?;
+        let form = parse_form(&bytes).map_err(IntoResponse::into_response)?;
         Ok(Self { user, form })
     }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PostedRaw<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (user, body) = checked_form(request, state).await?;
+        let form = parse_form(&body).map_err(IntoResponse::into_response)?;
+        Ok(Self { user, form, body })
+    }
+}
+
+/// The bytes of field `name` in a urlencoded form body, percent-decoded
+/// but not turned into text (the first occurrence; `None` if absent).
+/// `+` is a space; a `%` not followed by two hex digits stays as it is,
+/// as browsers and `serde_urlencoded` read it.
+pub fn form_field_bytes(body: &[u8], name: &str) -> Option<Zeroizing<Vec<u8>>> {
+    body.split(|b| *b == b'&').find_map(|pair| {
+        let (n, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        (*percent_decode(n) == *name.as_bytes()).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(input: &[u8]) -> Zeroizing<Vec<u8>> {
+    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = Zeroizing::new(Vec::with_capacity(input.len()));
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn refused_form() -> PageError {
@@ -219,14 +288,26 @@ pub struct LoginQuery {
     signed_out: Option<String>,
 }
 
-/// Only paths on this server are followed after signing in.
+/// Where to go after signing in when `next` is missing or refused.
+const LANDING: &str = "/projects";
+
+/// Whether `next` is a path on this server and nothing else: one `/` not
+/// followed by `/` or `\` (browsers read `//host` and `/\host` as another
+/// origin), and only visible ASCII, so no backslash, space or control
+/// character anywhere (browsers drop tabs and line breaks from a URL, so
+/// `/\t/host` is `//host`; CR/LF cannot go in a header). A genuine `next`
+/// is always ASCII: it is a request's own path and query, percent-encoded.
+fn is_local_path(next: &str) -> bool {
+    let bytes = next.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && bytes.iter().all(|b| (0x21..=0x7e).contains(b) && *b != b'\\')
+}
+
+/// Only paths on this server are followed after signing in; anything else
+/// falls back to the landing page, before any other work is done.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
-            n.to_owned()
-        }
-        _ => "/projects".to_owned(),
-    }
+    next.filter(|n| is_local_path(n)).unwrap_or(LANDING).to_owned()
 }
 
 fn login_secret(headers: &HeaderMap) -> Option<&str> {
@@ -373,5 +454,66 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: P
             response
         }
         Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LANDING, form_field_bytes, is_local_path, safe_next};
+
+    #[test]
+    fn form_fields_are_decoded_to_bytes_not_text() {
+        let body = b"csrf=abc&key=A_KEY&value=%FF%FEab+c%2B%zz%4&empty=&bare";
+        assert_eq!(
+            form_field_bytes(body, "value").unwrap().as_slice(),
+            b"\xff\xfeab c+%zz%4"
+        );
+        assert_eq!(form_field_bytes(body, "key").unwrap().as_slice(), b"A_KEY");
+        assert_eq!(form_field_bytes(body, "empty").unwrap().as_slice(), b"");
+        assert_eq!(form_field_bytes(body, "bare").unwrap().as_slice(), b"");
+        assert!(form_field_bytes(body, "pem").is_none());
+        assert_eq!(form_field_bytes(b"va%6Cue=x", "value").unwrap().as_slice(), b"x");
+    }
+
+    #[test]
+    fn only_same_origin_paths_are_followed() {
+        let good = [
+            "/projects",
+            "/",
+            "/projects/bot/settings/secrets?q=API&key=A_B",
+            "/projects/bot/audit?key=&action=member.remove",
+            "/a%2F%2Fb",
+            "/%09/evil.example",
+        ];
+        for next in good {
+            assert!(is_local_path(next), "{next:?} should be accepted");
+            assert_eq!(safe_next(Some(next)), next);
+        }
+        let bad = [
+            "",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example/phish",
+            "\t//evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie:x=1",
+            "/ok\r\nSet-Cookie:x=1",
+            "/ok\\..\\evil",
+            "/ok\u{7f}",
+            "/ok\u{85}",
+            "/caf\u{e9}",
+            "/ with space",
+            " /projects",
+            "https://evil.example",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "projects",
+        ];
+        for next in bad {
+            assert!(!is_local_path(next), "{next:?} should be refused");
+            assert_eq!(safe_next(Some(next)), LANDING);
+        }
+        assert_eq!(safe_next(None), LANDING);
     }
 }

@@ -19,13 +19,13 @@ const VALUE2: &str = "tok-second-Hm7Fz2Cb9Tg5Jy1Ne";
 
 /// chromedriver on a free port, in its own process group (which is
 /// killed, with the browser it started, when the test ends).
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let found = |name: &str| {
             std::env::var_os("PATH")
                 .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
@@ -65,7 +65,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let args = [
         "--headless",
         "--no-sandbox",
@@ -145,7 +145,11 @@ type Step = Result<(), Box<dyn std::error::Error>>;
 /// After a click that submits a form, the old page may still be showing
 /// (with an element of the same id, e.g. the previous notice): its element
 /// goes stale or has the old text, so keep looking until the new page is in.
-async fn wait_for_text(client: &Client, css: &str, needle: &str) -> Result<String, Box<dyn std::error::Error>> {
+pub(super) async fn wait_for_text(
+    client: &Client,
+    css: &str,
+    needle: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     let mut last = String::new();
     while std::time::Instant::now() < deadline {

@@ -2,6 +2,7 @@
 //! HTTP (as a browser without JavaScript sends them) and, in `browser.rs`,
 //! in a real headless Chromium.
 
+mod attacks;
 mod browser;
 mod forms;
 mod pages;
@@ -111,6 +112,21 @@ impl Browser {
             .post(format!("{}{path}", self.base))
             .header(COOKIE, self.cookies())
             .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    /// Posts `body` as a urlencoded form exactly as given (bytes a browser
+    /// could send that `post` cannot express, such as `%FF`).
+    pub async fn post_raw(&mut self, path: &str, body: &str) -> Answer {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookies())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned())
             .send()
             .await
             .unwrap();

@@ -5,6 +5,7 @@
 //! `resolve` only for the runtime.
 
 pub mod dotenv;
+pub mod guard;
 pub mod rules;
 mod values;
 

@@ -43,6 +43,9 @@ pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<
     match command {
         CodeCommand::Push { slug, dir } => {
             let summary = paige.push_code(&slug, &dir, actor).await?;
+            for finding in &summary.warnings {
+                eprintln!("warning: {}", finding.message(&slug));
+            }
             println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
         }
     }

@@ -30,16 +30,20 @@ use crate::model::code_limits::{check_name, invalid_path, too_large};
 pub use crate::model::code_limits::{CodeLimits, check_code_path};
 pub(crate) use crate::model::code_limits::{STORED_PATHS, TMP_PREFIX, symlink_stays_inside};
 use crate::model::{CodeEntry, CodeKind, NewCodeEntry};
+use crate::secrets::guard::Finding;
 
 /// The entry point of the default command, `node app.js`.
 pub const ENTRY_POINT: &str = "app.js";
 
 /// What a code change left in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeSummary {
     /// Regular files in the live tree (symlinks not counted).
     pub files: usize,
     pub bytes: u64,
+    /// What the code guard found (SPEC §1, "not in code"): hard-coded
+    /// project values and credentials, by file, line and name only.
+    pub warnings: Vec<Finding>,
 }
 
 /// A file operation on `path` failed (the caller keeps its `io::Error`).
@@ -232,6 +236,7 @@ pub(crate) fn collect_blocking(source: &Path, limits: &CodeLimits) -> Result<(Ve
     let summary = CodeSummary {
         files: collector.files,
         bytes: collector.bytes,
+        warnings: Vec::new(),
     };
     Ok((collector.entries, summary))
 }

@@ -3,12 +3,17 @@
 //! are `code.rs`'s, which knows nothing of `Paige`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use paige_redact::Redactor;
+use secrecy::ExposeSecret;
 
 use super::code::{CodeLimits, CodeSummary, check_code_path, collect_blocking, project_code_dir};
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::code_limits::too_large;
-use crate::model::{Actor, CodeEntry, CodeKind, NewCodeEntry};
+use crate::model::{Actor, CodeEntry, CodeKind, NewAudit, NewCodeEntry, ProjectRecord};
+use crate::secrets::guard::{Finding, flow_violation, is_flow_path, scan_file};
 
 impl Paige {
     /// The directory of this node's copy of a project's code (see
@@ -35,10 +40,13 @@ impl Paige {
         let project = self.project(slug).await?;
         let source = dir.to_path_buf();
         let limits = *limits;
-        let (entries, summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
+        let (entries, mut summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
             .await
             .map_err(|e| Error::internal(format!("the code push stopped: {e}")))??;
+        let (entries, warnings) = self.guard_code(&project, entries).await?;
         self.store.replace_code(project.id, entries, "code.push", actor).await?;
+        self.audit_code_warnings(&project, &warnings, actor).await?;
+        summary.warnings = warnings;
         Ok(summary)
     }
 
@@ -80,10 +88,93 @@ impl Paige {
         let entry = tokio::task::spawn_blocking(move || NewCodeEntry::new(entry))
             .await
             .map_err(|e| Error::internal(format!("the code write stopped: {e}")))?;
+        let (mut entries, warnings) = self.guard_code(&project, vec![entry]).await?;
+        let entry = entries
+            .pop()
+            .ok_or_else(|| Error::internal("the code guard lost the file"))?;
         let revision = self.store.put_code_file(project.id, entry, limits, actor).await?;
+        self.audit_code_warnings(&project, &warnings, actor).await?;
         Ok(CodeSummary {
             files: usize::try_from(revision.files).unwrap_or(usize::MAX),
             bytes: revision.bytes,
+            warnings,
         })
     }
+
+    /// The code guard (SPEC §1): scans every text file of `entries` for the
+    /// project's own values (with the redactor built from them, every form
+    /// it knows) and for recognisable credentials. Findings are warnings;
+    /// a flow file carrying a secret refuses the whole change
+    /// (`secret_in_flow`) before anything is stored. Binary files and
+    /// `node_modules/` are not scanned. The entries are handed back.
+    async fn guard_code(
+        &self,
+        project: &ProjectRecord,
+        entries: Vec<NewCodeEntry>,
+    ) -> Result<(Vec<NewCodeEntry>, Vec<Finding>)> {
+        let redactor = {
+            let secrets = self.resolve(&project.slug).await?;
+            let pairs: Vec<(&str, &[u8])> = secrets
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
+                .collect();
+            Arc::new(Redactor::new(&pairs))
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut warnings = Vec::new();
+            for new in &entries {
+                let entry = &new.entry;
+                if entry.kind != CodeKind::File || is_vendored(&entry.path) {
+                    continue;
+                }
+                let Some(found) = scan_file(&entry.path, &entry.content, &redactor) else {
+                    continue;
+                };
+                if is_flow_path(&entry.path)
+                    && let Some(line) = flow_violation(&found, &entry.content)
+                {
+                    return Err(Error::invalid(
+                        "secret_in_flow",
+                        format!(
+                            "{}:{line} carries a secret. Secrets are not available in flow JSON files \
+                             (flows run on Meta's infrastructure); pass the value as a flow action payload \
+                             from bot code",
+                            entry.path
+                        ),
+                    ));
+                }
+                warnings.extend(found);
+            }
+            Ok((entries, warnings))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the code guard stopped: {e}")))?
+    }
+
+    /// One audit record of the guard's findings: file:line and key or rule
+    /// names only, never a value.
+    async fn audit_code_warnings(&self, project: &ProjectRecord, warnings: &[Finding], actor: &Actor) -> Result<()> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        let detail = warnings.iter().map(Finding::audit_text).collect::<Vec<_>>().join(", ");
+        self.store
+            .append_audit(
+                NewAudit {
+                    project_id: Some(project.id),
+                    action: "code.warnings",
+                    key: None,
+                    version: None,
+                    detail: Some(detail),
+                },
+                actor,
+            )
+            .await
+    }
+}
+
+/// Installed dependencies: not the bot's own code, so not scanned.
+fn is_vendored(path: &str) -> bool {
+    path.starts_with("node_modules/") || path.contains("/node_modules/")
 }

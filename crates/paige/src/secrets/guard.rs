@@ -17,6 +17,8 @@ use regex::RegexSet;
 #[derive(Debug)]
 pub struct CredentialRule {
     pub name: &'static str,
+    /// The secret's key the warning suggests when it is moved into Secrets.
+    pub suggested_key: &'static str,
     pub provider: &'static str,
     pub regex: &'static str,
     pub positive: &'static str,
@@ -27,6 +29,7 @@ pub struct CredentialRule {
 pub const RULES: &[CredentialRule] = &[
     CredentialRule {
         name: "openai_project_key",
+        suggested_key: "OPENAI_API_KEY",
         provider: "OpenAI",
         regex: r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}",
         positive: "const k = 'sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9o';",
@@ -34,6 +37,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "openai_api_key",
+        suggested_key: "OPENAI_API_KEY",
         provider: "OpenAI",
         regex: r"\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}\b|\bsk-[A-Za-z0-9]{40,}\b",
         positive: "OPENAI = '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'",
@@ -41,6 +45,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "anthropic_api_key",
+        suggested_key: "ANTHROPIC_API_KEY",
         provider: "Anthropic",
         regex: r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}",
         positive: "key: 'sk-ant-api03-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9oPq2rSt5uVw8xYz1aBc4dEf7gHi0o6pQr9sAA'",
@@ -48,6 +53,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "stripe_secret_key",
+        suggested_key: "STRIPE_SECRET_KEY",
         provider: "Stripe",
         regex: r"\b(?:sk|rk)_live_[A-Za-z0-9]{24,}\b",
         positive: "stripe('sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z')",
@@ -55,6 +61,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "stripe_webhook_secret",
+        suggested_key: "STRIPE_WEBHOOK_SECRET",
         provider: "Stripe",
         regex: r"\bwhsec_[A-Za-z0-9+/=]{32,}",
         positive: "const hook = 'whsec_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z';",
@@ -62,6 +69,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "sendgrid_api_key",
+        suggested_key: "SENDGRID_API_KEY",
         provider: "SendGrid",
         regex: r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b",
         positive: "sg.setApiKey('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')",
@@ -69,6 +77,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "google_api_key",
+        suggested_key: "GOOGLE_API_KEY",
         provider: "Google",
         regex: r"\bAIza[0-9A-Za-z_-]{35}\b",
         positive: "maps?key=AIzaSyAb3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z0",
@@ -76,6 +85,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "hubspot_private_app_token",
+        suggested_key: "HUBSPOT_ACCESS_TOKEN",
         provider: "HubSpot",
         regex: r"\bpat-(?:na|eu|ap)\d-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
         positive: "Bearer pat-na1-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
@@ -83,6 +93,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "slack_token",
+        suggested_key: "SLACK_TOKEN",
         provider: "Slack",
         regex: r"\bxox[abpr]-[0-9]{8,}-[0-9A-Za-z-]{8,}",
         positive: "token: 'xoxb-123456789012-1234567890123-Ab3dEf6hIj9kLm2nOp5qRs8t'",
@@ -90,6 +101,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "github_token",
+        suggested_key: "GITHUB_TOKEN",
         provider: "GitHub",
         regex: r"\bgh[pousr]_[A-Za-z0-9]{36}\b",
         positive: "auth: 'ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c'",
@@ -97,6 +109,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "github_fine_grained_pat",
+        suggested_key: "GITHUB_TOKEN",
         provider: "GitHub",
         regex: r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b",
         positive: "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",
@@ -104,6 +117,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "aws_access_key_id",
+        suggested_key: "AWS_ACCESS_KEY_ID",
         provider: "AWS",
         regex: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
         positive: "accessKeyId: 'AKIAIOSFODNN7EXAMPLQ'",
@@ -111,6 +125,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "twilio_api_key",
+        suggested_key: "TWILIO_API_KEY",
         provider: "Twilio",
         regex: r"\bSK[0-9a-f]{32}\b",
         positive: "const sid = 'SK0123456789abcdef0123456789abcdef';",
@@ -118,6 +133,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "twilio_account_sid",
+        suggested_key: "TWILIO_ACCOUNT_SID",
         provider: "Twilio",
         regex: r"\bAC[0-9a-f]{32}\b",
         positive: "twilio('AC0123456789abcdef0123456789abcdef', token)",
@@ -125,6 +141,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "meta_access_token",
+        suggested_key: "WHATSAPP_ACCESS_TOKEN",
         provider: "Meta",
         regex: r"\bEAA[A-Za-z0-9]{80,}\b",
         positive: "Bearer EAAGm0PX4ZCpsBAb3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9oPq2rSt5uVw8xYz1aBc4dEf7gHi0o6pQr9s",
@@ -132,6 +149,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "pem_private_key",
+        suggested_key: "PRIVATE_KEY",
         provider: "PEM",
         regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
         positive: "-----BEGIN RSA PRIVATE KEY-----",
@@ -139,6 +157,7 @@ pub const RULES: &[CredentialRule] = &[
     },
     CredentialRule {
         name: "jwt",
+        suggested_key: "JWT_TOKEN",
         provider: "JWT",
         regex: r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
         positive: "auth = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'",
@@ -188,6 +207,24 @@ impl Finding {
             FindingKind::ProjectSecret(key) => key,
             FindingKind::Credential(rule) => rule,
         }
+    }
+
+    /// The warning shown to the user: where, what, and how to move it into
+    /// Secrets. Never the value.
+    pub fn message(&self, slug: &str) -> String {
+        let (what, key) = match &self.kind {
+            FindingKind::ProjectSecret(key) => (format!("the value of {key}"), key.as_str()),
+            FindingKind::Credential(name) => {
+                let rule = RULES.iter().find(|r| r.name == *name);
+                let provider = rule.map_or("", |r| r.provider);
+                let key = rule.map_or("API_KEY", |r| r.suggested_key);
+                (format!("a {provider} credential ({name})"), key)
+            }
+        };
+        format!(
+            "{}:{} contains {what}; move it into Secrets: paige secrets set {slug} {key} and read process.env.{key}",
+            self.file, self.line
+        )
     }
 
     /// `file:line key-or-rule`: what the audit keeps.
@@ -299,6 +336,17 @@ mod tests {
             assert!(
                 credential_rules_in(rule.positive).contains(&rule.name),
                 "{}: the set does not report it",
+                rule.name
+            );
+        }
+    }
+
+    #[test]
+    fn suggested_keys_are_valid_secret_keys() {
+        for rule in RULES {
+            assert!(
+                crate::secrets::rules::check_key(rule.suggested_key).is_ok(),
+                "{}",
                 rule.name
             );
         }

@@ -14,12 +14,52 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, Caller, JsonBody, PageQuery, RequestShape, next_before};
 use crate::runtime::{CodeLimits, ExecutionRecord, ExecutionRequest, LogLine, Trigger};
+use crate::secrets::guard::{Finding, FindingKind};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeWritten {
     /// Files in the project's code tree after the write.
     files: usize,
     bytes: u64,
+    /// What the code guard found in the file: hard-coded project values and
+    /// credentials, by line and name, never the value. The write is done.
+    warnings: Vec<CodeWarning>,
+}
+
+/// One finding of the code guard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeWarning {
+    file: String,
+    /// 1-based.
+    line: usize,
+    /// `secret` (one of the project's own values) or `credential` (a
+    /// recognisable credential).
+    kind: &'static str,
+    /// The project secret's key (kind `secret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    /// The credential rule's name (kind `credential`), e.g. `stripe_secret_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'static str>,
+    /// The warning as the CLI prints it, with how to move it into Secrets.
+    message: String,
+}
+
+impl CodeWarning {
+    fn new(finding: &Finding, slug: &str) -> Self {
+        let (key, rule) = match &finding.kind {
+            FindingKind::ProjectSecret(key) => (Some(key.clone()), None),
+            FindingKind::Credential(rule) => (None, Some(*rule)),
+        };
+        CodeWarning {
+            file: finding.file.clone(),
+            line: finding.line,
+            kind: finding.kind_name(),
+            key,
+            rule,
+            message: finding.message(slug),
+        }
+    }
 }
 
 /// Writes one file of the project's bot code (raw bytes). The path is
@@ -30,7 +70,8 @@ pub struct CodeWritten {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 200, body = CodeWritten),
-        (status = 400, body = ErrorBody, description = "invalid_code_path"),
+        (status = 400, body = ErrorBody, description = "invalid_code_path; secret_in_flow: a flow JSON file \
+            (`flows/*.json`) holding a project secret's value, a credential, `process.env.` or `{{secrets.`"),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "over the per-file limit"),
@@ -59,6 +100,11 @@ pub async fn put_code(
     Ok(Json(CodeWritten {
         files: summary.files,
         bytes: summary.bytes,
+        warnings: summary
+            .warnings
+            .iter()
+            .map(|f| CodeWarning::new(f, &project.slug))
+            .collect(),
     }))
 }
 

@@ -24,6 +24,7 @@ pub const ACTIONS: &[&str] = &[
     "code.push",
     "code.put",
     "code.import",
+    "code.warnings",
     "project.create",
 ];
 

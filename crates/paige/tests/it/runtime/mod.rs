@@ -3,6 +3,7 @@
 //! test runs real Node.js processes against a real SQLite file.
 
 mod code;
+mod guard;
 mod isolation;
 mod jail;
 mod leak;

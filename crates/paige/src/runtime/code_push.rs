@@ -13,7 +13,7 @@ use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::code_limits::too_large;
 use crate::model::{Actor, CodeEntry, CodeKind, NewAudit, NewCodeEntry, ProjectRecord};
-use crate::secrets::guard::{Finding, flow_violation, is_flow_path, scan_file};
+use crate::secrets::guard::{Finding, flow_violation, is_flow, scan_file};
 
 impl Paige {
     /// The directory of this node's copy of a project's code (see
@@ -112,14 +112,15 @@ impl Paige {
         project: &ProjectRecord,
         entries: Vec<NewCodeEntry>,
     ) -> Result<(Vec<NewCodeEntry>, Vec<Finding>)> {
-        let redactor = {
+        let (redactor, keys) = {
             let secrets = self.resolve(&project.slug).await?;
+            let keys: Vec<String> = secrets.secrets.iter().map(|(k, _)| k.clone()).collect();
             let pairs: Vec<(&str, &[u8])> = secrets
                 .secrets
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
                 .collect();
-            Arc::new(Redactor::new(&pairs))
+            (Arc::new(Redactor::new(&pairs)), keys)
         };
         tokio::task::spawn_blocking(move || {
             let mut warnings = Vec::new();
@@ -131,8 +132,8 @@ impl Paige {
                 let Some(found) = scan_file(&entry.path, &entry.content, &redactor) else {
                     continue;
                 };
-                if is_flow_path(&entry.path)
-                    && let Some(line) = flow_violation(&found, &entry.content)
+                if is_flow(&entry.path, &entry.content)
+                    && let Some(line) = flow_violation(&found, &entry.content, &keys)
                 {
                     return Err(Error::invalid(
                         "secret_in_flow",

@@ -287,23 +287,50 @@ pub fn scan_file(path: &str, bytes: &[u8], redactor: &Redactor) -> Option<Vec<Fi
     Some(findings)
 }
 
-/// A flow file (SPEC §1: flows run on Meta's infrastructure, where no
-/// secret is available): under `flows/`, ending in `.json`.
+/// A flow file (SPEC §1, §5: flows run on Meta's infrastructure, where no
+/// secret is available): under `flows/` ending in `.json`, or any JSON file
+/// shaped like a WhatsApp Flow (a top-level object with `version` and
+/// `screens`).
+pub fn is_flow(path: &str, bytes: &[u8]) -> bool {
+    if is_flow_path(path) {
+        return true;
+    }
+    path.ends_with(".json")
+        && serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| {
+                v.as_object()
+                    .map(|o| o.contains_key("version") && o.contains_key("screens"))
+            })
+            .unwrap_or(false)
+}
+
+/// A file under `flows/` ending in `.json`.
 pub fn is_flow_path(path: &str) -> bool {
     path.starts_with("flows/") && path.ends_with(".json")
 }
 
-/// References to a secret that a flow cannot resolve.
+/// References to a secret that a flow cannot resolve, whatever its name.
 const FLOW_REFERENCES: &[&str] = &["process.env.", "{{secrets."];
 
+/// Whether `line` refers to a secret: `process.env.X`, `{{secrets.X}}`, or
+/// one of the project's key names as `${KEY}`, `{{KEY}}` or a JSON string
+/// `"KEY"` used as a placeholder.
+fn refers_to_secret(line: &str, keys: &[String]) -> bool {
+    FLOW_REFERENCES.iter().any(|r| line.contains(r))
+        || keys.iter().any(|key| {
+            [format!("${{{key}}}"), format!("{{{{{key}}}}}"), format!("\"{key}\"")]
+                .iter()
+                .any(|form| line.contains(form.as_str()))
+        })
+}
+
 /// The first line of a flow file that carries a secret: a finding of
-/// [`scan_file`], or a reference to a secret. `None`: the flow is clean.
-pub fn flow_violation(findings: &[Finding], bytes: &[u8]) -> Option<usize> {
+/// [`scan_file`] (a project value or a credential), or a reference to a
+/// secret (see [`refers_to_secret`]). `None`: the flow is clean.
+pub fn flow_violation(findings: &[Finding], bytes: &[u8], keys: &[String]) -> Option<usize> {
     let text = String::from_utf8_lossy(bytes);
-    let reference = text
-        .lines()
-        .position(|l| FLOW_REFERENCES.iter().any(|r| l.contains(r)))
-        .map(|i| i + 1);
+    let reference = text.lines().position(|l| refers_to_secret(l, keys)).map(|i| i + 1);
     let found = findings.iter().map(|f| f.line).min();
     match (reference, found) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -383,7 +410,20 @@ mod tests {
         assert!(is_flow_path("flows/signup.json"));
         assert!(!is_flow_path("lib/flows/signup.json"));
         assert!(!is_flow_path("flows/readme.md"));
-        assert_eq!(flow_violation(&[], b"{\n \"a\": \"{{secrets.KEY}}\"\n}"), Some(2));
-        assert_eq!(flow_violation(&[], b"{\"version\": \"3.1\"}"), None);
+        assert!(is_flow("lib/x.json", br#"{"version": "3.1", "screens": []}"#));
+        assert!(!is_flow("lib/x.json", br#"{"version": "3.1"}"#));
+        assert!(!is_flow("lib/x.js", br#"{"version": "3.1", "screens": []}"#));
+        let keys = vec!["API_KEY".to_owned()];
+        assert_eq!(
+            flow_violation(&[], b"{\n \"a\": \"{{secrets.KEY}}\"\n}", &keys),
+            Some(2)
+        );
+        for reference in ["${API_KEY}", "{{API_KEY}}", "API_KEY"] {
+            let flow = format!("{{\n\"data\": \"{reference}\"\n}}");
+            assert_eq!(flow_violation(&[], flow.as_bytes(), &keys), Some(2), "{reference}");
+        }
+        // Flow data bindings of their own are not secrets.
+        let own = br#"{"version": "3.1", "text": "${data.name}", "k": "API_KEY_HINT"}"#;
+        assert_eq!(flow_violation(&[], own, &keys), None);
     }
 }

@@ -171,6 +171,9 @@ async fn a_flow_carrying_a_secret_is_refused_and_nothing_changes(env: Env) {
         ),
         "{\n  \"version\": \"3.1\",\n  \"data\": \"process.env.OPENAI_API_KEY\"\n}\n".to_owned(),
         "{\n  \"version\": \"3.1\",\n  \"data\": \"{{secrets.OPENAI_API_KEY}}\"\n}\n".to_owned(),
+        "{\n  \"version\": \"3.1\",\n  \"data\": \"${OPENAI_API_KEY}\"\n}\n".to_owned(),
+        "{\n  \"version\": \"3.1\",\n  \"data\": \"{{OPENAI_API_KEY}}\"\n}\n".to_owned(),
+        "{\n  \"version\": \"3.1\",\n  \"data\": \"OPENAI_API_KEY\"\n}\n".to_owned(),
         format!("{{\n  \"version\": \"3.1\",\n  \"data\": \"{STRIPE}\"\n}}\n"),
     ];
     for (i, bad) in bad_flows.iter().enumerate() {
@@ -211,7 +214,18 @@ async fn a_flow_carrying_a_secret_is_refused_and_nothing_changes(env: Env) {
     assert!(stderr(&out).contains("flows/signup.json:3"), "{}", stderr(&out));
     assert_no_value("stderr", &stderr(&out));
     assert_eq!(revision(&env, id).await, before);
-    // A flow-like name outside flows/ is ordinary code: a warning only.
+    // A file shaped like a WhatsApp Flow is a flow wherever it is.
+    let shaped = "{\n  \"version\": \"3.1\",\n  \"screens\": [{\"k\": \"process.env.OPENAI_API_KEY\"}]\n}\n";
+    let err = env
+        .paige
+        .put_code_file("my-bot", "lib/signup.json", shaped.as_bytes(), &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "secret_in_flow");
+    assert!(err.to_string().contains("lib/signup.json:3"), "{err}");
+    assert_eq!(revision(&env, id).await, before);
+    assert_eq!(stored_file(&env, id, "lib/signup.json").await, None);
+    // JSON that is not a flow is ordinary code: a warning only.
     let summary = env
         .paige
         .put_code_file("my-bot", "lib/flows.json", bad_flows[0].as_bytes(), &actor())

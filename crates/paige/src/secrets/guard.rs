@@ -426,4 +426,30 @@ mod tests {
         let own = br#"{"version": "3.1", "text": "${data.name}", "k": "API_KEY_HINT"}"#;
         assert_eq!(flow_violation(&[], own, &keys), None);
     }
+
+    /// The figure of issue 14: a 20,000-file, 100 MB push, scanned with a
+    /// project of 20 secrets. Run in release:
+    /// `cargo test --release -p paige --lib -- --ignored scan_throughput --nocapture`.
+    #[test]
+    #[ignore = "a measurement, run by hand in release"]
+    fn scan_throughput() {
+        let values: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("KEY_{i}"), format!("value-{i}-3f9a7c21e4b8d605")))
+            .collect();
+        let redactor = Redactor::new(&values);
+        let line = "  const total = items.reduce((sum, item) => sum + item.price * item.qty, 0); // ok\n";
+        let file: String = line.repeat(5_000 / line.len());
+        let files = 20_000;
+        let start = std::time::Instant::now();
+        let mut found = 0;
+        for i in 0..files {
+            found += scan_file(&format!("src/f{i}.js"), file.as_bytes(), &redactor)
+                .expect("text")
+                .len();
+        }
+        let elapsed = start.elapsed();
+        let total = file.len() * files;
+        eprintln!("scanned {files} files, {total} bytes, in {elapsed:?} ({found} findings)");
+        assert_eq!(found, 0);
+    }
 }

@@ -18,7 +18,15 @@ use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Li
 #[derive(Debug, Subcommand)]
 pub enum CodeCommand {
     /// Replace the project's whole bot code tree with the contents of DIR.
-    Push { slug: String, dir: PathBuf },
+    /// Hard-coded project values and credentials are warned about on
+    /// stderr (file:line, never the value); the push is done all the same.
+    Push {
+        slug: String,
+        dir: PathBuf,
+        /// Print the result, warnings included, as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -41,12 +49,21 @@ pub struct RunArgs {
 
 pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<()> {
     match command {
-        CodeCommand::Push { slug, dir } => {
+        CodeCommand::Push { slug, dir, json } => {
             let summary = paige.push_code(&slug, &dir, actor).await?;
             for finding in &summary.warnings {
                 eprintln!("warning: {}", finding.message(&slug));
             }
-            println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
+            if json {
+                let warnings: Vec<_> = summary.warnings.iter().map(|f| f.to_json(&slug)).collect();
+                super::print_json(&serde_json::json!({
+                    "files": summary.files,
+                    "bytes": summary.bytes,
+                    "warnings": warnings,
+                }))?;
+            } else {
+                println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
+            }
         }
     }
     Ok(())

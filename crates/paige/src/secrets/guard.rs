@@ -227,6 +227,23 @@ impl Finding {
         )
     }
 
+    /// The finding as `paige code push --json` shows it (the API's
+    /// `CodeWarning` has the same fields).
+    pub fn to_json(&self, slug: &str) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "file": self.file,
+            "line": self.line,
+            "kind": self.kind_name(),
+            "message": self.message(slug),
+        });
+        let field = match self.kind {
+            FindingKind::ProjectSecret(_) => "key",
+            FindingKind::Credential(_) => "rule",
+        };
+        value[field] = self.what().into();
+        value
+    }
+
     /// `file:line key-or-rule`: what the audit keeps.
     pub fn audit_text(&self) -> String {
         format!("{}:{} {}", self.file, self.line, self.what())

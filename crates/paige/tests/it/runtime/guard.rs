@@ -136,6 +136,34 @@ async fn a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value(en
         assert_no_value(action, detail.as_deref().unwrap_or(""));
     }
 
+    // --json carries the same warnings, without the value.
+    let out = env.cli(&["code", "push", "my-bot", dir.to_str().unwrap(), "--json"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_value("--json", &stdout(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["files"], 3);
+    let listed: Vec<(String, u64, String)> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let what = w["key"].as_str().or(w["rule"].as_str()).unwrap();
+            (
+                w["file"].as_str().unwrap().to_owned(),
+                w["line"].as_u64().unwrap(),
+                what.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("app.js".to_owned(), 2, "OPENAI_API_KEY".to_owned()),
+            ("app.js".to_owned(), 3, "OPENAI_API_KEY".to_owned()),
+            ("app.js".to_owned(), 4, "stripe_secret_key".to_owned()),
+        ]
+    );
+
     // A clean push prints no warning and audits none.
     let clean = env.dir.path().join("clean");
     write_tree(
@@ -146,7 +174,7 @@ async fn a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value(en
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     let audit = audit_details(&env, id).await;
-    assert_eq!(audit.iter().filter(|(a, _)| a == "code.warnings").count(), 1);
+    assert_eq!(audit.iter().filter(|(a, _)| a == "code.warnings").count(), 2);
 }
 
 both_backends!(a_flow_carrying_a_secret_is_refused_and_nothing_changes);

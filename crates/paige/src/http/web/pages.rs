@@ -93,6 +93,46 @@ impl Layout {
     }
 
     /// The layout of a page seen before signing in.
+    /// The layout of an error page for a signed-in user at `path`: their
+    /// header and navigation, with the project of the path as the current
+    /// one when they are a member of it (a page they may not see, such as
+    /// Members for a viewer, still keeps its project's navigation).
+    pub async fn for_error(
+        state: &AppState,
+        user: &UserRecord,
+        csrf: String,
+        title: impl Into<String>,
+        path: &str,
+    ) -> Result<Self, PageError> {
+        let mut segments = path.trim_start_matches('/').split('/');
+        let (slug, section) = match (segments.next(), segments.next(), segments.next()) {
+            (Some("projects"), Some(slug), section) => (Some(slug), section),
+            _ => (None, None),
+        };
+        let section = match section {
+            Some("executions") => Section::Executions,
+            Some("members") => Section::Members,
+            Some("audit") => Section::Audit,
+            _ => Section::Secrets,
+        };
+        let mine = state.paige.projects_for(user).await?;
+        let project = mine
+            .iter()
+            .find(|(p, _)| Some(p.slug.as_str()) == slug)
+            .map(|(p, role)| ProjectNav {
+                slug: p.slug.clone(),
+                role: *role,
+                section,
+            });
+        Ok(Self {
+            title: title.into(),
+            email: user.email.clone(),
+            csrf,
+            projects: mine.into_iter().map(|(p, role)| (p.slug, role)).collect(),
+            project,
+        })
+    }
+
     pub fn anonymous(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
@@ -133,7 +173,12 @@ struct ErrorPage<'a> {
 
 /// An error answered with an HTML page. Built from the library's errors,
 /// which never carry a value.
-#[derive(Debug)]
+///
+/// It is first rendered with the anonymous layout (it does not know who
+/// asked) and a copy rides on the response; the dashboard's
+/// `signed_in_errors` middleware re-renders it with the signed-in user's
+/// header and navigation when there is a session.
+#[derive(Debug, Clone)]
 pub struct PageError {
     pub status: StatusCode,
     pub title: &'static str,
@@ -184,10 +229,11 @@ impl From<Error> for PageError {
     }
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
+impl PageError {
+    /// The error page in `layout`.
+    pub fn render_in(&self, layout: Layout) -> Response {
         let page = ErrorPage {
-            page: Layout::anonymous(self.title),
+            page: layout,
             message: &self.message,
         };
         let mut response = render(self.status, &page);
@@ -196,6 +242,14 @@ impl IntoResponse for PageError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut response = self.render_in(Layout::anonymous(self.title));
+        response.extensions_mut().insert(self);
         response
     }
 }

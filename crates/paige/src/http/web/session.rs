@@ -109,7 +109,17 @@ impl WebUser {
     }
 
     async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, PageError> {
-        let Some(session) = signin::session_from_headers(&parts.headers) else {
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        Self::from_headers(&parts.headers, state, request_id).await
+    }
+
+    /// The user of the session in `headers`, if it is a live one.
+    pub async fn from_headers(
+        headers: &HeaderMap,
+        state: &AppState,
+        request_id: Option<String>,
+    ) -> Result<Option<Self>, PageError> {
+        let Some(session) = signin::session_from_headers(headers) else {
             return Ok(None);
         };
         let Some(user) = state.paige.session_user(session).await? else {
@@ -118,7 +128,7 @@ impl WebUser {
         Ok(Some(Self {
             user,
             session: session.to_owned(),
-            request_id: parts.extensions.get::<RequestId>().map(|id| id.0.clone()),
+            request_id,
         }))
     }
 }

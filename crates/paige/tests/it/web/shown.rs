@@ -1,0 +1,154 @@
+//! What the dashboard shows around its forms (issue 16): error pages in the
+//! signed-in layout, errors on the row they belong to, one run per "Send
+//! test event" form, the viewer's read-only note, the sign-in form kept
+//! under the rate limit.
+
+use super::{Browser, csrf_of, signed_in};
+use crate::common::{Env, actor, both_backends};
+use paige::model::Role;
+
+const MEMBERS: &str = "/projects/bot/members";
+
+/// Whether `body` is a page in the signed-in layout of `email`.
+fn signed_in_layout(body: &str, email: &str) -> bool {
+    body.contains(&format!("id=\"signed-in-as\">{email}</strong>"))
+        && body.contains("id=\"sign-out\"")
+        && !body.contains("Not signed in")
+}
+
+both_backends!(error_pages_keep_the_signed_in_header_and_navigation);
+
+async fn error_pages_keep_the_signed_in_header_and_navigation(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
+    server.user("viewer@example.com").await;
+    server
+        .env
+        .paige
+        .add_member("bot", "viewer@example.com", Role::Viewer, &actor())
+        .await
+        .unwrap();
+    let mut viewer = Browser::new(&server);
+    viewer.sign_in("viewer@example.com").await;
+
+    // A viewer on Members: 403, in their layout, with the project's
+    // navigation (the sections a viewer has) and the switcher.
+    let refused = viewer.get(MEMBERS).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("<h1>Not allowed</h1>"), "{}", refused.body);
+    assert!(
+        signed_in_layout(&refused.body, "viewer@example.com"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("href=\"/projects/bot/settings/secrets\">Secrets</a>")
+    );
+    assert!(
+        refused
+            .body
+            .contains("href=\"/projects/bot/executions\">Executions</a>")
+    );
+    assert!(!refused.body.contains(">Members</a>"));
+    assert!(
+        refused
+            .body
+            .contains("<option value=\"bot\" selected>bot (viewer)</option>")
+    );
+
+    // A refused POST (a viewer setting a secret) keeps the layout too, and
+    // its sign-out form works: it carries the session's token.
+    let csrf = viewer.csrf("/projects/bot/settings/secrets").await;
+    let post = viewer
+        .post(
+            "/projects/bot/settings/secrets",
+            &[("csrf", &csrf), ("key", "NEW_KEY"), ("value", "a value!")],
+        )
+        .await;
+    assert_eq!(post.status, 403);
+    assert!(signed_in_layout(&post.body, "viewer@example.com"), "{}", post.body);
+    let out = viewer.post("/logout", &[("csrf", &csrf_of(&post.body))]).await;
+    assert_eq!(out.status, 303, "{}", out.body);
+
+    // A project that is not theirs: 404 in the layout, no project nav.
+    let missing = alice.get("/projects/nowhere/executions").await;
+    assert_eq!(missing.status, 404);
+    assert!(signed_in_layout(&missing.body, "alice@example.com"), "{}", missing.body);
+    assert!(!missing.body.contains("aria-label=\"Project\""));
+
+    // Without a session the error page is the anonymous one.
+    let stranger = Browser::new(&server).get("/static/nothing.css").await;
+    assert_eq!(stranger.status, 404);
+    assert!(stranger.body.contains("Not signed in"));
+    server.stop().await;
+}
+
+both_backends!(last_owner_errors_show_on_the_owners_row);
+
+async fn last_owner_errors_show_on_the_owners_row(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
+    server.user("bob@example.com").await;
+    server
+        .env
+        .paige
+        .add_member("bot", "bob@example.com", Role::Developer, &actor())
+        .await
+        .unwrap();
+    let csrf = alice.csrf(MEMBERS).await;
+
+    // Demoting the last owner from their row's role menu.
+    let demoted = alice
+        .post(
+            MEMBERS,
+            &[("csrf", &csrf), ("email", "alice@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(demoted.status, 409, "{}", demoted.body);
+    assert_row_error(&demoted.body);
+    assert!(signed_in_layout(&demoted.body, "alice@example.com"));
+
+    // Removing the last owner through the confirm step.
+    let confirm = alice.get("/projects/bot/members/remove?email=alice@example.com").await;
+    let removed = alice
+        .post(
+            "/projects/bot/members/remove",
+            &[("csrf", &csrf_of(&confirm.body)), ("email", "alice@example.com")],
+        )
+        .await;
+    assert_eq!(removed.status, 409, "{}", removed.body);
+    assert_row_error(&removed.body);
+    let roles: Vec<_> = server
+        .env
+        .paige
+        .list_members("bot")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.email, m.role))
+        .collect();
+    assert!(
+        roles.contains(&("alice@example.com".to_owned(), Role::Owner)),
+        "{roles:?}"
+    );
+    server.stop().await;
+}
+
+/// The error sits in alice's row (after her email, before bob's row and
+/// the Add form), and the Add form is empty and carries no error.
+fn assert_row_error(body: &str) {
+    let error = body
+        .find("id=\"row-error\"")
+        .unwrap_or_else(|| panic!("no row error:\n{body}"));
+    let alice_row = body.find("<td>alice@example.com</td>").unwrap();
+    let bob_row = body.find("<td>bob@example.com</td>").unwrap();
+    let add = body.find("<h2>Add a member</h2>").unwrap();
+    assert!(alice_row < error && error < bob_row && error < add, "{body}");
+    assert!(body[error..].contains("owner"), "{body}");
+    assert_eq!(body.matches("role=\"alert\"").count(), 1, "{body}");
+    assert!(!body.contains("id=\"member-error\""));
+    assert!(
+        body.contains("name=\"email\" type=\"email\" required value=\"\""),
+        "{body}"
+    );
+}

@@ -15,6 +15,7 @@ mod members;
 mod pages;
 mod projects;
 mod secrets;
+mod sent;
 mod session;
 
 use axum::Router;
@@ -55,6 +56,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/projects/{slug}/audit", get(audit::page))
         .route("/static/{file}", get(static_file))
+        // The keys of "Send test event" forms already sent, on this node.
+        .layer(axum::Extension(std::sync::Arc::new(sent::SentForms::default())))
         .layer(axum::middleware::from_fn_with_state(state, signed_in_errors))
         .layer(axum::middleware::from_fn(security_headers))
         // gzip when the browser asks for it (a secrets page of 1,000 keys is

@@ -3,9 +3,9 @@
 //! test event" form, the viewer's read-only note, the sign-in form kept
 //! under the rate limit.
 
-use super::{Browser, csrf_of, signed_in};
+use super::{Browser, LEAKY_BOT, csrf_of, signed_in};
 use crate::common::{Env, actor, both_backends};
-use paige::model::Role;
+use paige::model::{Page, Role};
 
 const MEMBERS: &str = "/projects/bot/members";
 
@@ -151,4 +151,76 @@ fn assert_row_error(body: &str) {
         body.contains("name=\"email\" type=\"email\" required value=\"\""),
         "{body}"
     );
+}
+
+/// The `run_key` of the "Send test event" form on `body`.
+fn run_key_of(body: &str) -> String {
+    let marker = "name=\"run_key\" value=\"";
+    let start = body.find(marker).unwrap_or_else(|| panic!("no run key in:\n{body}")) + marker.len();
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+both_backends!(a_test_event_form_sent_three_times_runs_once);
+
+async fn a_test_event_form_sent_three_times_runs_once(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
+    server
+        .env
+        .paige
+        .put_code_file("bot", "app.js", LEAKY_BOT.as_bytes(), &actor())
+        .await
+        .unwrap();
+    let path = "/projects/bot/executions";
+    let page = alice.get(path).await;
+    // The button shows a running state with JavaScript (paige.js).
+    assert!(page.body.contains("data-runs") && page.body.contains("data-running=\"Running…\""));
+    let (csrf, key) = (csrf_of(&page.body), run_key_of(&page.body));
+    assert!(key.len() >= 22, "{key}");
+    let again = alice.get(path).await;
+    assert_ne!(run_key_of(&again.body), key, "each render has its own key");
+
+    // Three clicks at once: three requests of the same session and form.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("run_key", key.as_str()),
+        ("event", "{\"text\": \"once\"}"),
+    ];
+    let mut tabs: Vec<Browser> = (0..3)
+        .map(|_| {
+            let mut tab = Browser::new(&server);
+            tab.session = alice.session.clone();
+            tab
+        })
+        .collect();
+    let [a, b, c] = &mut tabs[..] else { unreachable!() };
+    let (a, b, c) = tokio::join!(a.post(path, &form), b.post(path, &form), c.post(path, &form));
+    for answer in [&a, &b, &c] {
+        assert_eq!(answer.status, 303, "{}", answer.body);
+    }
+    let run = a.location.clone().unwrap();
+    assert!(run.starts_with("/projects/bot/executions/"), "{run}");
+    assert_eq!((b.location.as_ref(), c.location.as_ref()), (Some(&run), Some(&run)));
+    // Sent again later (a reload of the POST): still the same run.
+    let later = alice.post(path, &form).await;
+    assert_eq!(later.location.as_ref(), Some(&run));
+    let runs = |limit| Page { before_id: None, limit };
+    assert_eq!(
+        server.env.paige.list_executions("bot", runs(10)).await.unwrap().len(),
+        1
+    );
+    let shown = alice.get(&run).await;
+    assert!(shown.body.contains("once"), "{}", shown.body);
+
+    // A new render's key starts a new run.
+    let fresh = run_key_of(&alice.get(path).await.body);
+    let second = alice
+        .post(path, &[("csrf", &csrf), ("run_key", &fresh), ("event", "{}")])
+        .await;
+    assert_eq!(second.status, 303);
+    assert_ne!(second.location.as_ref(), Some(&run));
+    assert_eq!(
+        server.env.paige.list_executions("bot", runs(10)).await.unwrap().len(),
+        2
+    );
+    server.stop().await;
 }

@@ -224,3 +224,43 @@ async fn a_test_event_form_sent_three_times_runs_once(env: Env) {
     );
     server.stop().await;
 }
+
+both_backends!(viewers_are_told_they_are_read_only);
+
+async fn viewers_are_told_they_are_read_only(env: Env) {
+    let (server, mut alice) = signed_in(env).await;
+    server.user("viewer@example.com").await;
+    server
+        .env
+        .paige
+        .add_member("bot", "viewer@example.com", Role::Viewer, &actor())
+        .await
+        .unwrap();
+    let mut viewer = Browser::new(&server);
+    viewer.sign_in("viewer@example.com").await;
+    let note = "You can view this project; only owners, admins and developers can change secrets.";
+
+    let page = viewer.get("/projects/bot/settings/secrets").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(note), "{}", page.body);
+    assert!(!page.body.contains("replaced or deleted"), "{}", page.body);
+    let runs = viewer.get("/projects/bot/executions").await;
+    assert!(
+        runs.body
+            .contains("only owners, admins and developers can send a test event")
+    );
+    assert!(!runs.body.contains("id=\"send-test\""));
+
+    // An owner (and a developer) sees the intro that offers the changes.
+    let owner = alice.get("/projects/bot/settings/secrets").await;
+    assert!(!owner.body.contains(note) && !owner.body.contains("id=\"read-only\""));
+    assert!(owner.body.contains("they can only be replaced or deleted"));
+    assert!(
+        !alice
+            .get("/projects/bot/executions")
+            .await
+            .body
+            .contains("id=\"read-only\"")
+    );
+    server.stop().await;
+}

@@ -2,7 +2,7 @@
 //! switcher, sign-in state), rendering, HTML error pages and dates.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
@@ -183,7 +183,6 @@ pub struct PageError {
     pub status: StatusCode,
     pub title: &'static str,
     pub message: String,
-    retry_after_secs: Option<u64>,
 }
 
 impl PageError {
@@ -192,7 +191,6 @@ impl PageError {
             status,
             title,
             message: message.into(),
-            retry_after_secs: None,
         }
     }
 
@@ -224,7 +222,6 @@ impl From<Error> for PageError {
             status: api.status,
             title,
             message,
-            retry_after_secs: None,
         }
     }
 }
@@ -236,13 +233,7 @@ impl PageError {
             page: layout,
             message: &self.message,
         };
-        let mut response = render(self.status, &page);
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        render(self.status, &page)
     }
 }
 
@@ -251,19 +242,6 @@ impl IntoResponse for PageError {
         let mut response = self.render_in(Layout::anonymous(self.title));
         response.extensions_mut().insert(self);
         response
-    }
-}
-
-impl PageError {
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self {
-            retry_after_secs: Some(retry_after_secs),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                format!("Too many failed sign-ins. Try again in {retry_after_secs} s."),
-            )
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -445,7 +445,25 @@ pub async fn login(
             Some("Wrong email or password.".to_owned()),
             None,
         ),
-        Err(SignInError::RateLimited { retry_after_secs }) => PageError::rate_limited(retry_after_secs).into_response(),
+        // The form again, not a dead end: the email kept, the wait shown
+        // (and in `Retry-After`), so the user can sign in once it is over.
+        Err(SignInError::RateLimited { retry_after_secs }) => {
+            let mut response = login_form(
+                &state,
+                headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                form.email,
+                next,
+                Some(format!(
+                    "Too many failed sign-ins from here. Wait {retry_after_secs} s, then sign in again."
+                )),
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
         Err(SignInError::Failed(e)) => PageError::from(e).into_response(),
     }
 }

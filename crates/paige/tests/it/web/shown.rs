@@ -264,3 +264,68 @@ async fn viewers_are_told_they_are_read_only(env: Env) {
     );
     server.stop().await;
 }
+
+both_backends!(the_sign_in_rate_limit_keeps_the_form_with_the_wait);
+
+async fn the_sign_in_rate_limit_keeps_the_form_with_the_wait(env: Env) {
+    let server = crate::api::Server::start_on(env).await;
+    server.user("alice@example.com").await;
+    let mut browser = Browser::new(&server);
+    let mut csrf = csrf_of(&browser.get("/login").await.body);
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..7 {
+        let answer = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "alice@example.com"),
+                    ("password", "guess-guess-guess"),
+                    ("next", "/projects/bot/executions"),
+                ],
+            )
+            .await;
+        statuses.push(answer.status);
+        csrf = csrf_of(&answer.body);
+        last = Some(answer);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    let limited = last.unwrap();
+    let wait: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The form, not a dead end: the email and `next` kept, the wait shown.
+    assert!(
+        limited.body.contains("<form method=\"post\" action=\"/login\""),
+        "{}",
+        limited.body
+    );
+    assert!(limited.body.contains("id=\"password\""));
+    assert!(limited.body.contains("value=\"alice@example.com\""));
+    assert!(
+        limited
+            .body
+            .contains("name=\"next\" value=\"/projects/bot/executions\"")
+    );
+    assert!(
+        limited.body.contains(&format!("Wait {wait} s, then sign in again.")),
+        "{}",
+        limited.body
+    );
+
+    // Once the wait is over, the same form signs in.
+    tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 300)).await;
+    let signed = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "alice@example.com"),
+                ("password", crate::api::PASSWORD),
+                ("next", "/projects"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    server.stop().await;
+}

@@ -33,6 +33,23 @@
     });
   });
 
+  // Under the sign-in rate limit: count the wait down and hold the button
+  // until it is over (without JavaScript the text says how long to wait).
+  var wait = document.getElementById('login-wait');
+  var signIn = document.getElementById('sign-in');
+  if (wait && signIn) {
+    var left = parseInt(wait.getAttribute('data-wait'), 10) || 0;
+    var secs = document.getElementById('wait-secs');
+    signIn.disabled = left > 0;
+    var tick = setInterval(function () {
+      left -= 1;
+      if (left > 0) { secs.textContent = String(left); return; }
+      clearInterval(tick);
+      document.getElementById('wait-text').textContent = 'You can sign in again now.';
+      signIn.disabled = false;
+    }, 1000);
+  }
+
   // Filter the keys as you type (the server filters with ?q= without JS).
   var filter = document.getElementById('filter');
   var table = document.getElementById('secrets');

@@ -290,6 +290,9 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// Seconds to wait under the sign-in rate limit (counted down by
+    /// paige.js; the form stays usable without it).
+    wait_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +336,21 @@ fn login_form(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
+    let page = LoginPage {
+        page: Layout::anonymous("Sign in"),
+        csrf: String::new(),
+        email,
+        next,
+        error,
+        notice,
+        wait_secs: None,
+    };
+    render_login(state, headers, status, page)
+}
+
+/// Renders the sign-in `page` with its token, tied to the browser's
+/// pre-session cookie (set here when the browser has none).
+fn render_login(state: &AppState, headers: &HeaderMap, status: StatusCode, mut page: LoginPage) -> Response {
     let (secret, fresh) = match login_secret(headers) {
         Some(secret) => (secret.to_owned(), false),
         None => {
@@ -341,14 +359,7 @@ fn login_form(
             (URL_SAFE_NO_PAD.encode(bytes), true)
         }
     };
-    let page = LoginPage {
-        page: Layout::anonymous("Sign in"),
-        csrf: token(LOGIN_PURPOSE, &secret),
-        email,
-        next,
-        error,
-        notice,
-    };
+    page.csrf = token(LOGIN_PURPOSE, &secret);
     let mut response = render(status, &page);
     if fresh {
         let cookie = signin::cookie(LOGIN_COOKIE, &secret, 3600, "/login", state.options.secure_cookies);
@@ -448,17 +459,16 @@ pub async fn login(
         // The form again, not a dead end: the email kept, the wait shown
         // (and in `Retry-After`), so the user can sign in once it is over.
         Err(SignInError::RateLimited { retry_after_secs }) => {
-            let mut response = login_form(
-                &state,
-                headers,
-                StatusCode::TOO_MANY_REQUESTS,
-                form.email,
+            let page = LoginPage {
+                page: Layout::anonymous("Sign in"),
+                csrf: String::new(),
+                email: form.email,
                 next,
-                Some(format!(
-                    "Too many failed sign-ins from here. Wait {retry_after_secs} s, then sign in again."
-                )),
-                None,
-            );
+                error: None,
+                notice: None,
+                wait_secs: Some(retry_after_secs),
+            };
+            let mut response = render_login(&state, headers, StatusCode::TOO_MANY_REQUESTS, page);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

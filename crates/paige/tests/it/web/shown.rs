@@ -308,7 +308,10 @@ async fn the_sign_in_rate_limit_keeps_the_form_with_the_wait(env: Env) {
             .contains("name=\"next\" value=\"/projects/bot/executions\"")
     );
     assert!(
-        limited.body.contains(&format!("Wait {wait} s, then sign in again.")),
+        limited.body.contains(&format!(
+            "data-wait=\"{wait}\">Too many failed sign-ins from here. \
+             <span id=\"wait-text\">Wait <span id=\"wait-secs\">{wait}</span> s, then sign in again."
+        )),
         "{}",
         limited.body
     );

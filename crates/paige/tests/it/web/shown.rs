@@ -332,3 +332,65 @@ async fn the_sign_in_rate_limit_keeps_the_form_with_the_wait(env: Env) {
     assert_eq!(signed.status, 303, "{}", signed.body);
     server.stop().await;
 }
+
+/// In Chromium: the rate-limited sign-in page counts the wait down, holds
+/// the button until it is over, and then signs in from the same form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_wait_is_counted_down_in_a_browser() {
+    use fantoccini::Locator;
+
+    let driver = super::browser::Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let server = crate::api::Server::start().await;
+    server.user("alice@example.com").await;
+    // Five wrong passwords from this address fill the limiter's burst.
+    let mut http = Browser::new(&server);
+    for _ in 0..5 {
+        let csrf = csrf_of(&http.get("/login").await.body);
+        let answer = http
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "alice@example.com"),
+                    ("password", "guess-guess"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 401);
+    }
+    let client = super::browser::browser(&driver, profile.path()).await;
+    let result: Result<(), Box<dyn std::error::Error>> = async {
+        client.goto(&format!("{}/login", server.base)).await?;
+        client
+            .find(Locator::Css("#email"))
+            .await?
+            .send_keys("alice@example.com")
+            .await?;
+        client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(crate::api::PASSWORD)
+            .await?;
+        client.find(Locator::Css("#sign-in")).await?.click().await?;
+        let text = super::browser::wait_for_text(&client, "#login-wait", "Too many failed sign-ins").await?;
+        assert!(text.contains("Wait"), "{text}");
+        let button = client.find(Locator::Css("#sign-in")).await?;
+        assert_eq!(button.attr("disabled").await?.as_deref(), Some("true"));
+        super::browser::wait_for_text(&client, "#wait-text", "You can sign in again now.").await?;
+        assert_eq!(button.attr("disabled").await?, None);
+        // The email was kept; the password is typed again.
+        client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(crate::api::PASSWORD)
+            .await?;
+        button.click().await?;
+        super::browser::wait_for_text(&client, "#signed-in-as", "alice@example.com").await?;
+        Ok(())
+    }
+    .await;
+    let _ = client.close().await;
+    server.stop().await;
+    result.unwrap();
+}

@@ -394,3 +394,63 @@ async fn the_sign_in_wait_is_counted_down_in_a_browser() {
     server.stop().await;
     result.unwrap();
 }
+
+/// In Chromium: a viewer reads the read-only note, and a page they may not
+/// open keeps their header and navigation, which lead back to the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_in_a_browser_is_told_and_never_stranded() {
+    use fantoccini::Locator;
+
+    let driver = super::browser::Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let server = crate::api::Server::start().await;
+    server.user("alice@example.com").await;
+    server.user("viewer@example.com").await;
+    let paige = &server.env.paige;
+    paige
+        .create_project("bot", Some("alice@example.com"), &actor())
+        .await
+        .unwrap();
+    paige
+        .add_member("bot", "viewer@example.com", Role::Viewer, &actor())
+        .await
+        .unwrap();
+    let client = super::browser::browser(&driver, profile.path()).await;
+    let base = server.base.clone();
+    let result: Result<(), Box<dyn std::error::Error>> = async {
+        client.goto(&format!("{base}/projects/bot/settings/secrets")).await?;
+        client
+            .find(Locator::Css("#email"))
+            .await?
+            .send_keys("viewer@example.com")
+            .await?;
+        client
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(crate::api::PASSWORD)
+            .await?;
+        client.find(Locator::Css("#sign-in")).await?.click().await?;
+        let note = super::browser::wait_for_text(&client, "#read-only", "You can view this project").await?;
+        assert!(
+            note.contains("only owners, admins and developers can change secrets"),
+            "{note}"
+        );
+
+        client.goto(&format!("{base}/projects/bot/members")).await?;
+        super::browser::wait_for_text(&client, "h1", "Not allowed").await?;
+        let who = client.find(Locator::Css("#signed-in-as")).await?.text().await?;
+        assert_eq!(who, "viewer@example.com");
+        client
+            .find(Locator::Css("nav.sections a[href='/projects/bot/executions']"))
+            .await?
+            .click()
+            .await?;
+        super::browser::wait_for_text(&client, "#read-only", "send a test event").await?;
+        assert_eq!(client.current_url().await?.path(), "/projects/bot/executions");
+        Ok(())
+    }
+    .await;
+    let _ = client.close().await;
+    server.stop().await;
+    result.unwrap();
+}

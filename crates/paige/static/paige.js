@@ -10,6 +10,46 @@
     select.addEventListener('change', function () { if (select.value) select.form.submit(); });
   });
 
+  // A form that starts a run shows it running and cannot be sent twice
+  // (the server also runs a form's key once: see sent.rs). Coming back to
+  // the page from history gives the button back.
+  document.querySelectorAll('form[data-runs]').forEach(function (form) {
+    var button = form.querySelector('button[data-running]');
+    if (!button) return;
+    var label = button.textContent;
+    form.addEventListener('submit', function (event) {
+      if (button.disabled) { event.preventDefault(); return; }
+      // After this event, so the submission itself goes ahead.
+      setTimeout(function () {
+        button.disabled = true;
+        button.setAttribute('aria-busy', 'true');
+        button.textContent = button.getAttribute('data-running');
+      }, 0);
+    });
+    window.addEventListener('pageshow', function () {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      button.textContent = label;
+    });
+  });
+
+  // Under the sign-in rate limit: count the wait down and hold the button
+  // until it is over (without JavaScript the text says how long to wait).
+  var wait = document.getElementById('login-wait');
+  var signIn = document.getElementById('sign-in');
+  if (wait && signIn) {
+    var left = parseInt(wait.getAttribute('data-wait'), 10) || 0;
+    var secs = document.getElementById('wait-secs');
+    signIn.disabled = left > 0;
+    var tick = setInterval(function () {
+      left -= 1;
+      if (left > 0) { secs.textContent = String(left); return; }
+      clearInterval(tick);
+      document.getElementById('wait-text').textContent = 'You can sign in again now.';
+      signIn.disabled = false;
+    }, 1000);
+  }
+
   // Filter the keys as you type (the server filters with ?q= without JS).
   var filter = document.getElementById('filter');
   var table = document.getElementById('secrets');

@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(api::openapi_paths_for_clients(doc));
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
-        .merge(web::routes())
+        .merge(web::routes(state.clone()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(state)

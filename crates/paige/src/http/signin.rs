@@ -53,7 +53,9 @@ pub async fn sign_in(
     let keys = [format!("ip:{peer}"), format!("account:{account}")];
     if let Err(wait) = state.limiter.check(&keys) {
         return Err(SignInError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
+            // Rounded up: a wait of 1.9 s said as "1 s" would send the user
+            // back too early, into another refusal.
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
     let Some(user) = state.paige.verify_login(email, password).await? else {

@@ -2,12 +2,16 @@
 //! log (stdout and stderr told apart), and "Send test event".
 
 use askama::Template;
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::pages::{Layout, PageError, Section, When, duration, render};
+use super::sent::{self, Claim, SentForms};
 use super::session::{Posted, WebUser};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
@@ -59,6 +63,8 @@ struct ExecutionsPage {
     can_run: bool,
     event: String,
     event_error: Option<String>,
+    /// This render's key: the form is sent once, however often it is posted.
+    run_key: String,
 }
 
 async fn build(
@@ -95,6 +101,7 @@ async fn build(
         can_run: allows(role, Action::RunBot),
         event,
         event_error,
+        run_key: sent::new_key(),
     })
 }
 
@@ -113,12 +120,15 @@ pub async fn page(
 pub struct TestEvent {
     #[serde(default)]
     event: String,
+    /// The form's key (see `sent.rs`); a form without one runs each time.
+    run_key: Option<String>,
 }
 
 /// `POST /projects/{slug}/executions`: runs the bot for a test event and,
 /// when it is done, shows its log.
 pub async fn send_test(
     State(state): State<AppState>,
+    Extension(sent_forms): Extension<Arc<SentForms>>,
     Path(slug): Path<String>,
     Posted { user, form }: Posted<TestEvent>,
 ) -> Result<Response, PageError> {
@@ -143,14 +153,41 @@ pub async fn send_test(
             return Ok(render(StatusCode::BAD_REQUEST, &page));
         }
     };
+    let claim = form
+        .run_key
+        .as_deref()
+        .filter(|key| !key.is_empty())
+        .map(|key| sent_forms.claim(user.user.id, &project.slug, key));
+    let reporter = match claim {
+        Some(Claim::Again(first)) => {
+            // The same form again: no second run; go to the first one's.
+            return match sent::outcome(first).await {
+                Ok(id) => Ok(Redirect::to(&format!("/projects/{}/executions/{id}", project.slug)).into_response()),
+                Err(()) => Err(PageError::new(
+                    StatusCode::CONFLICT,
+                    "Already sent",
+                    "This form was already sent and that run did not start. Reload the page to send the event again.",
+                )),
+            };
+        }
+        Some(Claim::First(reporter)) => Some(reporter),
+        None => None,
+    };
     let request = ExecutionRequest::entry_point(event, Trigger::Test, user.actor());
-    // In its own task: a browser that goes away does not cut the run short.
+    // In its own task: a browser that goes away does not cut the run short,
+    // and the form's key learns the outcome all the same.
     // The server's slots, shared with the API's executions.
     let (paige, slots) = (state.paige.clone(), state.slots.clone());
     let run_slug = project.slug.clone();
-    let record = tokio::spawn(async move { paige.execute_queued(&slots, &run_slug, request, None).await })
-        .await
-        .map_err(|_| PageError::from(Error::internal("the execution task failed")))??;
+    let record = tokio::spawn(async move {
+        let result = paige.execute_queued(&slots, &run_slug, request, None).await;
+        if let Some(reporter) = reporter {
+            reporter.send_replace(Some(result.as_ref().map(|r| r.id).map_err(|_| ())));
+        }
+        result
+    })
+    .await
+    .map_err(|_| PageError::from(Error::internal("the execution task failed")))??;
     Ok(Redirect::to(&format!("/projects/{}/executions/{}", project.slug, record.id)).into_response())
 }
 

@@ -24,6 +24,10 @@ struct MembersPage {
     notice: Option<String>,
     error: Option<String>,
     email: String,
+    /// An error about one member's row (changing their role or removing
+    /// them, such as the last owner), shown on that row, and whose row.
+    row_error: Option<String>,
+    row_email: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +58,8 @@ async fn build(
         notice: None,
         error: None,
         email: String::new(),
+        row_error: None,
+        row_email: String::new(),
     })
 }
 
@@ -144,8 +150,16 @@ pub async fn save(
                 other => (StatusCode::BAD_REQUEST, other.to_string()),
             };
             let mut page = build(&state, &user, &project, role).await?;
-            page.error = Some(message);
-            page.email = form.email;
+            let on_row = form.intent.as_deref() != Some("add") && page.members.iter().any(|m| m.email == form.email);
+            if !on_row {
+                page.error = Some(message);
+                page.email = form.email;
+            } else {
+                // A member's row (its role menu): the error belongs on that
+                // row, and the Add form stays empty.
+                page.row_error = Some(message);
+                page.row_email = form.email;
+            }
             Ok(render(status, &page))
         }
         Err(e) => Err(e.into()),
@@ -194,7 +208,18 @@ pub async fn remove(
     Path(slug): Path<String>,
     Posted { user, form }: Posted<EmailQuery>,
 ) -> Result<Response, PageError> {
-    membership::remove_member(&state.paige, &user.user, &user.actor(), &slug, &form.email).await?;
+    match membership::remove_member(&state.paige, &user.user, &user.actor(), &slug, &form.email).await {
+        Ok(_) => {}
+        // The last owner: shown on their row of the members page.
+        Err(Error::Conflict(message)) => {
+            let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
+            let mut page = build(&state, &user, &project, role).await?;
+            page.row_error = Some(message);
+            page.row_email = form.email;
+            return Ok(render(StatusCode::CONFLICT, &page));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let target = format!("/projects/{slug}/members?removed={}", urlencode(&form.email));
     Ok(Redirect::to(&target).into_response())
 }

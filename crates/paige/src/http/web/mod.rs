@@ -15,10 +15,11 @@ mod members;
 mod pages;
 mod projects;
 mod secrets;
+mod sent;
 mod session;
 
 use axum::Router;
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,7 +29,7 @@ use super::AppState;
 pub use pages::PageError;
 
 /// The dashboard's routes, with its security headers.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/projects") }))
         .route("/login", get(session::login_page).post(session::login))
@@ -55,6 +56,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/projects/{slug}/audit", get(audit::page))
         .route("/static/{file}", get(static_file))
+        // The keys of "Send test event" forms already sent, on this node.
+        .layer(axum::Extension(std::sync::Arc::new(sent::SentForms::default())))
+        .layer(axum::middleware::from_fn_with_state(state, signed_in_errors))
         .layer(axum::middleware::from_fn(security_headers))
         // gzip when the browser asks for it (a secrets page of 1,000 keys is
         // ~250 KB of HTML, ~11 KB gzipped). The CSRF token is masked afresh
@@ -66,6 +70,27 @@ pub fn routes() -> Router<AppState> {
 /// server's own stylesheet, script and images; no inline code; no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Error pages keep the signed-in header and navigation: a handler's
+/// `PageError` is rendered without knowing who asked, so when one comes
+/// back and the request has a live session it is rendered again in that
+/// user's layout (the session is looked up only for errors).
+async fn signed_in_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<PageError>().cloned() else {
+        return response;
+    };
+    let user = match session::WebUser::from_headers(&headers, &state, None).await {
+        Ok(Some(user)) => user,
+        _ => return response,
+    };
+    match pages::Layout::for_error(&state, &user.user, user.csrf(), error.title, &path).await {
+        Ok(layout) => error.render_in(layout),
+        Err(_) => response,
+    }
+}
 
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;

@@ -2,7 +2,7 @@
 //! switcher, sign-in state), rendering, HTML error pages and dates.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
@@ -93,6 +93,46 @@ impl Layout {
     }
 
     /// The layout of a page seen before signing in.
+    /// The layout of an error page for a signed-in user at `path`: their
+    /// header and navigation, with the project of the path as the current
+    /// one when they are a member of it (a page they may not see, such as
+    /// Members for a viewer, still keeps its project's navigation).
+    pub async fn for_error(
+        state: &AppState,
+        user: &UserRecord,
+        csrf: String,
+        title: impl Into<String>,
+        path: &str,
+    ) -> Result<Self, PageError> {
+        let mut segments = path.trim_start_matches('/').split('/');
+        let (slug, section) = match (segments.next(), segments.next(), segments.next()) {
+            (Some("projects"), Some(slug), section) => (Some(slug), section),
+            _ => (None, None),
+        };
+        let section = match section {
+            Some("executions") => Section::Executions,
+            Some("members") => Section::Members,
+            Some("audit") => Section::Audit,
+            _ => Section::Secrets,
+        };
+        let mine = state.paige.projects_for(user).await?;
+        let project = mine
+            .iter()
+            .find(|(p, _)| Some(p.slug.as_str()) == slug)
+            .map(|(p, role)| ProjectNav {
+                slug: p.slug.clone(),
+                role: *role,
+                section,
+            });
+        Ok(Self {
+            title: title.into(),
+            email: user.email.clone(),
+            csrf,
+            projects: mine.into_iter().map(|(p, role)| (p.slug, role)).collect(),
+            project,
+        })
+    }
+
     pub fn anonymous(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
@@ -133,12 +173,16 @@ struct ErrorPage<'a> {
 
 /// An error answered with an HTML page. Built from the library's errors,
 /// which never carry a value.
-#[derive(Debug)]
+///
+/// It is first rendered with the anonymous layout (it does not know who
+/// asked) and a copy rides on the response; the dashboard's
+/// `signed_in_errors` middleware re-renders it with the signed-in user's
+/// header and navigation when there is a session.
+#[derive(Debug, Clone)]
 pub struct PageError {
     pub status: StatusCode,
     pub title: &'static str,
     pub message: String,
-    retry_after_secs: Option<u64>,
 }
 
 impl PageError {
@@ -147,7 +191,6 @@ impl PageError {
             status,
             title,
             message: message.into(),
-            retry_after_secs: None,
         }
     }
 
@@ -179,37 +222,26 @@ impl From<Error> for PageError {
             status: api.status,
             title,
             message,
-            retry_after_secs: None,
         }
+    }
+}
+
+impl PageError {
+    /// The error page in `layout`.
+    pub fn render_in(&self, layout: Layout) -> Response {
+        let page = ErrorPage {
+            page: layout,
+            message: &self.message,
+        };
+        render(self.status, &page)
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let page = ErrorPage {
-            page: Layout::anonymous(self.title),
-            message: &self.message,
-        };
-        let mut response = render(self.status, &page);
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        let mut response = self.render_in(Layout::anonymous(self.title));
+        response.extensions_mut().insert(self);
         response
-    }
-}
-
-impl PageError {
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self {
-            retry_after_secs: Some(retry_after_secs),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                format!("Too many failed sign-ins. Try again in {retry_after_secs} s."),
-            )
-        }
     }
 }
 

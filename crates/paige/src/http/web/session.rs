@@ -16,7 +16,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -109,7 +109,17 @@ impl WebUser {
     }
 
     async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, PageError> {
-        let Some(session) = signin::session_from_headers(&parts.headers) else {
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        Self::from_headers(&parts.headers, state, request_id).await
+    }
+
+    /// The user of the session in `headers`, if it is a live one.
+    pub async fn from_headers(
+        headers: &HeaderMap,
+        state: &AppState,
+        request_id: Option<String>,
+    ) -> Result<Option<Self>, PageError> {
+        let Some(session) = signin::session_from_headers(headers) else {
             return Ok(None);
         };
         let Some(user) = state.paige.session_user(session).await? else {
@@ -118,7 +128,7 @@ impl WebUser {
         Ok(Some(Self {
             user,
             session: session.to_owned(),
-            request_id: parts.extensions.get::<RequestId>().map(|id| id.0.clone()),
+            request_id,
         }))
     }
 }
@@ -280,6 +290,9 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// Seconds to wait under the sign-in rate limit (counted down by
+    /// paige.js; the form stays usable without it).
+    wait_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +336,21 @@ fn login_form(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
+    let page = LoginPage {
+        page: Layout::anonymous("Sign in"),
+        csrf: String::new(),
+        email,
+        next,
+        error,
+        notice,
+        wait_secs: None,
+    };
+    render_login(state, headers, status, page)
+}
+
+/// Renders the sign-in `page` with its token, tied to the browser's
+/// pre-session cookie (set here when the browser has none).
+fn render_login(state: &AppState, headers: &HeaderMap, status: StatusCode, mut page: LoginPage) -> Response {
     let (secret, fresh) = match login_secret(headers) {
         Some(secret) => (secret.to_owned(), false),
         None => {
@@ -331,14 +359,7 @@ fn login_form(
             (URL_SAFE_NO_PAD.encode(bytes), true)
         }
     };
-    let page = LoginPage {
-        page: Layout::anonymous("Sign in"),
-        csrf: token(LOGIN_PURPOSE, &secret),
-        email,
-        next,
-        error,
-        notice,
-    };
+    page.csrf = token(LOGIN_PURPOSE, &secret);
     let mut response = render(status, &page);
     if fresh {
         let cookie = signin::cookie(LOGIN_COOKIE, &secret, 3600, "/login", state.options.secure_cookies);
@@ -435,7 +456,24 @@ pub async fn login(
             Some("Wrong email or password.".to_owned()),
             None,
         ),
-        Err(SignInError::RateLimited { retry_after_secs }) => PageError::rate_limited(retry_after_secs).into_response(),
+        // The form again, not a dead end: the email kept, the wait shown
+        // (and in `Retry-After`), so the user can sign in once it is over.
+        Err(SignInError::RateLimited { retry_after_secs }) => {
+            let page = LoginPage {
+                page: Layout::anonymous("Sign in"),
+                csrf: String::new(),
+                email: form.email,
+                next,
+                error: None,
+                notice: None,
+                wait_secs: Some(retry_after_secs),
+            };
+            let mut response = render_login(&state, headers, StatusCode::TOO_MANY_REQUESTS, page);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
         Err(SignInError::Failed(e)) => PageError::from(e).into_response(),
     }
 }

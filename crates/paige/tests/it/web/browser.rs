@@ -248,6 +248,24 @@ async fn drive(client: &Client, server: &Server) -> Step {
     let event = client.find(Locator::Css("#event")).await?;
     event.clear().await?;
     event.send_keys("{\"text\": \"hello from the browser\"}").await?;
+    // The button's running state (paige.js), seen with the submission held
+    // back by a listener of the test, so the page stays to be looked at.
+    let held = client
+        .execute(
+            "var form = document.getElementById('send-test').form;\
+             var hold = function (e) { e.preventDefault(); };\
+             form.addEventListener('submit', hold);\
+             document.getElementById('send-test').click();\
+             return new Promise(function (done) { setTimeout(function () {\
+               var b = document.getElementById('send-test');\
+               form.removeEventListener('submit', hold);\
+               var state = [b.disabled, b.textContent, b.getAttribute('aria-busy')];\
+               b.disabled = false; b.textContent = 'Send test event'; b.removeAttribute('aria-busy');\
+               done(state); }, 50); });",
+            vec![],
+        )
+        .await?;
+    assert_eq!(held, serde_json::json!([true, "Running…", "true"]));
     client.find(Locator::Css("#send-test")).await?.click().await?;
     let log = wait_for_text(client, "#log", "token is [REDACTED:API_TOKEN]").await?;
     assert!(log.contains("stderr token [REDACTED:API_TOKEN]"), "{log}");

@@ -6,6 +6,7 @@ mod attacks;
 mod browser;
 mod forms;
 mod pages;
+mod shown;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;

@@ -3,10 +3,6 @@
 //! are `code.rs`'s, which knows nothing of `Paige`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use paige_redact::Redactor;
-use secrecy::ExposeSecret;
 
 use super::code::{CodeLimits, CodeSummary, check_code_path, collect_blocking, project_code_dir};
 use crate::Paige;
@@ -114,13 +110,7 @@ impl Paige {
     ) -> Result<(Vec<NewCodeEntry>, Vec<Finding>)> {
         let (redactor, keys) = {
             let secrets = self.resolve(&project.slug).await?;
-            let keys: Vec<String> = secrets.secrets.iter().map(|(k, _)| k.clone()).collect();
-            let pairs: Vec<(&str, &[u8])> = secrets
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
-                .collect();
-            (Arc::new(Redactor::new(&pairs)), keys)
+            (secrets.redactor(), secrets.names())
         };
         tokio::task::spawn_blocking(move || {
             let mut warnings = Vec::new();

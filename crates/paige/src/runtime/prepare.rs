@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use paige_redact::Redactor;
-use secrecy::ExposeSecret;
 
 use super::code_cache::CodeTree;
 use super::timing::Phases;
@@ -52,9 +51,7 @@ pub(super) enum Preparation {
 impl Prepared {
     /// The names of the secrets, sorted: what the records and the audit show.
     pub(super) fn secret_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.secrets.secrets.iter().map(|(k, _)| k.clone()).collect();
-        names.sort();
-        names
+        self.secrets.names()
     }
 }
 
@@ -104,13 +101,7 @@ impl Paige {
         if secrets.project_id != project.id {
             return Err(Error::NotFound(format!("project {}", project.slug)));
         }
-        let pairs: Vec<(&str, &[u8])> = secrets
-            .secrets
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
-            .collect();
-        let redactor = Arc::new(Redactor::new(&pairs));
-        drop(pairs);
+        let redactor = Arc::new(secrets.redactor());
         phases.mark("redactor");
         Ok(Preparation::Ready(Prepared {
             argv,

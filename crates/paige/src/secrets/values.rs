@@ -3,7 +3,8 @@
 //! makes them (`mod.rs`), so the signatures of `Paige`'s methods elsewhere
 //! (the runtime's) can name them without a module cycle.
 
-use secrecy::SecretString;
+use paige_redact::Redactor;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::rules::ValueWarning;
 use crate::model::WriteOutcome;
@@ -19,6 +20,27 @@ pub struct SetOutcome {
 pub struct Resolved {
     pub project_id: i64,
     pub secrets: Vec<(String, SecretString)>,
+}
+
+impl Resolved {
+    /// The names of the secrets, sorted: what records, audits and flow
+    /// checks name.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.iter().map(|(k, _)| k.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// The one redactor for these values: it masks them in a bot's output
+    /// and finds them in its code.
+    pub fn redactor(&self) -> Redactor {
+        let pairs: Vec<(&str, &[u8])> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
+            .collect();
+        Redactor::new(&pairs)
+    }
 }
 
 impl std::fmt::Debug for Resolved {

@@ -291,16 +291,7 @@ async fn chromium_stays_on_this_server_after_sign_in() {
         ] {
             client.goto(&format!("{}/login?next={next}", server.base)).await?;
             if client.find(Locator::Css("#password")).await.is_ok() {
-                client
-                    .find(Locator::Css("#email"))
-                    .await?
-                    .send_keys("alice@example.com")
-                    .await?;
-                client
-                    .find(Locator::Css("#password"))
-                    .await?
-                    .send_keys(PASSWORD)
-                    .await?;
+                super::browser::fill_sign_in(&client, "alice@example.com", PASSWORD).await?;
                 client
                     .find(Locator::Css("form button[type=submit].primary"))
                     .await?

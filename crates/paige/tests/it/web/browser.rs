@@ -145,6 +145,21 @@ type Step = Result<(), Box<dyn std::error::Error>>;
 /// After a click that submits a form, the old page may still be showing
 /// (with an element of the same id, e.g. the previous notice): its element
 /// goes stale or has the old text, so keep looking until the new page is in.
+/// Types `email` and `password` into the sign-in form on the page.
+pub(super) async fn fill_sign_in(
+    client: &Client,
+    email: &str,
+    password: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    client.find(Locator::Css("#email")).await?.send_keys(email).await?;
+    client
+        .find(Locator::Css("#password"))
+        .await?
+        .send_keys(password)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn wait_for_text(
     client: &Client,
     css: &str,
@@ -173,16 +188,7 @@ async fn drive(client: &Client, server: &Server) -> Step {
     // Sign in; the secrets page first sends us to the sign-in form and back.
     client.goto(&secrets).await?;
     assert!(client.current_url().await?.path() == "/login");
-    client
-        .find(Locator::Css("#email"))
-        .await?
-        .send_keys("alice@example.com")
-        .await?;
-    client
-        .find(Locator::Css("#password"))
-        .await?
-        .send_keys(crate::api::PASSWORD)
-        .await?;
+    fill_sign_in(client, "alice@example.com", crate::api::PASSWORD).await?;
     client
         .find(Locator::Css("form button[type=submit].primary"))
         .await?

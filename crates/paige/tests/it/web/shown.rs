@@ -362,16 +362,7 @@ async fn the_sign_in_wait_is_counted_down_in_a_browser() {
     let client = super::browser::browser(&driver, profile.path()).await;
     let result: Result<(), Box<dyn std::error::Error>> = async {
         client.goto(&format!("{}/login", server.base)).await?;
-        client
-            .find(Locator::Css("#email"))
-            .await?
-            .send_keys("alice@example.com")
-            .await?;
-        client
-            .find(Locator::Css("#password"))
-            .await?
-            .send_keys(crate::api::PASSWORD)
-            .await?;
+        super::browser::fill_sign_in(&client, "alice@example.com", crate::api::PASSWORD).await?;
         client.find(Locator::Css("#sign-in")).await?.click().await?;
         let text = super::browser::wait_for_text(&client, "#login-wait", "Too many failed sign-ins").await?;
         assert!(text.contains("Wait"), "{text}");

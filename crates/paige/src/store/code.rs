@@ -17,9 +17,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::Actor;
-pub use crate::model::code::{
-    CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals, NewCodeEntry, sha256, tree_digest,
-};
+use crate::model::code::{CodeEntry, CodeRevision, NewCodeEntry};
 use crate::model::code_limits::CodeLimits;
 
 /// A sink for the entries of one read of a project's code.

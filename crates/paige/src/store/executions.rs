@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-pub use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
+use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine};
 use crate::model::{Actor, Millis, NewAudit, Page};
 
 /// A new execution, recorded as `running` together with its audit record.

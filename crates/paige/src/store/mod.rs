@@ -28,9 +28,3 @@ pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use traits::{RewrapFn, SealFn, SecretWrite, Store, WrapFn};
-// The records are the model's; they keep their names here for the modules
-// that import them from the store.
-pub use crate::model::{
-    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
-    WriteOutcome, format_utc, now_millis,
-};

@@ -326,6 +326,9 @@ impl Spec<'_> {
                 closes.join("; ")
             );
             a.flags(&[shell, "-c", &script, "sh"]);
+        } else {
+            // bwrap sets PWD itself, whatever the environment it was given.
+            a.flags(&["/usr/bin/env", "-u", "PWD", "--"]);
         }
         if let Some((uid, gid)) = self.user {
             a.flags(&[

@@ -109,4 +109,10 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     );
     assert!(position(&argv, &["--chdir", CODE_DIR]).is_some());
     assert!(position(&argv, &["--ro-bind", &s(&cwd), &s(&cwd)]).is_none());
+
+    // Nothing to close: bwrap's own PWD is still taken out in front of the bot.
+    let argv = own.args(fds(), &[]).unwrap();
+    assert!(position(&argv, &["/bin/sh"]).is_none() && position(&argv, &["/bin/bash"]).is_none());
+    let env = position(&argv, &["/usr/bin/env", "-u", "PWD", "--"]).unwrap();
+    assert!(env < argv.len() - 2, "{argv:?}");
 }

@@ -142,7 +142,7 @@ fn assert_row_error(body: &str) {
         .unwrap_or_else(|| panic!("no row error:\n{body}"));
     let alice_row = body.find("<td>alice@example.com</td>").unwrap();
     let bob_row = body.find("<td>bob@example.com</td>").unwrap();
-    let add = body.find("<h2>Add a member</h2>").unwrap();
+    let add = body.find("<h2>Invite a member</h2>").unwrap();
     assert!(alice_row < error && error < bob_row && error < add, "{body}");
     assert!(body[error..].contains("owner"), "{body}");
     assert_eq!(body.matches("role=\"alert\"").count(), 1, "{body}");

@@ -4,6 +4,7 @@ mod auth;
 mod concurrency;
 mod executions;
 mod input;
+mod invites;
 mod leaks;
 mod matrix;
 mod openapi;

@@ -35,7 +35,7 @@ async fn try_sign_in(browser: &mut Browser, email: &str, password: &str) -> Answ
 }
 
 /// One sign-in through the API from source address `from`.
-async fn login_from(addr: std::net::SocketAddr, from: IpAddr, password: &str) -> u16 {
+pub(super) async fn login_from(addr: std::net::SocketAddr, from: IpAddr, password: &str) -> u16 {
     let client = reqwest::Client::builder().local_address(from).build().unwrap();
     client
         .post(format!("http://{addr}/api/v1/auth/login"))
@@ -49,7 +49,11 @@ async fn login_from(addr: std::net::SocketAddr, from: IpAddr, password: &str) ->
 
 /// Wrong passwords at 10 a second from rotating loopback addresses
 /// (127.0.x.y), as in issue 16; `done` counts the attempts made.
-fn attack(addr: std::net::SocketAddr, attempts: u16, done: Arc<AtomicUsize>) -> tokio::task::JoinHandle<Vec<u16>> {
+pub(super) fn attack(
+    addr: std::net::SocketAddr,
+    attempts: u16,
+    done: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<Vec<u16>> {
     tokio::spawn(async move {
         let mut statuses = Vec::new();
         for i in 0..attempts {

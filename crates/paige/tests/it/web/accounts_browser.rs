@@ -14,8 +14,8 @@ use paige::auth::setup::SetupCode;
 use paige::http::ServeOptions;
 use paige::model::Role;
 
-use super::accounts::{attack, login_from, slow_draining};
 use super::browser::{Driver, browser, fill_sign_in, target_dir, wait_for_text};
+use super::devices::{attack, login_from, slow_draining};
 use crate::api::{PASSWORD, Server};
 use crate::common::{Env, actor};
 

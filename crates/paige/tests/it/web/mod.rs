@@ -2,11 +2,13 @@
 //! HTTP (as a browser without JavaScript sends them) and, in `browser.rs`,
 //! in a real headless Chromium.
 
-mod accounts;
 mod accounts_browser;
 mod attacks;
 mod browser;
+mod devices;
+mod first_run;
 mod forms;
+mod invitations;
 mod pages;
 mod shown;
 
@@ -237,4 +239,9 @@ pub async fn invite_and_accept(server: &Server, inviter: &mut Browser, slug: &st
         Some(format!("/projects/{slug}/settings/secrets").as_str())
     );
     invitee
+}
+
+/// A form of owned values as `post` takes it.
+pub fn borrowed<'f>(form: &'f [(&'static str, String)]) -> Vec<(&'static str, &'f str)> {
+    form.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }

@@ -1,10 +1,12 @@
 //! Users, passwords and API tokens, and `Paige::authorize`: the role
 //! table of `roles.rs` applied to a user and a project.
 
+pub mod device;
 pub mod passwords;
 pub mod ratelimit;
 pub mod roles;
 pub mod sessions;
+pub mod setup;
 pub mod tokens;
 
 use secrecy::SecretString;

@@ -118,7 +118,8 @@ pub enum ProjectsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
-    /// Add a member to a project, or change their role.
+    /// Invite someone to a project with a role; they join when they accept
+    /// it in the dashboard (Projects page) after signing in with that email.
     Add {
         slug: String,
         email: String,
@@ -243,8 +244,18 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
         }
         Command::Members(MembersCommand::Add { slug, email, role }) => {
             let role = parse_role(&role)?;
-            paige.add_member(&slug, &email, role, &actor).await?;
-            println!("{email} is now {role} of {slug}");
+            let project = paige.project(&slug).await?;
+            let invite = paige.invite(&project, &email, role, &actor).await?;
+            println!(
+                "invited {} as {role} to {slug} (invitation #{}, open until {})",
+                invite.email,
+                invite.id,
+                format_utc(invite.expires_at)
+            );
+            eprintln!(
+                "They join when they accept it on the dashboard's Projects page, signed in as {}.",
+                invite.email
+            );
         }
         Command::Secrets(command) => secrets(paige, command, &actor).await?,
         Command::Keys(KeysCommand::Rotate) => {

@@ -7,6 +7,7 @@ use clap::Args;
 use tracing_subscriber::EnvFilter;
 
 use crate::Paige;
+use crate::auth::setup::SetupCode;
 use crate::error::{Error, Result};
 use crate::http::{self, ServeOptions};
 use crate::runtime::bwrap;
@@ -70,13 +71,12 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     println!("  Dashboard: http://{address}/login");
     println!("  API:       http://{address}/api/v1 (OpenAPI at /api/v1/openapi.json)");
     println!("  Health:    http://{address}/healthz");
-    println!("  First time? Create a user to sign in with, from another terminal:");
-    println!("    paige users create you@example.com   (reads the password from stdin)");
-    println!("    paige projects create my-bot --owner you@example.com");
+    let setup_code = first_run_code(paige, address).await?;
     println!("  Stop with Ctrl-C or SIGTERM.");
     announce_bot_users(paige);
     let options = ServeOptions {
         secure_cookies: args.secure_cookies,
+        setup_code,
         ..ServeOptions::default()
     };
     http::serve(listener, paige.clone(), options, shutdown_signal())
@@ -84,6 +84,21 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
         .map_err(|e| Error::Config(format!("server error: {e}")))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// While no user exists, a one-time setup code for the first-run page,
+/// printed on one line of stdout and nowhere else (never in the log).
+async fn first_run_code(paige: &Paige, address: SocketAddr) -> Result<Option<SetupCode>> {
+    if paige.user_count().await? > 0 {
+        return Ok(None);
+    }
+    let code = SetupCode::generate();
+    println!(
+        "  First run: no account exists yet. Open http://{address}/setup and enter the setup code {} \
+         (it works once, on this server).",
+        code.expose()
+    );
+    Ok(Some(code))
 }
 
 /// Says once, at start, where and as whom bots run and which limits

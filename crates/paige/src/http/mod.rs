@@ -26,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::Paige;
 use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::setup::FirstRun;
 use crate::runtime::ExecutionSlots;
 use api::SecurityAddon;
 
@@ -66,10 +67,13 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut options = options;
     let state = AppState {
         paige: paige.clone(),
         limiter: Arc::new(LoginLimiter::new(options.login_limits)),
         slots: ExecutionSlots::for_this_machine(),
+        // Held in one place only, not in the options every handler sees.
+        first_run: Arc::new(FirstRun::new(options.setup_code.take())),
         options,
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use secrecy::SecretString;
 
 use super::AppState;
+use crate::auth::device::{DEVICE_COOKIE, DEVICE_TTL_SECS};
 use crate::auth::normalize_email;
 use crate::auth::sessions::{ABSOLUTE_TIMEOUT_MS, SESSION_COOKIE, SessionId};
 use crate::error::Error;
-use crate::model::{Actor, UserRecord};
+use crate::model::{Actor, UserRecord, now_millis};
 
 /// Why a sign-in did not happen.
 #[derive(Debug)]
@@ -35,22 +36,44 @@ impl From<Error> for SignInError {
 pub struct SignedIn {
     pub user: UserRecord,
     pub session: SessionId,
+    /// A fresh device cookie for this browser and account (`Set-Cookie` value).
+    pub device_cookie: HeaderValue,
 }
 
-/// Checks the rate limits (keys `ip:<addr>` and `account:<email>`), the
-/// password (Argon2id, equal work for unknown emails), records a failure in
-/// the limiter and the audit log (`auth.login_failed`), and on success ends
-/// the session the browser sent (if any) and starts a new one.
-pub async fn sign_in(
-    state: &AppState,
-    peer: IpAddr,
-    request_id: Option<String>,
-    email: &str,
-    password: SecretString,
-    old_session: Option<&str>,
-) -> Result<SignedIn, SignInError> {
-    let account = normalize_email(email).unwrap_or_else(|_| email.to_lowercase());
-    let keys = [format!("ip:{peer}"), format!("account:{account}")];
+/// One sign-in attempt as it arrived.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    pub peer: IpAddr,
+    pub request_id: Option<String>,
+    pub email: &'a str,
+    pub password: SecretString,
+    /// The session cookie the browser sent, ended on success.
+    pub old_session: Option<&'a str>,
+    /// The device cookie the browser sent, if any.
+    pub device: Option<&'a str>,
+}
+
+/// The rate-limit buckets an attempt counts against: a browser with a
+/// valid device cookie for this account has its own (`device:<nonce>`),
+/// so failures from elsewhere never hold it back; any other attempt falls
+/// into the untrusted buckets of its address and of the account.
+fn buckets(state: &AppState, attempt: &Attempt<'_>, account: &str, now_secs: i64) -> Result<Vec<String>, Error> {
+    let key = state.paige.device_key()?;
+    Ok(match attempt.device.and_then(|c| key.verify(c, account, now_secs)) {
+        Some(device) => vec![format!("device:{}", device.0)],
+        None => vec![format!("ip:{}", attempt.peer), format!("account:{account}")],
+    })
+}
+
+/// Checks the rate limits (see [`buckets`]), the password (Argon2id,
+/// equal work for unknown emails), records a failure in the limiter and
+/// the audit log (`auth.login_failed`), and on success ends the session
+/// the browser sent (if any), starts a new one and issues a new device
+/// cookie.
+pub async fn sign_in(state: &AppState, attempt: Attempt<'_>) -> Result<SignedIn, SignInError> {
+    let account = normalize_email(attempt.email).unwrap_or_else(|_| attempt.email.to_lowercase());
+    let now_secs = now_millis() / 1000;
+    let keys = buckets(state, &attempt, &account, now_secs)?;
     if let Err(wait) = state.limiter.check(&keys) {
         return Err(SignInError::RateLimited {
             // Rounded up: a wait of 1.9 s said as "1 s" would send the user
@@ -58,23 +81,41 @@ pub async fn sign_in(
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
-    let Some(user) = state.paige.verify_login(email, password).await? else {
+    let Some(user) = state.paige.verify_login(attempt.email, attempt.password).await? else {
         state.limiter.record_failure(&keys);
         let actor = Actor {
-            name: format!("ip:{peer}"),
+            name: format!("ip:{}", attempt.peer),
             user_id: None,
-            request_id,
+            request_id: attempt.request_id,
         };
         state.paige.record_failed_login(&account, &actor).await?;
         return Err(SignInError::WrongCredentials);
     };
-    state.limiter.record_success(&keys[1]);
+    // Success empties the bucket it counted against: the device's own, or
+    // the account's untrusted one (never the address's).
+    state.limiter.record_success(keys.last().map_or("", String::as_str));
     // Sign-in always makes a new session; an old one the browser sent is ended.
-    if let Some(old) = old_session {
+    if let Some(old) = attempt.old_session {
         state.paige.end_session(old).await?;
     }
     let session = state.paige.start_session(&user).await?;
-    Ok(SignedIn { user, session })
+    let device_cookie = cookie(
+        DEVICE_COOKIE,
+        &state.paige.device_key()?.issue(&user.email, now_secs),
+        DEVICE_TTL_SECS,
+        "/",
+        state.options.secure_cookies,
+    );
+    Ok(SignedIn {
+        user,
+        session,
+        device_cookie,
+    })
+}
+
+/// The device cookie the browser sent, if any.
+pub fn device_from_headers(headers: &HeaderMap) -> Option<&str> {
+    cookie_from_headers(headers, DEVICE_COOKIE).filter(|v| !v.is_empty())
 }
 
 /// Ends the session the browser sent, if any; returns the `Set-Cookie`

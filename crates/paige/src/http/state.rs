@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::Paige;
 use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
+use crate::auth::setup::{FirstRun, SetupCode};
 use crate::runtime::ExecutionSlots;
 
 /// Knobs of the server that tests and deployments may turn.
@@ -13,6 +14,9 @@ pub struct ServeOptions {
     pub login_limits: LimitPolicy,
     /// Mark cookies `Secure` (when served over TLS, directly or by a proxy).
     pub secure_cookies: bool,
+    /// The first run's one-time code, when the server starts with no user
+    /// (`paige serve` prints it); `None` keeps `/setup` closed.
+    pub setup_code: Option<SetupCode>,
 }
 
 /// What every handler can reach.
@@ -23,4 +27,6 @@ pub struct AppState {
     /// How many bot executions run at once (global and per project).
     pub slots: ExecutionSlots,
     pub options: ServeOptions,
+    /// The setup code while the first owner is not made yet.
+    pub first_run: Arc<FirstRun>,
 }

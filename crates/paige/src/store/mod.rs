@@ -8,6 +8,7 @@
 //! statements, written once for both (`sql.rs`, `sql_code.rs`,
 //! `sql_executions.rs`). This file only names them.
 
+pub mod accounts;
 mod backend;
 pub mod code;
 pub mod executions;
@@ -16,12 +17,14 @@ pub mod postgres;
 mod postgres_group;
 mod rows;
 mod sql;
+mod sql_accounts;
 mod sql_code;
 mod sql_executions;
 pub mod sqlite;
 mod sqlite_group;
 mod traits;
 
+pub use accounts::AccountStore;
 pub use backend::SqlStore;
 pub use code::CodeStore;
 pub use executions::ExecutionStore;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
 use crate::error::Result;
@@ -47,7 +48,7 @@ impl fmt::Debug for SecretWrite {
 }
 
 #[async_trait]
-pub trait Store: ExecutionStore + CodeStore + Send + Sync + fmt::Debug {
+pub trait Store: ExecutionStore + CodeStore + AccountStore + Send + Sync + fmt::Debug {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;

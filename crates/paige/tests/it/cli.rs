@@ -230,9 +230,44 @@ async fn projects_members_and_the_data_dir_flag(env: Env) {
     setup(&env);
     let data = env.data_dir();
     ok(&env.cli(&["users", "create", "bob@example.com"], b"another long password\n"));
-    let out = ok(&env.cli(&["members", "add", "my-bot", "bob@example.com", "viewer"], b""));
-    assert_eq!(out.trim(), "bob@example.com is now viewer of my-bot");
-    ok(&env.cli(&["members", "add", "my-bot", "bob@example.com", "developer"], b""));
+    // `members add` invites; bob joins when he accepts.
+    let out = env.cli(&["members", "add", "my-bot", "Bob@example.com", "viewer"], b"");
+    assert!(
+        stdout(&out).starts_with("invited bob@example.com as viewer to my-bot (invitation #1, open until "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("They join when they accept it on the dashboard's Projects page"));
+    let out = env.cli(&["members", "add", "my-bot", "bob@example.com", "developer"], b"");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bob@example.com is already invited as viewer"),
+        "{}",
+        stderr(&out)
+    );
+    let bob = env.paige.user("bob@example.com").await.unwrap();
+    let accepted = env
+        .paige
+        .answer_invite(&bob, 1, paige::model::InviteAnswer::Accept, &crate::common::actor())
+        .await
+        .unwrap();
+    assert_eq!(accepted.role, paige::model::Role::Viewer);
+    // An existing member is refused, never re-roled (issue 16, item 1).
+    let out = env.cli(&["members", "add", "my-bot", "bob@example.com", "developer"], b"");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already a member as viewer"), "{}", stderr(&out));
+    let members = env.paige.list_members("my-bot").await.unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m.email == "bob@example.com" && m.role == paige::model::Role::Viewer)
+    );
+    // An email with no account is invited all the same.
+    let out = ok(&env.cli(&["members", "add", "my-bot", "nobody@example.com", "admin"], b""));
+    assert!(
+        out.starts_with("invited nobody@example.com as admin to my-bot"),
+        "{out}"
+    );
     ok(&env.cli(&["projects", "create", "another-bot"], b""));
     let list = ok(&env.cli(&["projects", "list"], b""));
     let slugs: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap()).collect();
@@ -248,7 +283,15 @@ async fn projects_members_and_the_data_dir_flag(env: Env) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["member.role", "member.add", "project.create"]);
+    assert_eq!(
+        actions,
+        [
+            "member.invite",
+            "member.invite_accept",
+            "member.invite",
+            "project.create"
+        ]
+    );
 
     // --data-dir wins over nothing else set; the CLI made that dir, not ./paige-data.
     let other = data.parent().unwrap().join("other");

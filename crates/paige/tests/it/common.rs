@@ -657,13 +657,15 @@ pub struct ServeProcess {
     /// `http://127.0.0.1:<port>`, as the server printed it.
     pub base: String,
     pub log: PathBuf,
+    /// Everything the server printed on stdout so far (its banner).
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl ServeProcess {
     /// Starts `command` (a `paige serve` of [`Env::serve`]), its stderr in
     /// `log`, and waits until it says where it serves.
     fn start(mut command: Command, log: PathBuf) -> Self {
-        use std::io::{BufRead, BufReader, Read};
+        use std::io::{BufRead, BufReader};
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -682,12 +684,23 @@ impl ServeProcess {
             );
         };
         let base = base.to_owned();
-        // Keep draining stdout so the server never blocks on it.
+        // Keep draining stdout so the server never blocks on it, keeping
+        // what it says for tests that read its banner.
+        let said = std::sync::Arc::new(std::sync::Mutex::new(first));
+        let kept = std::sync::Arc::clone(&said);
         std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stdout.read_to_string(&mut rest);
+            let mut line = String::new();
+            while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+                kept.lock().unwrap().push_str(&line);
+                line.clear();
+            }
         });
-        Self { child, base, log }
+        Self {
+            child,
+            base,
+            log,
+            stdout: said,
+        }
     }
 
     /// Sends SIGTERM (a graceful shutdown) without waiting.
@@ -697,6 +710,23 @@ impl ServeProcess {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Waits (up to 20 s) until stdout has a line containing `needle`, and
+    /// returns all of stdout so far.
+    pub fn wait_for_stdout(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let said = self.stdout.lock().unwrap().clone();
+            if said.contains(needle) {
+                return said;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "paige serve never said {needle:?}:\n{said}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     pub fn still_running(&mut self) -> bool {

@@ -40,7 +40,7 @@ pub struct SignedIn {
     post, path = "/api/v1/auth/login", tag = "auth",
     request_body = Login,
     responses(
-        (status = 200, body = SignedIn, description = "signed in; `Set-Cookie` carries the session"),
+        (status = 200, body = SignedIn, description = "signed in; `Set-Cookie` carries the session and a device cookie (`paige_device`) that keeps this client out of other clients' rate limit on its next sign-in"),
         (status = 401, body = ErrorBody, description = "wrong email or password (which one is not said)"),
         (status = 429, body = ErrorBody, description = "too many failed attempts; see `Retry-After`"),
     )
@@ -52,24 +52,32 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let old = signin::session_from_headers(&headers);
-    let signed_in = signin::sign_in(&state, peer.ip(), Some(request_id.0), &body.email, body.password, old)
-        .await
-        .map_err(|e| match e {
-            SignInError::RateLimited { retry_after_secs } => Error::RateLimited { retry_after_secs }.into(),
-            SignInError::WrongCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "wrong email or password",
-            ),
-            SignInError::Failed(e) => ApiError::from(e),
-        })?;
+    let attempt = signin::Attempt {
+        peer: peer.ip(),
+        request_id: Some(request_id.0),
+        email: &body.email,
+        password: body.password,
+        old_session: signin::session_from_headers(&headers),
+        device: signin::device_from_headers(&headers),
+    };
+    let signed_in = signin::sign_in(&state, attempt).await.map_err(|e| match e {
+        SignInError::RateLimited { retry_after_secs } => Error::RateLimited { retry_after_secs }.into(),
+        SignInError::WrongCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong email or password",
+        ),
+        SignInError::Failed(e) => ApiError::from(e),
+    })?;
     let cookie = signin::session_cookie(&signed_in.session, state.options.secure_cookies);
     let mut response = Json(SignedIn {
         email: signed_in.user.email,
     })
     .into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, signed_in.device_cookie);
     Ok(response)
 }
 

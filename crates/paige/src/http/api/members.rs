@@ -63,17 +63,17 @@ pub async fn list_members(
     }))
 }
 
-/// Adds a member (201) or changes their role (200).
+/// Changes a member's role. Someone who is not a member yet is invited
+/// instead (`POST /api/v1/projects/{slug}/invites`) and joins by accepting.
 #[utoipa::path(
     post, path = "/api/v1/projects/{slug}/members", tag = "members",
     params(("slug" = String, Path)),
     request_body = AddMember,
     responses(
-        (status = 201, body = MemberView, description = "added"),
         (status = 200, body = MemberView, description = "role changed"),
         (status = 400, body = ErrorBody, description = "invalid_role, invalid_email"),
         (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "no such project, or no such user"),
+        (status = 404, body = ErrorBody, description = "no such project, or no such member (the same for an email with no account)"),
         (status = 409, body = ErrorBody, description = "the last owner cannot be demoted"),
     ),
     security(("bearer" = []), ("session" = []))

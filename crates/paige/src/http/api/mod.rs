@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod executions;
+mod invites;
 mod members;
 mod projects;
 mod secrets;
@@ -36,6 +37,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::put_secret, secrets::delete_secret))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(members::remove_member))
+        .routes(routes!(invites::list_invites, invites::create_invite))
+        .routes(routes!(invites::cancel_invite))
+        .routes(routes!(invites::my_invites))
+        .routes(routes!(invites::accept_invite))
+        .routes(routes!(invites::decline_invite))
         .routes(routes!(audit::list_audit))
         .routes(routes!(executions::put_code))
         .routes(routes!(executions::list_executions, executions::run_execution))

@@ -1,4 +1,5 @@
-//! Members (owners and admins): add, change role, remove with a confirm step.
+//! Members (owners and admins): invite (and cancel pending invitations),
+//! change role, remove with a confirm step.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -6,13 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::pages::{Layout, PageError, Section, render};
+use super::pages::{Layout, PageError, Section, When, render};
 use super::session::{Posted, WebUser, urlencode};
 use crate::auth::roles::Action;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::membership;
-use crate::model::{Member, ProjectRecord, Role};
+use crate::model::{Invitation, Member, ProjectRecord, Role};
 
 #[derive(Template)]
 #[template(path = "members.html")]
@@ -20,6 +21,8 @@ struct MembersPage {
     page: Layout,
     slug: String,
     members: Vec<Member>,
+    /// Pending invitations, with when each expires.
+    invites: Vec<(Invitation, When)>,
     roles: [Role; 4],
     notice: Option<String>,
     error: Option<String>,
@@ -32,7 +35,8 @@ struct MembersPage {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct MembersQuery {
-    added: Option<String>,
+    invited: Option<String>,
+    cancelled: Option<String>,
     changed: Option<String>,
     removed: Option<String>,
 }
@@ -44,6 +48,16 @@ async fn build(
     role: Role,
 ) -> Result<MembersPage, PageError> {
     let members = state.paige.list_members_in(project).await?;
+    let invites = state
+        .paige
+        .project_invites(project)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let expires = When::now(i.expires_at);
+            (i, expires)
+        })
+        .collect();
     Ok(MembersPage {
         page: user
             .layout(
@@ -54,6 +68,7 @@ async fn build(
             .await?,
         slug: project.slug.clone(),
         members,
+        invites,
         roles: Role::ALL,
         notice: None,
         error: None,
@@ -72,8 +87,12 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
     let mut page = build(&state, &user, &project, role).await?;
-    page.notice = if let Some(email) = query.added {
-        Some(format!("Added {email}."))
+    page.notice = if let Some(email) = query.invited {
+        Some(format!(
+            "Invited {email}. The invitation waits on their Projects page once they sign in with that email."
+        ))
+    } else if let Some(email) = query.cancelled {
+        Some(format!("Cancelled the invitation to {email}."))
     } else if let Some(email) = query.changed {
         Some(format!("Changed the role of {email}."))
     } else {
@@ -94,48 +113,28 @@ pub struct MemberForm {
     intent: Option<String>,
 }
 
-/// Refuses the "Add a member" form for someone who is already a member,
-/// naming their role and the way to change it, so a default role in the
-/// form never re-roles anyone without a word.
-async fn refuse_existing(state: &AppState, project: &ProjectRecord, email: &str) -> Result<(), Error> {
-    let user = match state.paige.user(email).await {
-        Ok(user) => user,
-        // Unknown or invalid emails get their own message from `set_member`.
-        Err(Error::NotFound(_) | Error::Invalid { .. }) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    match state.paige.member_role(project, &user).await? {
-        Some(current) => Err(Error::Conflict(format!(
-            "{} is already a member as {current}; nothing was changed. \
-             To change their role, use the Role menu on their row and press “Change role”.",
-            user.email
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// `POST /projects/{slug}/members`: adds a member or changes a role.
+/// `POST /projects/{slug}/members`: invites someone (the "Invite a
+/// member" form, `intent=add`) or changes a member's role (a row's menu).
+/// The invite form never re-roles an existing member: it is refused,
+/// naming their role and the way to change it.
 pub async fn save(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     Posted { user, form }: Posted<MemberForm>,
 ) -> Result<Response, PageError> {
     let (project, role) = state.paige.authorize(&user.user, &slug, Action::ManageMembers).await?;
-    let checked = if form.intent.as_deref() == Some("add") {
-        refuse_existing(&state, &project, &form.email).await
+    let inviting = form.intent.as_deref() == Some("add");
+    let result = if inviting {
+        membership::invite(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role)
+            .await
+            .map(|invite| format!("invited={}", urlencode(&invite.email)))
     } else {
-        Ok(())
-    };
-    let result = match checked {
-        Ok(()) => membership::set_member(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role).await,
-        Err(e) => Err(e),
+        membership::set_member(&state.paige, &user.user, &user.actor(), &slug, &form.email, &form.role)
+            .await
+            .map(|(_, _, email)| format!("changed={}", urlencode(&email)))
     };
     match result {
-        Ok((added, _, email)) => {
-            let what = if added { "added" } else { "changed" };
-            let target = format!("/projects/{}/members?{what}={}", project.slug, urlencode(&email));
-            Ok(Redirect::to(&target).into_response())
-        }
+        Ok(query) => Ok(Redirect::to(&format!("/projects/{}/members?{query}", project.slug)).into_response()),
         Err(e @ (Error::Invalid { .. } | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden)) => {
             let (status, message) = match e {
                 Error::Forbidden => (
@@ -144,19 +143,19 @@ pub async fn save(
                 ),
                 Error::NotFound(_) => (
                     StatusCode::NOT_FOUND,
-                    format!("There is no user {}; create the account first.", form.email),
+                    format!("{} is not a member; invite them with the form below.", form.email),
                 ),
                 Error::Conflict(message) => (StatusCode::CONFLICT, message),
                 other => (StatusCode::BAD_REQUEST, other.to_string()),
             };
             let mut page = build(&state, &user, &project, role).await?;
-            let on_row = form.intent.as_deref() != Some("add") && page.members.iter().any(|m| m.email == form.email);
+            let on_row = !inviting && page.members.iter().any(|m| m.email == form.email);
             if !on_row {
                 page.error = Some(message);
                 page.email = form.email;
             } else {
                 // A member's row (its role menu): the error belongs on that
-                // row, and the Add form stays empty.
+                // row, and the invite form stays empty.
                 page.row_error = Some(message);
                 page.row_email = form.email;
             }
@@ -164,6 +163,19 @@ pub async fn save(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /projects/{slug}/invites/{id}/cancel`: an owner or admin takes
+/// back a pending invitation.
+pub async fn cancel_invite(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, i64)>,
+    Posted { user, form }: Posted<super::session::Empty>,
+) -> Result<Response, PageError> {
+    let _ = form;
+    let invite = membership::cancel_invite(&state.paige, &user.user, &user.actor(), &slug, id).await?;
+    let target = format!("/projects/{slug}/members?cancelled={}", urlencode(&invite.email));
+    Ok(Redirect::to(&target).into_response())
 }
 
 #[derive(Template)]

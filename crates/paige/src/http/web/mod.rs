@@ -17,6 +17,7 @@ mod projects;
 mod secrets;
 mod sent;
 mod session;
+mod setup;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -34,7 +35,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/projects") }))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
-        .route("/projects", get(projects::list))
+        .route("/setup", get(setup::page).post(setup::create))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/invites/{id}", post(projects::answer))
         .route("/projects/go", get(projects::go))
         .route(
             "/projects/{slug}/settings/secrets",
@@ -54,6 +57,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/projects/{slug}/members/remove",
             get(members::confirm_remove).post(members::remove),
         )
+        .route("/projects/{slug}/invites/{id}/cancel", post(members::cancel_invite))
         .route("/projects/{slug}/audit", get(audit::page))
         .route("/static/{file}", get(static_file))
         // The keys of "Send test event" forms already sent, on this node.

@@ -293,6 +293,9 @@ struct LoginPage {
     /// Seconds to wait under the sign-in rate limit (counted down by
     /// paige.js; the form stays usable without it).
     wait_secs: Option<u64>,
+    /// No user exists yet and this server holds a setup code: the page
+    /// points to `/setup`.
+    first_run: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +347,7 @@ fn login_form(
         error,
         notice,
         wait_secs: None,
+        first_run: false,
     };
     render_login(state, headers, status, page)
 }
@@ -378,16 +382,17 @@ pub async fn login_page(
     if let Ok(Some(_)) = WebUser::from_parts(&parts.0, &state).await {
         return Redirect::to(&safe_next(query.next.as_deref())).into_response();
     }
-    let notice = query.signed_out.is_some().then_some("You have signed out.");
-    login_form(
-        &state,
-        &headers,
-        StatusCode::OK,
-        String::new(),
-        safe_next(query.next.as_deref()),
-        None,
-        notice,
-    )
+    let page = LoginPage {
+        page: Layout::anonymous("Sign in"),
+        csrf: String::new(),
+        email: String::new(),
+        next: safe_next(query.next.as_deref()),
+        error: None,
+        notice: query.signed_out.is_some().then_some("You have signed out."),
+        wait_secs: None,
+        first_run: state.first_run.is_open(&state.paige).await.unwrap_or(false),
+    };
+    render_login(&state, &headers, StatusCode::OK, page)
 }
 
 /// The request's head, for handlers that look at the session themselves.
@@ -436,12 +441,22 @@ pub async fn login(
         );
     };
     let request_id = parts.0.extensions.get::<RequestId>().map(|id| id.0.clone());
-    let old = signin::session_from_headers(headers);
-    match signin::sign_in(&state, peer.ip(), request_id, &form.email, password, old).await {
+    let attempt = signin::Attempt {
+        peer: peer.ip(),
+        request_id,
+        email: &form.email,
+        password,
+        old_session: signin::session_from_headers(headers),
+        device: signin::device_from_headers(headers),
+    };
+    match signin::sign_in(&state, attempt).await {
         Ok(signed_in) => {
             let mut response = Redirect::to(&next).into_response();
             let cookie = signin::session_cookie(&signed_in.session, state.options.secure_cookies);
             response.headers_mut().append(header::SET_COOKIE, cookie);
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, signed_in.device_cookie);
             // The pre-session cookie has done its job.
             let cleared = signin::cookie(LOGIN_COOKIE, "", 0, "/login", state.options.secure_cookies);
             response.headers_mut().append(header::SET_COOKIE, cleared);
@@ -467,6 +482,7 @@ pub async fn login(
                 error: None,
                 notice: None,
                 wait_secs: Some(retry_after_secs),
+                first_run: false,
             };
             let mut response = render_login(&state, headers, StatusCode::TOO_MANY_REQUESTS, page);
             response

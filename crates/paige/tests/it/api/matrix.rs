@@ -129,8 +129,20 @@ fn cases() -> Vec<Case> {
         Case {
             method: Method::POST,
             path: "/api/v1/projects/proj/members",
+            body: Some(json!({"email": "changer-{c}@example.com", "role": "developer"})),
+            expect: [200, 200, 403, 403, 404, 401, 401],
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/projects/proj/invites",
             body: Some(json!({"email": "joiner-{c}@example.com", "role": "viewer"})),
             expect: [201, 201, 403, 403, 404, 401, 401],
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/projects/proj/invites",
+            body: None,
+            expect: [200, 200, 403, 403, 404, 401, 401],
         },
         Case {
             method: Method::DELETE,
@@ -173,15 +185,18 @@ async fn every_route_and_caller_gets_the_status_of_the_role_table(env: Env) {
         for email in [
             fill("joiner-{c}@example.com", caller),
             fill("leaver-{c}@example.com", caller),
+            fill("changer-{c}@example.com", caller),
         ] {
             server.user(&email).await;
         }
-        server
-            .env
-            .paige
-            .add_member("proj", &fill("leaver-{c}@example.com", caller), Role::Viewer, &actor())
-            .await
-            .unwrap();
+        for member in ["leaver-{c}@example.com", "changer-{c}@example.com"] {
+            server
+                .env
+                .paige
+                .add_member("proj", &fill(member, caller), Role::Viewer, &actor())
+                .await
+                .unwrap();
+        }
     }
 
     // Execution 1 exists (a bot with no code fails, but is recorded).
@@ -266,6 +281,13 @@ async fn a_non_member_gets_the_same_answer_for_a_real_and_a_missing_project(env:
             "/api/v1/projects/{p}/members",
             Some(serde_json::json!({"email": "owner@example.com", "role": "viewer"})),
         ),
+        (
+            Method::POST,
+            "/api/v1/projects/{p}/invites",
+            Some(serde_json::json!({"email": "probe@example.com", "role": "viewer"})),
+        ),
+        (Method::GET, "/api/v1/projects/{p}/invites", None),
+        (Method::DELETE, "/api/v1/projects/{p}/invites/1", None),
         (Method::GET, "/api/v1/projects/{p}/audit", None),
         (Method::GET, "/api/v1/projects/{p}/executions", None),
         (Method::GET, "/api/v1/projects/{p}/executions/1", None),

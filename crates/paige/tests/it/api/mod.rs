@@ -4,6 +4,7 @@ mod auth;
 mod concurrency;
 mod executions;
 mod input;
+mod invites;
 mod leaks;
 mod matrix;
 mod openapi;
@@ -47,6 +48,7 @@ impl Server {
                     drain_every: Duration::from_secs(2),
                 },
                 secure_cookies: false,
+                setup_code: None,
             },
         )
         .await

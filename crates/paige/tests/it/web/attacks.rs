@@ -2,7 +2,7 @@
 //! `next`, bytes that are not UTF-8 in a secret, and the add-member form
 //! aimed at someone who is already a member.
 
-use super::{Browser, csrf_of, keys, signed_in};
+use super::{Browser, borrowed, csrf_of, invite_and_accept, keys, signed_in};
 use crate::api::{PASSWORD, Server};
 use crate::common::{Env, both_backends};
 
@@ -209,12 +209,14 @@ async fn adding_an_existing_member_changes_nothing(env: Env) {
         ]
     };
 
-    let form = add("bob@example.com", "viewer");
-    let added = alice.post(MEMBERS, &borrowed(&form)).await;
-    assert_eq!(added.status, 303, "{}", added.body);
+    invite_and_accept(&server, &mut alice, "bot", "bob@example.com", "viewer").await;
     assert_eq!(role_of(&server, "bob@example.com").await.as_deref(), Some("viewer"));
     let events = member_events(&server).await;
-    assert_eq!(events, ["member.add"], "bob added");
+    assert_eq!(
+        events,
+        ["member.invite", "member.invite_accept"],
+        "bob invited and joined"
+    );
 
     // Again with the form's default role: refused, named, nothing changed.
     let form = add("Bob@Example.com", "developer");
@@ -252,10 +254,6 @@ async fn adding_an_existing_member_changes_nothing(env: Env) {
     assert_eq!(after.len(), events.len() + 1);
     assert_eq!(after.last().map(String::as_str), Some("member.role"));
     server.stop().await;
-}
-
-fn borrowed<'f>(form: &'f [(&'static str, String)]) -> Vec<(&'static str, &'f str)> {
-    form.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }
 
 /// Percent-encodes every byte but letters and digits, for a query value.

@@ -94,7 +94,7 @@ pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Clien
         .expect("cannot open a Chromium session")
 }
 
-fn target_dir() -> PathBuf {
+pub(super) fn target_dir() -> PathBuf {
     // CARGO_TARGET_TMPDIR is <target>/tmp.
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()

@@ -2,9 +2,13 @@
 //! HTTP (as a browser without JavaScript sends them) and, in `browser.rs`,
 //! in a real headless Chromium.
 
+mod accounts_browser;
 mod attacks;
 mod browser;
+mod devices;
+mod first_run;
 mod forms;
+mod invitations;
 mod pages;
 mod shown;
 
@@ -31,6 +35,8 @@ pub struct Browser {
     client: reqwest::Client,
     pub session: Option<String>,
     login: Option<String>,
+    /// The device cookie (`paige_device`) a sign-in gave this browser.
+    pub device: Option<String>,
 }
 
 /// Status, `Location` and body of one answer.
@@ -66,6 +72,7 @@ impl Browser {
             client: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
             session: None,
             login: None,
+            device: None,
         }
     }
 
@@ -77,6 +84,9 @@ impl Browser {
         if let Some(l) = &self.login {
             cookies.push(format!("paige_login={l}"));
         }
+        if let Some(d) = &self.device {
+            cookies.push(format!("paige_device={d}"));
+        }
         cookies.join("; ")
     }
 
@@ -87,6 +97,9 @@ impl Browser {
         }
         if let Some(login) = cookie_value(&headers, "paige_login") {
             self.login = Some(login).filter(|s| !s.is_empty());
+        }
+        if let Some(device) = cookie_value(&headers, "paige_device") {
+            self.device = Some(device).filter(|s| !s.is_empty());
         }
         Answer {
             status: response.status().as_u16(),
@@ -189,4 +202,46 @@ pub async fn keys(server: &Server, slug: &str) -> Vec<(String, i64)> {
         .into_iter()
         .map(|s| (s.key, s.version))
         .collect()
+}
+
+/// The id of the first invitation a Projects page offers (its form's action).
+pub fn first_invite_id(body: &str) -> Option<i64> {
+    let marker = "action=\"/invites/";
+    let start = body.find(marker)? + marker.len();
+    body[start..].split('"').next()?.parse().ok()
+}
+
+/// Invites `email` to `slug` as `role` through the Members page of
+/// `inviter`, then accepts as `email` (a user made here if new) in a browser
+/// of their own, which is returned signed in: the dashboard's way in.
+pub async fn invite_and_accept(server: &Server, inviter: &mut Browser, slug: &str, email: &str, role: &str) -> Browser {
+    let members = format!("/projects/{slug}/members");
+    let csrf = inviter.csrf(&members).await;
+    let invited = inviter
+        .post(
+            &members,
+            &[("csrf", &csrf), ("intent", "add"), ("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    server.user(email).await;
+    let mut invitee = Browser::new(server);
+    invitee.sign_in(email).await;
+    let projects = invitee.get("/projects").await;
+    let id = first_invite_id(&projects.body).unwrap_or_else(|| panic!("no invitation in:\n{}", projects.body));
+    let csrf = csrf_of(&projects.body);
+    let accepted = invitee
+        .post(&format!("/invites/{id}"), &[("csrf", &csrf), ("answer", "accept")])
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    assert_eq!(
+        accepted.location.as_deref(),
+        Some(format!("/projects/{slug}/settings/secrets").as_str())
+    );
+    invitee
+}
+
+/// A form of owned values as `post` takes it.
+pub fn borrowed<'f>(form: &'f [(&'static str, String)]) -> Vec<(&'static str, &'f str)> {
+    form.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }

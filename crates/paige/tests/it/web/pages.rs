@@ -1,6 +1,6 @@
 //! Sign-in, headers, roles, members, audit and executions pages.
 
-use super::{Browser, LEAKY_BOT, csrf_of, signed_in};
+use super::{Browser, LEAKY_BOT, csrf_of, invite_and_accept, signed_in};
 use crate::api::Server;
 use crate::common::{Env, actor, both_backends};
 use paige::model::Role;
@@ -187,19 +187,27 @@ both_backends!(members_and_audit);
 
 async fn members_and_audit(env: Env) {
     let (server, mut alice) = signed_in(env).await;
-    server.user("bob@example.com").await;
     let page = "/projects/bot/members";
+    let mut bob = invite_and_accept(&server, &mut alice, "bot", "bob@example.com", "developer").await;
     let csrf = alice.csrf(page).await;
 
-    let added = alice
+    // Carol has no account: her invitation is answered exactly as bob's was.
+    let invited = alice
         .post(
             page,
-            &[("csrf", &csrf), ("email", "bob@example.com"), ("role", "developer")],
+            &[
+                ("csrf", &csrf),
+                ("intent", "add"),
+                ("email", "carol@example.com"),
+                ("role", "viewer"),
+            ],
         )
         .await;
-    assert_eq!(added.status, 303, "{}", added.body);
-    let shown = alice.get(&added.location.unwrap()).await;
-    assert!(shown.body.contains("Added bob@example.com."));
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let shown = alice.get(&invited.location.unwrap()).await;
+    assert!(shown.body.contains("Invited carol@example.com."), "{}", shown.body);
+    assert!(shown.body.contains("Pending invitations"));
+    assert!(shown.body.contains("Cancel the invitation to carol@example.com"));
 
     let changed = alice
         .post(
@@ -215,7 +223,7 @@ async fn members_and_audit(env: Env) {
         )
         .await;
     assert_eq!(unknown.status, 404);
-    assert!(unknown.body.contains("There is no user carol@example.com"));
+    assert!(unknown.body.contains("carol@example.com is not a member; invite them"));
     let last_owner = alice
         .post(
             page,
@@ -225,8 +233,6 @@ async fn members_and_audit(env: Env) {
     assert_eq!(last_owner.status, 409, "{}", last_owner.body);
 
     // An admin may not make owners (the shared owner rule).
-    let mut bob = Browser::new(&server);
-    bob.sign_in("bob@example.com").await;
     let bobs = bob.csrf(page).await;
     let refused = bob
         .post(
@@ -250,10 +256,10 @@ async fn members_and_audit(env: Env) {
     crate::common::Env::set(&server.env, "bot", "ONE_KEY", "first value").await;
     crate::common::Env::set(&server.env, "bot", "TWO_KEY", "second value").await;
     let all = alice.get("/projects/bot/audit").await;
-    assert!(all.body.contains("member.add") && all.body.contains("secret.create"));
+    assert!(all.body.contains("member.invite_accept") && all.body.contains("secret.create"));
     let by_key = alice.get("/projects/bot/audit?key=ONE_KEY&action=").await;
     assert!(by_key.body.contains("<code>ONE_KEY</code>"));
-    assert!(!by_key.body.contains("TWO_KEY") && !by_key.body.contains("<code>member.add</code>"));
+    assert!(!by_key.body.contains("TWO_KEY") && !by_key.body.contains("<code>member.invite</code>"));
     let by_action = alice.get("/projects/bot/audit?key=&action=member.remove").await;
     assert!(by_action.body.contains("<code>member.remove</code>"));
     assert!(!by_action.body.contains("<code>secret.create</code>"));

@@ -94,7 +94,7 @@ pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Clien
         .expect("cannot open a Chromium session")
 }
 
-fn target_dir() -> PathBuf {
+pub(super) fn target_dir() -> PathBuf {
     // CARGO_TARGET_TMPDIR is <target>/tmp.
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -139,7 +139,7 @@ async fn the_dashboard_in_a_real_browser() {
     result.unwrap();
 }
 
-type Step = Result<(), Box<dyn std::error::Error>>;
+pub(super) type Step = Result<(), Box<dyn std::error::Error>>;
 
 /// Waits until the element's text contains `needle`, and returns the text.
 /// After a click that submits a form, the old page may still be showing

@@ -7,6 +7,7 @@ mod browser;
 mod forms;
 mod pages;
 mod phone;
+mod secrets_chromium;
 mod secrets_page;
 mod shown;
 

@@ -9,7 +9,6 @@
 
 use std::path::PathBuf;
 
-use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
@@ -20,18 +19,18 @@ use crate::common::{actor, secret};
 use paige::model::Role;
 use paige::runtime::{ExecutionRequest, Trigger};
 
-const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 1000), ("phone", 390, 844)];
+pub(super) const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 1000), ("phone", 390, 844)];
 const LONG_KEY: &str = "PAYMENTS_PROVIDER_WEBHOOK_SIGNING_SECRET_FOR_THE_EU_REGION";
 const LONG_EMAIL: &str = "someone.with.a.rather.long.address@example-company.com";
 
-fn screens() -> PathBuf {
+pub(super) fn screens() -> PathBuf {
     let dir = target_dir().join("dashboard-screens");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// Sizes the window so that the page's viewport is `width` wide.
-async fn resize(client: &Client, width: u32, height: u32) -> Step {
+pub(super) async fn resize(client: &Client, width: u32, height: u32) -> Step {
     client.set_window_size(width, height).await?;
     let inner = client.execute("return window.innerWidth", vec![]).await?;
     let inner = u32::try_from(inner.as_u64().unwrap_or(0))?;
@@ -53,7 +52,7 @@ async fn resize(client: &Client, width: u32, height: u32) -> Step {
 /// What the page's layout looks like: the viewport's and the document's
 /// widths, every visible control that sticks out of the viewport, and how
 /// the first table row and its first labelled cell are displayed.
-const LAYOUT: &str = "\
+pub(super) const LAYOUT: &str = "\
 var w = window.innerWidth, out = [];\
 document.querySelectorAll('a, button, select, input, textarea, summary').forEach(function (e) {\
   var r = e.getBoundingClientRect();\

@@ -145,6 +145,8 @@ async fn no_page_scrolls_sideways_on_a_phone() {
             ("execution", format!("{project}/executions/{}", run.id)),
             ("members", format!("{project}/members")),
             ("audit", format!("{project}/audit")),
+            ("delete", format!("{project}/settings/secrets/{LONG_KEY}/delete")),
+            ("remove", format!("{project}/members/remove?email={LONG_EMAIL}")),
         ];
         for (size, width, height) in SIZES {
             resize(&client, width, height).await?;

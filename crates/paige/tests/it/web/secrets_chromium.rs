@@ -170,6 +170,18 @@ async fn drive(client: &Client, server: &Server, size: &str) -> Step {
     assert_eq!(js(client, "return document.activeElement.id").await?, "value");
     assert!(!client.find(Locator::Css("#key-error")).await?.is_displayed().await?);
 
+    // `minlength`: a value under 4 bytes is held back by the browser.
+    let value = client.find(Locator::Css("#value")).await?;
+    value.send_keys("abc").await?;
+    client.find(Locator::Css("#save")).await?.click().await?;
+    assert_eq!(
+        js(client, "return document.getElementById('value').validity.tooShort").await?,
+        Value::Bool(true)
+    );
+    let listed = server.env.paige.list_secrets(&format!("{size}-bot")).await?;
+    assert!(listed.iter().all(|s| s.key != "OPENAI_API_KEY"), "nothing was sent");
+    value.clear().await?;
+
     // Replace B_KEY through its row's named action; the tick is kept
     // across the server's refusal (no value), the focus is on the value.
     client

@@ -122,7 +122,7 @@ fn entry(line: &str, number: usize, lines: &[&str], index: &mut usize) -> std::r
         .split_once('=')
         .ok_or_else(|| Refused::syntax(number, "expected KEY=VALUE (no = found)"))?;
     let key = key.trim_end();
-    rules::check_key(key).map_err(|rule| Refused::new(number, rule.code(), rule.to_string()))?;
+    rules::check_key(key).map_err(|rule| Refused::new(number, rule.code(), key_rule(&rule)))?;
     let rest = rest.trim_start_matches([' ', '\t']);
     let value = if let Some(quoted) = rest.strip_prefix('"') {
         let (value, lines_used) = match double_quoted(quoted, &lines[*index..], number) {
@@ -153,6 +153,19 @@ fn entry(line: &str, number: usize, lines: &[&str], index: &mut usize) -> std::r
         value,
         line: number,
     })
+}
+
+/// A refused key's rule. In a file, what stands before `=` may be a value
+/// pasted without its key (`c2stbGl2ZQ==` splits into `c2stbGl2ZQ` and
+/// `=`), so the "did you mean …?" that would upper-case it is left out.
+fn key_rule(rule: &rules::RuleError) -> String {
+    match rule {
+        rules::RuleError::KeyLowercase { .. } => {
+            "invalid key: keys use only A-Z, 0-9 and _ and are never re-cased; this one has lower-case letters"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// An unquoted value ends at a `#` that follows white space, and loses
@@ -295,6 +308,7 @@ mod tests {
                 "line 2: A is already set on line 1",
             ),
             ("\n\nlower_key=value-one\n", "lowercase_key", "line 3: invalid key"),
+            ("c2VjcmV0dG9rZW4==\n", "lowercase_key", "line 1: invalid key"),
             ("PATH=/usr/bin/evil\n", "reserved_key", "line 1: reserved key: PATH"),
             ("SHORT=abc\n", "value_too_short", "line 1: SHORT: value too short"),
             ("# only comments\n\n", "invalid_env_file", "no KEY=VALUE lines"),
@@ -311,6 +325,8 @@ mod tests {
                 "value-two",
                 "evil",
                 "abc",
+                "C2VJCMV0DG9RZW4",
+                "c2VjcmV0dG9rZW4",
             ] {
                 assert!(!message.contains(secret), "{message} leaks {secret}");
             }

@@ -74,8 +74,29 @@
   }
 
   // Copy a key name or its process.env snippet with one click. The
-  // buttons are shown only when this script runs (class js-only).
+  // buttons are made here, so a page without JavaScript has none (and a
+  // list of 1,000 keys does not carry 2,000 buttons over the wire).
   var copied = document.getElementById('copied');
+  function copyButton(text, label, name) {
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'copy';
+    button.textContent = label;
+    button.setAttribute('data-copy', text);
+    button.setAttribute('aria-label', name);
+    return button;
+  }
+  if (table) {
+    table.querySelectorAll('tbody tr').forEach(function (row) {
+      var code = row.querySelector('code');
+      var key = code.textContent;
+      var buttons = document.createElement('span');
+      buttons.className = 'copies';
+      buttons.appendChild(copyButton(key, 'Copy', 'Copy the name ' + key));
+      buttons.appendChild(copyButton('process.env.' + key, 'process.env', 'Copy process.env.' + key));
+      code.parentNode.insertBefore(buttons, code.nextSibling);
+    });
+  }
   function copyText(text) {
     var fallback = function () {
       var area = document.createElement('textarea');

@@ -53,7 +53,7 @@ for _ in $(seq "$n"); do
   curl -s --compressed -o /dev/null -b "$jar" -w '%{time_starttransfer} %{size_download} %{http_code}\n' "$page"
 done >"$work/curl.txt"
 plain_size=$(curl -s -b "$jar" "$page" | wc -c)
-rows=$(curl -s -b "$jar" "$page" | grep -c '^<tr><td><code>' || true)
+rows=$(curl -s -b "$jar" "$page" | grep -c '<td data-label="Key"><code>' || true)
 
 awk '$3 != 200 { bad++ } END { if (bad) { print bad " requests failed" > "/dev/stderr"; exit 1 } }' "$work/curl.txt"
 median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.2f", a[int((NR + 1) / 2)] }'; }

@@ -50,18 +50,84 @@
     }, 1000);
   }
 
-  // Filter the keys as you type (the server filters with ?q= without JS).
+  // Filter the keys as you type (the server filters with ?q= without JS):
+  // the count says how many are shown, and "No key matches" when none.
   var filter = document.getElementById('filter');
   var table = document.getElementById('secrets');
+  var count = document.getElementById('key-count');
+  var noMatch = document.getElementById('no-match');
   if (filter && table) {
     filter.addEventListener('input', function () {
       var needle = filter.value.trim().toUpperCase();
-      table.querySelectorAll('tbody tr').forEach(function (row) {
+      var rows = table.querySelectorAll('tbody tr');
+      var shown = 0;
+      rows.forEach(function (row) {
         var key = row.querySelector('code').textContent;
         row.hidden = needle !== '' && key.indexOf(needle) === -1;
+        if (!row.hidden) shown += 1;
       });
+      var total = filter.getAttribute('data-total');
+      if (count) count.textContent = String(shown) === total ? total : shown + ' of ' + total;
+      if (noMatch) noMatch.hidden = shown > 0;
+      table.hidden = shown === 0;
     });
   }
+
+  // Copy a key name or its process.env snippet with one click. The
+  // buttons are made here, so a page without JavaScript has none (and a
+  // list of 1,000 keys does not carry 2,000 buttons over the wire).
+  var copied = document.getElementById('copied');
+  function copyButton(text, label, name) {
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'copy';
+    button.textContent = label;
+    button.setAttribute('data-copy', text);
+    button.setAttribute('aria-label', name);
+    return button;
+  }
+  if (table) {
+    table.querySelectorAll('tbody tr').forEach(function (row) {
+      var code = row.querySelector('code');
+      var key = code.textContent;
+      var buttons = document.createElement('span');
+      buttons.className = 'copies';
+      buttons.appendChild(copyButton(key, 'Copy', 'Copy the name ' + key));
+      buttons.appendChild(copyButton('process.env.' + key, 'process.env', 'Copy process.env.' + key));
+      code.parentNode.insertBefore(buttons, code.nextSibling);
+    });
+  }
+  function copyText(text) {
+    var fallback = function () {
+      var area = document.createElement('textarea');
+      area.value = text;
+      area.setAttribute('readonly', '');
+      area.className = 'offscreen';
+      document.body.appendChild(area);
+      area.select();
+      var done = document.execCommand('copy');
+      document.body.removeChild(area);
+      return done ? Promise.resolve() : Promise.reject(new Error('copy refused'));
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(fallback);
+    }
+    return fallback();
+  }
+  document.querySelectorAll('button[data-copy]').forEach(function (button) {
+    var label = button.textContent;
+    button.addEventListener('click', function () {
+      var text = button.getAttribute('data-copy');
+      copyText(text).then(function () {
+        button.textContent = 'Copied';
+        if (copied) copied.textContent = 'Copied ' + text + ' to the clipboard.';
+      }, function () {
+        if (copied) copied.textContent = 'Could not copy; select the name and copy it by hand.';
+      }).then(function () {
+        setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    });
+  });
 
   // Check the key's rules as it is typed; ask to confirm an overwrite.
   var key = document.getElementById('key');
@@ -80,32 +146,61 @@
     'PYTHONSTARTUP', 'PYTHONPATH', 'PYTHONHOME', 'PYTHONINSPECT', 'PERL5OPT', 'PERL5LIB', 'RUBYOPT', 'RUBYLIB',
     'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'GCONV_PATH', 'MALLOC_CHECK_'];
 
+  // The rule a key breaks: { text, suggest } (suggest: a key it may
+  // mean, never a reserved one), or null.
   function problem(k) {
-    if (k === '') return '';
-    if (k.length > 128) return 'A key is at most 128 characters; this one has ' + k.length + '.';
-    if (/[a-z]/.test(k) && /^[A-Z0-9_]+$/.test(k.toUpperCase()) && !/^[0-9]/.test(k)) {
-      return 'Keys use only A-Z, 0-9 and _ and are never re-cased; did you mean ' + k.toUpperCase() + '?';
+    if (k === '') return null;
+    if (k.length > 128) return { text: 'A key is at most 128 characters; this one has ' + k.length + '.' };
+    var upper = k.toUpperCase();
+    if (/[a-z]/.test(k) && /^[A-Z0-9_]+$/.test(upper) && !/^[0-9]/.test(k)) {
+      var reservedUpper = problem(upper);
+      if (reservedUpper) return reservedUpper;
+      return { text: 'Keys use only A-Z, 0-9 and _ and are never re-cased; ', suggest: upper };
     }
     var bad = k.match(/[^A-Z0-9_]/);
-    if (bad) return 'Keys use only A-Z, 0-9 and _; found "' + bad[0] + '" at position ' + bad.index + '.';
-    if (/^[0-9]/.test(k)) return 'A key must not start with a digit.';
-    if (/^PAIGE_/.test(k)) return 'Reserved: the prefix PAIGE_ belongs to the platform\u2019s own variables.';
-    if (/^(LD_|DYLD_)/.test(k)) return 'Reserved: LD_* and DYLD_* variables make the dynamic loader run other code.';
-    if (reserved.indexOf(k) !== -1) return 'Reserved: ' + k + ' is set by the runtime or changes how a process starts.';
-    return '';
+    if (bad) return { text: 'Keys use only A-Z, 0-9 and _; found "' + bad[0] + '" at position ' + bad.index + '.' };
+    if (/^[0-9]/.test(k)) return { text: 'A key must not start with a digit.' };
+    if (/^PAIGE_/.test(k)) return { text: 'Reserved: the prefix PAIGE_ belongs to the platform\u2019s own variables.' };
+    if (/^(LD_|DYLD_)/.test(k)) return { text: 'Reserved: LD_* and DYLD_* variables make the dynamic loader run other code.' };
+    if (reserved.indexOf(k) !== -1) return { text: 'Reserved: ' + k + ' is set by the runtime or changes how a process starts.' };
+    return null;
   }
 
-  var serverError = error.hidden ? '' : error.textContent;
+  // The error line: its text, and a "did you mean …?" link that fills the key in.
+  var errorText = document.getElementById('key-error-text');
+  var suggest = document.getElementById('key-suggest');
+  if (!suggest) {
+    suggest = document.createElement('a');
+    suggest.id = 'key-suggest';
+    suggest.hidden = true;
+    error.appendChild(suggest);
+  }
+  function show(found) {
+    errorText.textContent = found.text;
+    suggest.hidden = !found.suggest;
+    if (found.suggest) {
+      suggest.textContent = 'did you mean ' + found.suggest + '?';
+      suggest.setAttribute('data-suggest', found.suggest);
+      suggest.href = '?key=' + found.suggest + '#add';
+    }
+    error.hidden = false;
+  }
+  suggest.addEventListener('click', function (event) {
+    event.preventDefault();
+    key.value = suggest.getAttribute('data-suggest');
+    check();
+    document.getElementById('value').focus();
+  });
+
+  var serverError = error.hidden ? null : { text: errorText.textContent, suggest: suggest.getAttribute('data-suggest') };
   function check() {
     var k = key.value;
-    var message = problem(k);
-    if (message) {
-      error.textContent = message;
-      error.hidden = false;
+    var found = problem(k);
+    if (found) {
+      show(found);
       key.setAttribute('aria-invalid', 'true');
     } else if (serverError && k === key.defaultValue) {
-      error.textContent = serverError;
-      error.hidden = false;
+      show(serverError);
     } else {
       error.hidden = true;
       key.removeAttribute('aria-invalid');

@@ -102,7 +102,12 @@ pub fn check_key(key: &str) -> Result<(), RuleError> {
         let upper = key.to_ascii_uppercase();
         if found.is_ascii_lowercase() && upper.chars().all(allowed) && !upper.starts_with(|c: char| c.is_ascii_digit())
         {
-            return Err(RuleError::KeyLowercase { suggestion: upper });
+            // Never suggest a reserved name (`path` is not "did you mean
+            // PATH?"): say why its upper-case form is refused instead.
+            return Err(match check_key(&upper) {
+                Err(reserved @ RuleError::KeyReserved { .. }) => reserved,
+                _ => RuleError::KeyLowercase { suggestion: upper },
+            });
         }
         return Err(RuleError::KeyInvalidCharacter { found, position });
     }

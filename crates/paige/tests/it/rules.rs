@@ -20,6 +20,15 @@ fn key_rules_refuse_and_accept_at_the_edges() {
         ("_1", None, ""),
         ("openai_api_key", Some("lowercase_key"), "did you mean OPENAI_API_KEY?"),
         ("Stripe_Key", Some("lowercase_key"), "did you mean STRIPE_KEY?"),
+        // Never "did you mean" a reserved name: why its upper case is refused.
+        (
+            "path",
+            Some("reserved_key"),
+            "PATH is reserved because the runtime sets",
+        ),
+        ("node_options", Some("reserved_key"), "NODE_OPTIONS is reserved"),
+        ("paige_token", Some("reserved_key"), "the prefix PAIGE_"),
+        ("ld_preload", Some("reserved_key"), "LD_* variables"),
         ("OPENAI_API_KEY", None, ""),
         ("MY-KEY", Some("invalid_key"), "found '-' at position 2"),
         ("MY KEY", Some("invalid_key"), "found ' ' at position 2"),

@@ -14,6 +14,8 @@ mod executions;
 mod members;
 mod pages;
 mod projects;
+mod secret_import;
+mod secret_save;
 mod secrets;
 mod sent;
 mod session;
@@ -41,7 +43,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/projects/go", get(projects::go))
         .route(
             "/projects/{slug}/settings/secrets",
-            get(secrets::page).post(secrets::save),
+            get(secrets::page).post(secret_save::save),
+        )
+        .route("/projects/{slug}/settings/secrets/import", post(secret_import::preview))
+        .route(
+            "/projects/{slug}/settings/secrets/import/apply",
+            post(secret_import::apply),
         )
         .route(
             "/projects/{slug}/settings/secrets/{key}/delete",
@@ -62,10 +69,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/static/{file}", get(static_file))
         // The keys of "Send test event" forms already sent, on this node.
         .layer(axum::Extension(std::sync::Arc::new(sent::SentForms::default())))
+        // Pasted .env files waiting for their "Import" click, on this node.
+        .layer(axum::Extension(std::sync::Arc::new(
+            secret_import::PendingImports::default(),
+        )))
         .layer(axum::middleware::from_fn_with_state(state, signed_in_errors))
         .layer(axum::middleware::from_fn(security_headers))
         // gzip when the browser asks for it (a secrets page of 1,000 keys is
-        // ~250 KB of HTML, ~11 KB gzipped). The CSRF token is masked afresh
+        // ~490 KB of HTML, ~17 KB gzipped). The CSRF token is masked afresh
         // in every page, so compression does not leak it (BREACH).
         .layer(tower_http::compression::CompressionLayer::new())
 }

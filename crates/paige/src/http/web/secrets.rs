@@ -1,5 +1,7 @@
-//! Settings → Secrets: the keys with when and by whom each was last set,
-//! the form to add or overwrite one, and deletion with a confirm step.
+//! Settings → Secrets: the keys with when and by whom each was last set
+//! (sorted by name or by last update, filtered by a part of the name), the
+//! form to add or overwrite one (`secret_save.rs`), a pasted `.env` file
+//! (`secret_import.rs`), and deletion with a confirm step.
 //!
 //! No value ever reaches a page: the value fields are never filled in, a
 //! refused form comes back with the key kept and the value emptied, and
@@ -9,18 +11,15 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use zeroize::Zeroizing;
 
 use super::pages::{Layout, PageError, Section, When, render};
-use super::session::{self, Posted, PostedRaw, WebUser, urlencode};
+use super::session::{Posted, WebUser, urlencode};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::model::{ProjectRecord, Role, now_millis};
-use crate::secrets::RuleError;
-use crate::secrets::rules::{KEY_MAX_LEN, check_key};
+use crate::secrets::rules::{KEY_MAX_LEN, VALUE_MIN_BYTES, check_key};
 
 #[derive(Debug)]
 pub struct Row {
@@ -29,15 +28,71 @@ pub struct Row {
     pub by: String,
 }
 
-/// The add/overwrite form as shown again after a refusal: the key, never the value.
+/// The add/overwrite form as shown again after a refusal: the key and the
+/// "replace" tick, never the value.
 #[derive(Debug, Default)]
 pub struct SecretForm {
     pub key: String,
     pub key_error: Option<String>,
+    /// A valid key the refused one may have meant (never a reserved name).
+    pub suggestion: Option<String>,
     pub value_error: Option<String>,
     pub form_error: Option<String>,
     /// The key exists: the "replace" box is shown (and required).
     pub confirm: bool,
+    /// The "replace" box was ticked: it stays ticked after an error.
+    pub replace: bool,
+    /// The key exists and the box was not ticked: said once, in the box.
+    pub replace_error: Option<String>,
+}
+
+impl SecretForm {
+    /// The field that gets the focus (`autofocus`): the first in error.
+    pub fn focus(&self) -> &'static str {
+        if self.key_error.is_some() {
+            "key"
+        } else if self.value_error.is_some() {
+            "value"
+        } else if self.replace_error.is_some() {
+            "replace"
+        } else {
+            ""
+        }
+    }
+
+    /// The key error without its "did you mean …?", which is shown as a link.
+    pub fn key_error_text(&self) -> &str {
+        let error = self.key_error.as_deref().unwrap_or_default();
+        match &self.suggestion {
+            Some(s) => error.strip_suffix(&format!("did you mean {s}?")).unwrap_or(error),
+            None => error,
+        }
+    }
+}
+
+/// The order of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Name,
+    /// Most recently updated first.
+    Updated,
+}
+
+impl Sort {
+    fn from_query(sort: Option<&str>) -> Self {
+        match sort {
+            Some("updated") => Self::Updated,
+            _ => Self::Name,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Updated => "updated",
+        }
+    }
 }
 
 #[derive(Template)]
@@ -49,34 +104,55 @@ pub struct SecretsPage {
     pub rows: Vec<Row>,
     pub total: usize,
     pub filter: String,
+    pub sort: Sort,
     pub notice: Option<String>,
     pub warning: Option<String>,
     pub form: SecretForm,
     pub key_max: usize,
+    pub value_min: usize,
+}
+
+impl SecretsPage {
+    /// The link that lists the keys in `sort` order, keeping the filter.
+    pub fn sort_href(&self, sort: &str) -> String {
+        if self.filter.is_empty() {
+            format!("?sort={sort}#list")
+        } else {
+            format!("?sort={sort}&q={}#list", urlencode(&self.filter))
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SecretsQuery {
     q: Option<String>,
+    sort: Option<String>,
     /// Prefill the form's key (the "Replace" link of a row).
     key: Option<String>,
     created: Option<String>,
     replaced: Option<String>,
     deleted: Option<String>,
     short: Option<String>,
+    /// After an import: how many keys were added and replaced.
+    added: Option<usize>,
+    overwritten: Option<usize>,
 }
 
-async fn build(
+pub async fn build(
     state: &AppState,
     user: &WebUser,
     project: &ProjectRecord,
     role: Role,
-    filter: String,
+    (filter, sort): (String, Sort),
     form: SecretForm,
 ) -> Result<SecretsPage, PageError> {
-    let secrets = state.paige.list_secrets_in(project).await?;
+    let mut secrets = state.paige.list_secrets_in(project).await?;
     let total = secrets.len();
-    let needle = filter.to_ascii_uppercase();
+    match sort {
+        Sort::Name => secrets.sort_by(|a, b| a.key.cmp(&b.key)),
+        Sort::Updated => secrets.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.key.cmp(&b.key))),
+    }
+    let needle = filter.trim().to_ascii_uppercase();
     let now = now_millis();
     let rows = secrets
         .into_iter()
@@ -101,10 +177,12 @@ async fn build(
         rows,
         total,
         filter,
+        sort,
         notice: None,
         warning: None,
         form,
         key_max: KEY_MAX_LEN,
+        value_min: VALUE_MIN_BYTES,
     })
 }
 
@@ -125,12 +203,20 @@ pub async fn page(
         key: shown_key(query.key.as_ref()).unwrap_or_default().to_owned(),
         ..SecretForm::default()
     };
-    let mut page = build(&state, &user, &project, role, query.q.clone().unwrap_or_default(), form).await?;
+    let listing = (
+        query.q.clone().unwrap_or_default(),
+        Sort::from_query(query.sort.as_deref()),
+    );
+    let mut page = build(&state, &user, &project, role, listing, form).await?;
     page.notice = if let Some(key) = shown_key(query.created.as_ref()) {
         Some(format!("Added {key}. Executions started from now on have it."))
     } else if let Some(key) = shown_key(query.replaced.as_ref()) {
         Some(format!(
             "Replaced the value of {key}. Executions started from now on get the new value."
+        ))
+    } else if let (Some(added), Some(replaced)) = (query.added, query.overwritten) {
+        Some(format!(
+            "Imported the .env file: {added} added, {replaced} replaced. Executions started from now on get them."
         ))
     } else {
         shown_key(query.deleted.as_ref()).map(|key| format!("Deleted {key}."))
@@ -139,126 +225,6 @@ pub async fn page(
         page.warning = Some(crate::secrets::ValueWarning::Short.to_string());
     }
     Ok(render(StatusCode::OK, &page))
-}
-
-/// The form's plain fields. The value fields (`value`, and `pem` for the
-/// multi-line field of PEM keys) are read from the raw body instead, as
-/// serde would turn bytes that are not UTF-8 into U+FFFD without a word.
-#[derive(Deserialize)]
-pub struct SaveForm {
-    #[serde(default)]
-    key: String,
-    /// The "replace the current value" box.
-    replace: Option<String>,
-}
-
-/// A value field as text: absent or empty is `None`; bytes that are not
-/// UTF-8 are refused with the API's rule (`value_not_utf8`).
-fn value_field(body: &[u8], name: &str) -> Result<Option<SecretString>, RuleError> {
-    let Some(bytes) = session::form_field_bytes(body, name).filter(|b| !b.is_empty()) else {
-        return Ok(None);
-    };
-    let text = std::str::from_utf8(&bytes).map_err(|e| RuleError::ValueNotUtf8(e.valid_up_to()))?;
-    Ok(Some(SecretString::from(text)))
-}
-
-/// The one value the form carries. Browsers send a textarea's line breaks
-/// as CRLF; a PEM key is kept with LF.
-fn chosen_value(body: &[u8]) -> Result<SecretString, String> {
-    let value = value_field(body, "value").map_err(|e| e.to_string())?;
-    let pem = value_field(body, "pem").map_err(|e| e.to_string())?;
-    match (value, pem) {
-        (Some(_), Some(_)) => Err("Enter the value in one of the two fields, not both.".to_owned()),
-        (None, None) => Err("Enter a value.".to_owned()),
-        (Some(value), None) => Ok(value),
-        (None, Some(pem)) => {
-            let text = Zeroizing::new(pem.expose_secret().replace("\r\n", "\n"));
-            Ok(SecretString::from(text.as_str()))
-        }
-    }
-}
-
-/// `POST /projects/{slug}/settings/secrets`: adds a secret, or overwrites
-/// one when the "replace" box is ticked.
-pub async fn save(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    PostedRaw { user, form, body }: PostedRaw<SaveForm>,
-) -> Result<Response, PageError> {
-    let (project, role) = state.paige.authorize(&user.user, &slug, Action::WriteSecrets).await?;
-    let mut shown = SecretForm {
-        key: form.key.clone(),
-        ..SecretForm::default()
-    };
-    let (state, user, project) = (&state, &user, &project);
-    let refuse = |status: StatusCode, shown: SecretForm| async move {
-        let page = build(state, user, project, role, String::new(), shown).await?;
-        Ok::<_, PageError>(render(status, &page))
-    };
-    if let Err(e) = check_key(&form.key) {
-        shown.key_error = Some(e.to_string());
-        return refuse(StatusCode::BAD_REQUEST, shown).await;
-    }
-    let value = match chosen_value(&body) {
-        Ok(value) => value,
-        Err(message) => {
-            shown.value_error = Some(message);
-            return refuse(StatusCode::BAD_REQUEST, shown).await;
-        }
-    };
-    let exists = state
-        .paige
-        .list_secrets_in(project)
-        .await?
-        .iter()
-        .any(|s| s.key == form.key);
-    if exists && form.replace.is_none() {
-        shown.confirm = true;
-        shown.key_error = Some(format!(
-            "{} already has a value. To overwrite it, tick “Replace the current value” and enter the value again.",
-            form.key
-        ));
-        return refuse(StatusCode::CONFLICT, shown).await;
-    }
-    match state
-        .paige
-        .set_secret_in(project, &form.key, &value, &user.actor())
-        .await
-    {
-        Ok(set) => {
-            let what = if set.outcome.created { "created" } else { "replaced" };
-            let short = if set.warning.is_some() { "&short=1" } else { "" };
-            let target = format!(
-                "/projects/{}/settings/secrets?{what}={}{short}",
-                project.slug,
-                urlencode(&set.outcome.key)
-            );
-            Ok(Redirect::to(&target).into_response())
-        }
-        Err(Error::Rule(rule)) => {
-            let message = rule.to_string();
-            match rule {
-                RuleError::KeyEmpty
-                | RuleError::KeyTooLong(_)
-                | RuleError::KeyStartsWithDigit
-                | RuleError::KeyLowercase { .. }
-                | RuleError::KeyInvalidCharacter { .. }
-                | RuleError::KeyReserved { .. } => shown.key_error = Some(message),
-                RuleError::ValueNotUtf8(_)
-                | RuleError::ValueContainsNul(_)
-                | RuleError::ValueTooShort(_)
-                | RuleError::ValueTooLarge(_) => shown.value_error = Some(message),
-                RuleError::TooManySecrets(_) | RuleError::ProjectTooLarge(_) => shown.form_error = Some(message),
-            }
-            let status = if shown.form_error.is_some() {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            refuse(status, shown).await
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[derive(Template)]

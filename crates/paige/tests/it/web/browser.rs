@@ -139,7 +139,7 @@ async fn the_dashboard_in_a_real_browser() {
     result.unwrap();
 }
 
-type Step = Result<(), Box<dyn std::error::Error>>;
+pub(super) type Step = Result<(), Box<dyn std::error::Error>>;
 
 /// Waits until the element's text contains `needle`, and returns the text.
 /// After a click that submits a form, the old page may still be showing

@@ -10,6 +10,9 @@ mod first_run;
 mod forms;
 mod invitations;
 mod pages;
+mod phone;
+mod secrets_chromium;
+mod secrets_page;
 mod shown;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -106,6 +109,16 @@ impl Browser {
             location: headers.get(LOCATION).map(|v| v.to_str().unwrap().to_owned()),
             headers,
             body: response.text().await.unwrap(),
+        }
+    }
+
+    /// Another client with the same cookies (two tabs of one browser).
+    pub fn clone_of(other: &Self) -> Self {
+        Self {
+            base: other.base.clone(),
+            client: other.client.clone(),
+            session: other.session.clone(),
+            login: other.login.clone(),
         }
     }
 

@@ -343,26 +343,28 @@ async fn the_sign_in_wait_is_counted_down_in_a_browser() {
     let profile = tempfile::tempdir().unwrap();
     let server = crate::api::Server::start().await;
     server.user("alice@example.com").await;
+    // The browser first, and its page loaded: on a loaded machine Chromium
+    // takes seconds to start, long enough for the test server's limiter
+    // (one attempt back every 2 s) to let the next sign-in through.
     let client = super::browser::browser(&driver, profile.path()).await;
+    client.goto(&format!("{}/login", server.base)).await.unwrap();
+    // Five wrong passwords from this address fill the limiter's burst.
+    let mut http = Browser::new(&server);
+    for _ in 0..5 {
+        let csrf = csrf_of(&http.get("/login").await.body);
+        let answer = http
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "alice@example.com"),
+                    ("password", "guess-guess"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 401);
+    }
     let result: Result<(), Box<dyn std::error::Error>> = async {
-        client.goto(&format!("{}/login", server.base)).await?;
-        // Five wrong passwords from this address fill the limiter's burst,
-        // once Chromium is up (its start would drain the bucket otherwise).
-        let mut http = Browser::new(&server);
-        for _ in 0..5 {
-            let csrf = csrf_of(&http.get("/login").await.body);
-            let answer = http
-                .post(
-                    "/login",
-                    &[
-                        ("csrf", &csrf),
-                        ("email", "alice@example.com"),
-                        ("password", "guess-guess"),
-                    ],
-                )
-                .await;
-            assert_eq!(answer.status, 401);
-        }
         super::browser::fill_sign_in(&client, "alice@example.com", crate::api::PASSWORD).await?;
         client.find(Locator::Css("#sign-in")).await?.click().await?;
         let text = super::browser::wait_for_text(&client, "#login-wait", "Too many failed sign-ins").await?;

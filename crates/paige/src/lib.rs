@@ -6,12 +6,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod hardening;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod projects;
 pub mod runtime;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use secrecy::SecretString;
+
 use crate::Paige;
 use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
 use crate::runtime::ExecutionSlots;
@@ -13,6 +15,9 @@ pub struct ServeOptions {
     pub login_limits: LimitPolicy,
     /// Mark cookies `Secure` (when served over TLS, directly or by a proxy).
     pub secure_cookies: bool,
+    /// The bearer token `/metrics` on the main listener answers; `None`
+    /// leaves that route out.
+    pub metrics_token: Option<Arc<SecretString>>,
 }
 
 /// What every handler can reach.

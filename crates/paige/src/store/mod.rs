@@ -15,6 +15,7 @@ mod group_commit;
 pub mod postgres;
 mod postgres_group;
 mod rows;
+pub mod snapshot;
 mod sql;
 mod sql_code;
 mod sql_executions;

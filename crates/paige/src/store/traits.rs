@@ -8,12 +8,14 @@
 //! version), the project limits and the audit record in one transaction.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
+use super::snapshot::PoolStat;
 use crate::error::Result;
 use crate::model::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
@@ -122,6 +124,15 @@ pub trait Store: ExecutionStore + CodeStore + Send + Sync + fmt::Debug {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
+
+    // Backups (`snapshot.rs`).
+    /// Writes a consistent copy of the embedded database to `dest` while
+    /// writers go on; refused on PostgreSQL (pg_dump backs it up).
+    async fn snapshot_into(&self, dest: &Path) -> Result<()>;
+    /// Problems the database's own integrity check finds; none if sound.
+    async fn integrity_problems(&self) -> Result<Vec<String>>;
+    /// Connections of each pool, for the metrics.
+    fn pool_stats(&self) -> Vec<PoolStat>;
 
     /// Closes connections cleanly (checkpoints the WAL on SQLite).
     async fn close(&self);

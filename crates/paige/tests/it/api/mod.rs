@@ -47,6 +47,7 @@ impl Server {
                     drain_every: Duration::from_secs(2),
                 },
                 secure_cookies: false,
+                metrics_token: None,
             },
         )
         .await

@@ -62,7 +62,7 @@ pub struct Metrics {
     pub execution_queue: Gauge,
     /// Executions holding a slot (running).
     pub execution_slots_in_use: Gauge,
-    /// Secret writes per group-commit transaction.
+    /// Write requests per group-commit transaction.
     pub group_commit_batch: Histogram,
     /// Connections per pool and state, set when scraped.
     pub db_pool: Family<PoolLabels, Gauge>,
@@ -114,7 +114,7 @@ impl Metrics {
         let group_commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         registry.register(
             "group_commit_batch_size",
-            "Secret writes committed per group-commit transaction",
+            "Write requests (jobs) committed per group-commit transaction",
             group_commit_batch.clone(),
         );
         let db_pool = Family::<PoolLabels, Gauge>::default();

@@ -11,7 +11,7 @@
 mod check;
 pub mod format;
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -178,7 +178,11 @@ fn check_key_matches(header: &Header, keys: &FileKeyProvider, config: &Config) -
 pub async fn verify_file(file: &Path, with_key: Option<&Config>) -> Result<Verified> {
     let keys = with_key.map(existing_key).transpose()?;
     let dir = scratch_path(&std::env::temp_dir().join("paige-verify"), "dir");
-    ensure_private_dir(&dir)?;
+    // A new directory of our own (fails if the name exists), mode 0700.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::io("cannot create", &dir, e))?;
     let copy = dir.join(DB_FILE);
     let result = verify_copy(file, &copy, keys.zip(with_key)).await;
     remove_database(&copy);

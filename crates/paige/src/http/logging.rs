@@ -44,7 +44,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     metrics
         .requests
         .get_or_create(&RequestLabels {
-            method: method.as_str().to_owned(),
+            method: method_label(&method).to_owned(),
             route: route.clone(),
             status,
         })
@@ -52,7 +52,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     metrics
         .request_seconds
         .get_or_create(&RouteLabels {
-            method: method.as_str().to_owned(),
+            method: method_label(&method).to_owned(),
             route: route.clone(),
         })
         .observe(elapsed.as_secs_f64());
@@ -65,4 +65,19 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// The method as a metrics label: the standard ones, else `other` (a
+/// client may send any token as a method, and labels are closed sets).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }

@@ -6,14 +6,15 @@
 //! then, with the real `paige` binary:
 //! - `paige backup create FILE`: time, and the file's size beside the
 //!   database's;
-//! - `paige backup verify FILE --with-key`: time (every data key unwrapped,
+//! - `paige backup verify FILE`, then with `--with-key`: time (digest and
+//!   integrity; then also every data key unwrapped,
 //!   every value opened);
 //! - `paige backup restore FILE` into a fresh data dir: time.
 //!
 //! Run: `bench/backup.sh [PROJECTS] [SECRETS]` (defaults 10000 × 100), or
 //! `PAIGE_BENCH_PROJECTS=… PAIGE_BENCH_SECRETS=… cargo bench -p paige --bench backup`.
 //! The data dir is a temporary directory beside `target/` (PAIGE_BENCH_DIR
-//! names another).
+//! names another; PAIGE_BENCH_KEEP=1 keeps it).
 
 use std::path::Path;
 use std::process::Command;
@@ -117,6 +118,8 @@ async fn main() {
     let file_arg = file.to_str().expect("UTF-8 path");
     println!("  paige backup create:");
     let create = timed(&data, &["backup", "create", file_arg]);
+    println!("  paige backup verify (digest and integrity only):");
+    let verify_plain = timed(&data, &["backup", "verify", file_arg]);
     println!("  paige backup verify --with-key:");
     let verify = timed(&data, &["backup", "verify", file_arg, "--with-key"]);
     let fresh = dir.path().join("restored");
@@ -125,10 +128,13 @@ async fn main() {
     println!("  paige backup restore:");
     let restore = timed(&fresh, &["backup", "restore", file_arg]);
     println!(
-        "  RESULT projects={projects} secrets={} database={} backup={} create={create:.2}s verify_with_key={verify:.2}s \
+        "  RESULT projects={projects} secrets={} database={} backup={} create={create:.2}s verify={verify_plain:.2}s verify_with_key={verify:.2}s \
          restore={restore:.2}s",
         projects * secrets,
         mib(size(&db)),
         mib(size(&file)),
     );
+    if std::env::var_os("PAIGE_BENCH_KEEP").is_some() {
+        println!("  kept {}", dir.keep().display());
+    }
 }

@@ -116,7 +116,16 @@ impl Paige {
                 "the master key was rotated while the backup ran; run it again".to_owned(),
             ));
         }
-        format::write(file, snapshot, &after, &created_at)
+        // Written whole under another name first, then linked into place
+        // (which, unlike a rename, never replaces a file that appeared
+        // meanwhile): an interrupted backup leaves no half file under FILE.
+        let partial = scratch_path(file, "partial");
+        let written = format::write(&partial, snapshot, &after, &created_at).and_then(|header| {
+            std::fs::hard_link(&partial, file).map_err(|e| Error::io("cannot create", file, e))?;
+            Ok(header)
+        });
+        let _ = std::fs::remove_file(&partial);
+        written
     }
 
     /// The master key id that wraps the store's data keys (the current

@@ -179,6 +179,20 @@ async fn small_backup(env: &Env) -> std::path::PathBuf {
     env.set("proj", "DB_PASSWORD", "small-backup-value-2").await;
     let file = env.scratch().join("small.paige-backup");
     ok(&env.cli(&["backup", "create", file.to_str().unwrap()], b""));
+    // The snapshot and the partial file it was written as are gone.
+    let beside: Vec<_> = std::fs::read_dir(env.scratch())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("small."))
+        .collect();
+    assert_eq!(beside, ["small.paige-backup"]);
+    // A backup never overwrites a file.
+    let again = env.cli(&["backup", "create", file.to_str().unwrap()], b"");
+    assert!(
+        !again.status.success() && stderr(&again).contains("never overwrites"),
+        "{}",
+        stderr(&again)
+    );
     file
 }
 

@@ -80,6 +80,22 @@ impl Paige {
         self.store.ping().await
     }
 
+    /// The metrics in the OpenMetrics text format, with the database
+    /// pools' connections as they are now.
+    pub fn metrics_text(&self) -> String {
+        let metrics = crate::metrics::global();
+        for pool in self.store.pool_stats() {
+            for (state, count) in [("in_use", pool.in_use), ("idle", pool.idle), ("max", pool.max)] {
+                let labels = crate::metrics::PoolLabels { pool: pool.name, state };
+                metrics
+                    .db_pool
+                    .get_or_create(&labels)
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        metrics.encode()
+    }
+
     pub async fn close(&self) {
         self.store.close().await;
     }

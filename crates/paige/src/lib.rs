@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod hardening;
 pub mod http;
 pub mod invites;
+pub mod metrics;
 pub mod model;
 pub mod projects;
 pub mod runtime;

@@ -1,6 +1,8 @@
 //! The `paige` command line (SPEC §6). Each subcommand is a thin call into
 //! [`Paige`]; values and passwords are read from standard input only.
 
+mod backup;
+mod logs;
 mod runtime;
 mod serve;
 
@@ -88,6 +90,9 @@ pub enum Command {
     Code(runtime::CodeCommand),
     /// Run a command as one execution of a project, locally, with its secrets.
     Run(runtime::RunArgs),
+    /// Back up, verify and restore the store (see README, Backups).
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,8 +211,12 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         },
         resource_limits,
     };
+    let command = match cli.command {
+        Command::Backup(command) if !command.opens_store() => return backup::without_store(&config, command).await,
+        command => command,
+    };
     let paige = Paige::open(&config).await?;
-    let result = dispatch(&paige, cli.command).await;
+    let result = dispatch(&paige, command).await;
     paige.close().await;
     result
 }
@@ -265,6 +274,7 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
         Command::Audit(args) => audit(paige, &args).await?,
         Command::Code(command) => runtime::code(paige, command, &actor).await?,
         Command::Run(args) => return runtime::run(paige, args, &actor).await,
+        Command::Backup(command) => return backup::with_store(paige, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

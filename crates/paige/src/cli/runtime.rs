@@ -74,12 +74,7 @@ pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<
 /// the time limit killed it (as `timeout(1)`); 127 when it did not start.
 pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
     // Diagnostics on stderr only when asked for, as `paige serve` does.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PAIGE_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    super::logs::init(None)?;
     let event = match &args.event {
         Some(path) => {
             let text = std::fs::read(path)

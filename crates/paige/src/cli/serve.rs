@@ -1,10 +1,12 @@
 //! `paige serve`: bind, log, serve until SIGTERM/SIGINT, shut down cleanly.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
-use tracing_subscriber::EnvFilter;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 use crate::Paige;
 use crate::auth::setup::SetupCode;
@@ -38,6 +40,29 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIGE_BOT_TMPFS_MIB", value_name = "MIB",
           default_value_t = limits::DEFAULT_TMPFS_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_tmpfs_mib: u64,
+    /// Serve /metrics on the main listener to `Authorization: Bearer <token>`,
+    /// the token being this file's content (at least 32 characters).
+    #[arg(long, env = "PAIGE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Also serve /metrics, without a token, on this address (keep it private).
+    #[arg(long, env = "PAIGE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The shortest metrics token accepted: guessing one must be hopeless.
+const METRICS_TOKEN_MIN: usize = 32;
+
+/// Reads the metrics token from its file: one line, surrounding space dropped.
+fn read_metrics_token(path: &Path) -> Result<Arc<SecretString>> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?);
+    let token = text.trim();
+    if token.len() < METRICS_TOKEN_MIN || token.contains(char::is_whitespace) {
+        return Err(Error::Config(format!(
+            "{}: the metrics token must be one word of at least {METRICS_TOKEN_MIN} characters",
+            path.display()
+        )));
+    }
+    Ok(Arc::new(SecretString::from(token)))
 }
 
 impl ServeArgs {
@@ -53,13 +78,9 @@ impl ServeArgs {
 }
 
 pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
-    // Logs go to stderr; `PAIGE_LOG` (e.g. `debug`) sets the level.
-    let filter = EnvFilter::try_from_env("PAIGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // Logs go to stderr; `PAIGE_LOG` (e.g. `debug`) sets the level,
+    // `PAIGE_LOG_FORMAT=json` makes them JSON.
+    super::logs::init(Some("info"))?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -74,14 +95,25 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     let setup_code = first_run_code(paige, address).await?;
     println!("  Stop with Ctrl-C or SIGTERM.");
     announce_bot_users(paige);
+    let metrics_token = args.metrics_token_file.as_deref().map(read_metrics_token).transpose()?;
+    if metrics_token.is_some() {
+        println!("  Metrics:   http://{address}/metrics (with the metrics token)");
+    }
+    let metrics_server = match args.metrics_listen {
+        Some(addr) => Some(serve_metrics_alone(paige, addr).await?),
+        None => None,
+    };
     let options = ServeOptions {
         secure_cookies: args.secure_cookies,
         setup_code,
+        metrics_token,
         ..ServeOptions::default()
     };
-    http::serve(listener, paige.clone(), options, shutdown_signal())
-        .await
-        .map_err(|e| Error::Config(format!("server error: {e}")))?;
+    let served = http::serve(listener, paige.clone(), options, shutdown_signal()).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
+    served.map_err(|e| Error::Config(format!("server error: {e}")))?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -99,6 +131,24 @@ async fn first_run_code(paige: &Paige, address: SocketAddr) -> Result<Option<Set
         code.expose()
     );
     Ok(Some(code))
+}
+
+/// Binds `addr` and serves /metrics alone there, in the background.
+async fn serve_metrics_alone(paige: &Paige, addr: SocketAddr) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr} for metrics: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot read the metrics address: {e}")))?;
+    println!("  Metrics:   http://{bound}/metrics (no token: keep this address private)");
+    tracing::info!(address = %bound, "metrics listening");
+    let paige = paige.clone();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = http::metrics::serve_alone(listener, paige, std::future::pending()).await {
+            tracing::warn!("metrics listener stopped: {e}");
+        }
+    }))
 }
 
 /// Says once, at start, where and as whom bots run and which limits

@@ -11,6 +11,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
 
+use crate::metrics::{RequestLabels, RouteLabels};
+
 /// A random id per request, echoed in `x-request-id` and the audit log.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -36,13 +38,46 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert("x-request-id", value);
     }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let metrics = crate::metrics::global();
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method_label(&method).to_owned(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    metrics
+        .request_seconds
+        .get_or_create(&RouteLabels {
+            method: method_label(&method).to_owned(),
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
     tracing::info!(
         request_id = %id.0,
         method = %method,
         route = %route,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        status,
+        latency_us = elapsed.as_micros() as u64,
         "request"
     );
     response
+}
+
+/// The method as a metrics label: the standard ones, else `other` (a
+/// client may send any token as a method, and labels are closed sets).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 pub(crate) mod logging;
 mod membership;
+pub mod metrics;
 pub mod signin;
 mod state;
 pub mod web;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(api::openapi_paths_for_clients(doc));
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
         .merge(web::routes(state.clone()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn(logging::log_request))

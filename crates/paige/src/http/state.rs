@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use secrecy::SecretString;
+
 use crate::Paige;
 use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
 use crate::auth::setup::{FirstRun, SetupCode};
@@ -17,6 +19,9 @@ pub struct ServeOptions {
     /// The first run's one-time code, when the server starts with no user
     /// (`paige serve` prints it); `None` keeps `/setup` closed.
     pub setup_code: Option<SetupCode>,
+    /// The bearer token `/metrics` on the main listener answers; `None`
+    /// leaves that route out.
+    pub metrics_token: Option<Arc<SecretString>>,
 }
 
 /// What every handler can reach.

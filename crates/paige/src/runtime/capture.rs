@@ -197,6 +197,7 @@ impl<'l> Capture<'l> {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         streams.of(stream).feed(raw, &mut out);
+        count_masks(raw, &out);
         self.emit(stream, &out);
         self.scratch = out;
     }
@@ -206,6 +207,7 @@ impl<'l> Capture<'l> {
         if !self.truncated {
             let mut out = Vec::new();
             streams.of(stream).finish(&mut out);
+            count_masks(&[], &out);
             self.emit(stream, &out);
         }
         self.lines.end(stream);
@@ -248,5 +250,19 @@ impl<'l> Capture<'l> {
     /// Masks a message of the runtime's own.
     pub(super) fn redact(&self, text: &str) -> String {
         String::from_utf8_lossy(&self.redactor.redact(text.as_bytes())).into_owned()
+    }
+}
+
+/// Counts redactor traffic for the metrics: the bytes in, and the masks out
+/// (`[REDACTED:` markers the output gained over the input; a mask held
+/// back across a read is counted with the read that releases it).
+fn count_masks(raw: &[u8], redacted: &[u8]) {
+    const MARKER: &[u8] = b"[REDACTED:";
+    let count = |text: &[u8]| memchr::memmem::find_iter(text, MARKER).count();
+    let metrics = crate::metrics::global();
+    metrics.redactor_bytes.inc_by(raw.len() as u64);
+    let masks = count(redacted).saturating_sub(count(raw));
+    if masks > 0 {
+        metrics.redactor_masks.inc_by(masks as u64);
     }
 }

@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use super::process::{ProcessEnd, format_duration};
-use super::signal_name;
+use super::{Trigger, signal_name};
 use crate::error::Result;
 use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine};
 use crate::model::{Actor, Millis};
@@ -117,6 +117,13 @@ pub(super) async fn close(
     outcome: ExecutionOutcome,
 ) -> Result<ExecutionRecord> {
     store.finish_execution(record.id, lines, &outcome).await?;
+    crate::metrics::global()
+        .executions
+        .get_or_create(&crate::metrics::ExecutionLabels {
+            status: outcome.status.as_str(),
+            trigger: trigger_label(&record.trigger),
+        })
+        .inc();
     record.status = outcome.status;
     record.finished_at = Some(outcome.finished_at);
     record.duration_ms = Some(outcome.duration_ms);
@@ -126,6 +133,16 @@ pub(super) async fn close(
     record.output_bytes = outcome.output_bytes;
     record.truncated = outcome.truncated;
     Ok(record)
+}
+
+/// The trigger as a metrics label: one of the closed set, never free text
+/// (a row written by another version could hold anything).
+fn trigger_label(trigger: &str) -> &'static str {
+    [Trigger::Manual, Trigger::Webhook, Trigger::Test, Trigger::Api]
+        .into_iter()
+        .map(Trigger::as_str)
+        .find(|known| *known == trigger)
+        .unwrap_or("other")
 }
 
 #[cfg(test)]

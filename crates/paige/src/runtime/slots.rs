@@ -84,8 +84,12 @@ impl ExecutionSlots {
         };
         // Neither semaphore is ever closed, so acquiring cannot fail; if
         // one ever were, running without that limit beats refusing forever.
+        let metrics = crate::metrics::global();
+        metrics.execution_queue.inc();
         let project = project_sem.acquire_owned().await.ok();
         let global = Arc::clone(&self.inner.global).acquire_owned().await.ok();
+        metrics.execution_queue.dec();
+        metrics.execution_slots_in_use.inc();
         SlotPermit {
             _global: global,
             project,
@@ -97,6 +101,7 @@ impl ExecutionSlots {
 
 impl Drop for SlotPermit {
     fn drop(&mut self) {
+        crate::metrics::global().execution_slots_in_use.dec();
         drop(self.project.take());
         // Forget idle projects, so the map does not grow with every project
         // that ever ran.

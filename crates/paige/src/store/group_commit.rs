@@ -102,6 +102,7 @@ async fn run(store: impl BatchCommit, mut queue: mpsc::Receiver<Queued>) {
     let mut waiting = Vec::new();
     while queue.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (jobs, replies): (Vec<WriteJob>, Vec<_>) = waiting.drain(..).map(|q| (q.job, q.reply)).unzip();
+        crate::metrics::global().group_commit_batch.observe(jobs.len() as f64);
         let failure = match store.commit_batch(&jobs).await {
             Ok(results) => {
                 answer(replies, results);

@@ -16,6 +16,7 @@ mod group_commit;
 pub mod postgres;
 mod postgres_group;
 mod rows;
+pub mod snapshot;
 mod sql;
 mod sql_accounts;
 mod sql_code;

@@ -7,12 +7,15 @@
 //! aggregate reads of a project's secrets (`sqlite.rs`), and the bulk
 //! writes of the group commit (`sqlite_group.rs`, `postgres_group.rs`).
 
+use std::path::Path;
+
 use async_trait::async_trait;
 use sqlx::Row;
 
 use super::backend::{Backend, Conn, SqlStore, on};
 use super::rows::insert_audit_into;
 use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
+use super::snapshot::PoolStat;
 use super::sqlite::sqlite_json;
 use super::traits::{RewrapFn, SecretWrite, Store, WrapFn};
 use super::{postgres, sqlite};
@@ -625,6 +628,18 @@ impl Store for SqlStore {
             .await
             .map(drop))?;
         Ok(())
+    }
+
+    async fn snapshot_into(&self, dest: &Path) -> Result<()> {
+        self.vacuum_into(dest).await
+    }
+
+    async fn integrity_problems(&self) -> Result<Vec<String>> {
+        SqlStore::integrity_problems(self).await
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStat> {
+        self.pools()
     }
 
     async fn close(&self) {

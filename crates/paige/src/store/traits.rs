@@ -8,6 +8,7 @@
 //! version), the project limits and the audit record in one transaction.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
+use super::snapshot::PoolStat;
 use crate::error::Result;
 use crate::model::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
@@ -123,6 +125,15 @@ pub trait Store: ExecutionStore + CodeStore + AccountStore + Send + Sync + fmt::
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
+
+    // Backups (`snapshot.rs`).
+    /// Writes a consistent copy of the embedded database to `dest` while
+    /// writers go on; refused on PostgreSQL (pg_dump backs it up).
+    async fn snapshot_into(&self, dest: &Path) -> Result<()>;
+    /// Problems the database's own integrity check finds; none if sound.
+    async fn integrity_problems(&self) -> Result<Vec<String>>;
+    /// Connections of each pool, for the metrics.
+    fn pool_stats(&self) -> Vec<PoolStat>;
 
     /// Closes connections cleanly (checkpoints the WAL on SQLite).
     async fn close(&self);

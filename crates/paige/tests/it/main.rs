@@ -6,10 +6,12 @@
 mod common;
 
 mod api;
+mod backup;
 mod binding;
 mod cli;
 mod durability;
 mod files;
+mod metrics;
 mod outage;
 mod rotation;
 mod rules;

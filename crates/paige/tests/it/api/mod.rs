@@ -49,6 +49,7 @@ impl Server {
                 },
                 secure_cookies: false,
                 setup_code: None,
+                metrics_token: None,
             },
         )
         .await

@@ -119,6 +119,7 @@ impl Browser {
             client: other.client.clone(),
             session: other.session.clone(),
             login: other.login.clone(),
+            device: other.device.clone(),
         }
     }
 

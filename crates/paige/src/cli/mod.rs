@@ -252,7 +252,10 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
             None => println!("{}", paige.runtime_mode(&slug).await?),
             Some(mode) => {
                 let mode = crate::model::RuntimeMode::parse(&mode).ok_or_else(|| {
-                    Error::invalid("invalid_runtime_mode", format!("the runtime mode must be `http` or `event`, not {mode:?}"))
+                    Error::invalid(
+                        "invalid_runtime_mode",
+                        format!("the runtime mode must be `http` or `event`, not {mode:?}"),
+                    )
                 })?;
                 paige.set_runtime_mode(&slug, mode, &actor).await?;
                 println!("{slug}: runtime mode {mode}");

@@ -49,10 +49,20 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_idle_seconds: u64,
     /// How long a new warm process may take to listen on its PORT, in seconds.
-    #[arg(long, env = "PAIGE_BOT_START_SECONDS", value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(
+        long,
+        env = "PAIGE_BOT_START_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
     pub bot_start_seconds: f64,
     /// The time limit of one webhook, in seconds (then 504).
-    #[arg(long, env = "PAIGE_HOOK_TIMEOUT_SECONDS", value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(
+        long,
+        env = "PAIGE_HOOK_TIMEOUT_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
     pub hook_timeout_seconds: f64,
     /// The largest webhook body, in KiB (then 413).
     #[arg(long, env = "PAIGE_HOOK_BODY_KIB", value_name = "KIB", default_value_t = 1024,

@@ -20,11 +20,7 @@ fn not_found() -> Response {
 }
 
 /// `/hooks/{slug}` (the bot's `/`).
-pub async fn forward_root(
-    state: State<AppState>,
-    Path(slug): Path<String>,
-    request: Request,
-) -> Response {
+pub async fn forward_root(state: State<AppState>, Path(slug): Path<String>, request: Request) -> Response {
     forward_to(state, slug, request).await
 }
 
@@ -37,11 +33,7 @@ pub async fn forward(
     forward_to(state, slug, request).await
 }
 
-async fn forward_to(
-    State(state): State<AppState>,
-    slug: String,
-    request: Request,
-) -> Response {
+async fn forward_to(State(state): State<AppState>, slug: String, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     // The path as the caller wrote it (not decoded), below the slug.

@@ -259,6 +259,8 @@ impl Spec<'_> {
             a.op("--ro-bind", canonical(code)?.as_os_str(), CODE_DIR);
         }
         if let Some(dir) = self.socket_dir {
+            // Its parent, passable by the bot's user (see `--dir` above).
+            a.flags(&["--perms", "0755", "--dir", "/run"]);
             a.op("--bind", canonical(dir)?.as_os_str(), SOCKET_DIR);
         }
         let cwd = self.inner_cwd()?;

@@ -175,12 +175,14 @@ impl ExecutionStore for SqlStore {
 
     async fn set_runtime_mode(&self, project_id: i64, mode: RuntimeMode, actor: &Actor) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let updated = on!(tx.conn(), |c| sqlx::query("UPDATE projects SET runtime_mode = $1 WHERE id = $2")
-            .bind(mode.as_str())
-            .bind(project_id)
-            .execute(c)
-            .await?
-            .rows_affected());
+        let updated = on!(tx.conn(), |c| sqlx::query(
+            "UPDATE projects SET runtime_mode = $1 WHERE id = $2"
+        )
+        .bind(mode.as_str())
+        .bind(project_id)
+        .execute(c)
+        .await?
+        .rows_affected());
         if updated != 1 {
             return Err(Error::NotFound(format!("project #{project_id}")));
         }

@@ -10,6 +10,7 @@ mod binding;
 mod cli;
 mod durability;
 mod files;
+mod hooks;
 mod outage;
 mod rotation;
 mod rules;

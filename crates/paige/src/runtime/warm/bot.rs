@@ -14,8 +14,8 @@ use tokio::net::UnixStream;
 use tokio::process::Child;
 use tokio::time::Instant;
 
-use super::socket::SocketDir;
 use super::output::OutputRouter;
+use super::socket::SocketDir;
 use crate::Paige;
 use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 use crate::model::{Actor, ProjectRecord, now_millis};
@@ -119,7 +119,17 @@ impl BotProcess {
         };
         let socket = SocketDir::create(&paige.config.data_dir, project.id, user.map(|u| (u.uid, u.gid)))
             .map_err(|e| fail(format!("cannot create the bot's socket directory: {e}")))?;
-        let spawned = spawn(paige, project, &code, &secrets, user, &socket, isolation.sandboxed(), start_record.id).await;
+        let spawned = spawn(
+            paige,
+            project,
+            &code,
+            &secrets,
+            user,
+            &socket,
+            isolation.sandboxed(),
+            start_record.id,
+        )
+        .await;
         drop(secrets);
         let (mut child, ending) = match spawned {
             Ok(parts) => parts,
@@ -295,7 +305,11 @@ pub(super) fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code @ 129..=192), _) => {
-            format!("killed by signal {} ({})", code - 128, crate::runtime::signal_name(code - 128))
+            format!(
+                "killed by signal {} ({})",
+                code - 128,
+                crate::runtime::signal_name(code - 128)
+            )
         }
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(signal)) => format!("killed by signal {signal} ({})", crate::runtime::signal_name(signal)),

@@ -68,12 +68,22 @@ impl Paige {
         let options = self.config.warm;
         let pool = self.warm.project(project.id, options.processes);
         let Some(ticket) = pool.admit(options.queue, options.processes) else {
-            return Ok(HookResponse::plain(StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1), None));
+            return Ok(HookResponse::plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                Some(1),
+                None,
+            ));
         };
         let Ok(Ok(permit)) =
             tokio::time::timeout(options.request_timeout, Arc::clone(&pool.permits).acquire_owned()).await
         else {
-            return Ok(HookResponse::plain(StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1), None));
+            return Ok(HookResponse::plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                Some(1),
+                None,
+            ));
         };
         drop(ticket);
         let started = Instant::now();
@@ -176,7 +186,12 @@ impl Paige {
                         options.request_timeout.as_secs_f32()
                     )),
                 },
-                HookResponse::plain(StatusCode::GATEWAY_TIMEOUT, "the bot did not answer in time", None, Some(execution_id)),
+                HookResponse::plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the bot did not answer in time",
+                    None,
+                    Some(execution_id),
+                ),
             ),
             Served::Crashed(error) | Served::Failed(error) => {
                 let response = preset.unwrap_or_else(|| {

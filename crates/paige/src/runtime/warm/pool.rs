@@ -72,8 +72,7 @@ impl Pools {
         for pool in self.all() {
             let stale = {
                 let mut state = pool.state.lock().await;
-                let (keep, stale): (Vec<_>, Vec<_>) =
-                    state.idle.drain(..).partition(|b| b.last_used.elapsed() < idle);
+                let (keep, stale): (Vec<_>, Vec<_>) = state.idle.drain(..).partition(|b| b.last_used.elapsed() < idle);
                 state.idle = keep;
                 stale
             };

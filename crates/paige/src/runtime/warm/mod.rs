@@ -19,6 +19,7 @@ mod exchange;
 mod output;
 mod pool;
 mod socket;
+mod test_event;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ use crate::store::executions::NewExecution;
 
 pub use exchange::{HookRequest, HookResponse, RESPONSE_LIMIT};
 pub use pool::Pools;
+pub use test_event::{hmac_sha256, whatsapp_message};
 
 /// What a request came to, before it is recorded.
 enum Served {
@@ -54,6 +56,17 @@ impl Paige {
     /// project, one in `event` mode, or one without an entry point: the
     /// HTTP layer answers all of them with the same bare 404.
     pub async fn forward_webhook(&self, slug: &str, request: HookRequest) -> Result<HookResponse> {
+        self.forward_as(slug, request, Trigger::Webhook, None).await
+    }
+
+    /// [`Paige::forward_webhook`], recorded with `trigger`.
+    async fn forward_as(
+        &self,
+        slug: &str,
+        request: HookRequest,
+        trigger: Trigger,
+        by: Option<&Actor>,
+    ) -> Result<HookResponse> {
         let not_found = || Error::NotFound("hook".to_owned());
         let project = self.project(slug).await.map_err(|_| not_found())?;
         if self.store.runtime_mode(project.id).await? != Some(RuntimeMode::Http) {
@@ -102,21 +115,21 @@ impl Paige {
         let method = request.method.as_str().to_owned();
         let new = NewExecution {
             project_id: project.id,
-            trigger: Trigger::Webhook.as_str(),
+            trigger: trigger.as_str(),
             command: &argv,
             secret_names: &secret_names,
             started_at,
             deadline_at: deadline(started_at, options.request_timeout + options.start_timeout),
             request: Some((&method, &shown_path)),
         };
-        let actor = Actor {
+        let actor = by.cloned().unwrap_or_else(|| Actor {
             name: match request.client {
                 Some(ip) => format!("webhook:{ip}"),
                 None => "webhook".to_owned(),
             },
             user_id: None,
             request_id: None,
-        };
+        });
         let execution = record::open(self.store.as_ref(), new, &actor).await?;
         let execution_id = execution.id;
 

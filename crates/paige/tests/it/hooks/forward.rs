@@ -154,3 +154,62 @@ async fn the_whatsapp_handshake_and_signed_messages_reach_the_express_bot() {
         assert!(!log.contains(value));
     }
 }
+
+#[tokio::test]
+async fn the_test_event_of_an_http_project_is_a_signed_whatsapp_message() {
+    let env = Env::sqlite().await;
+    express_project(&env, "wa", &[("WHATSAPP_APP_SECRET", APP_SECRET)]).await;
+    let id = env
+        .paige
+        .send_whatsapp_test_event("wa", &crate::common::actor())
+        .await
+        .unwrap();
+    let execution = env.paige.execution("wa", id).await.unwrap();
+    assert_eq!(execution.record.trigger, "test");
+    assert_eq!(execution.record.request_method.as_deref(), Some("POST"));
+    assert_eq!(execution.record.request_path.as_deref(), Some("/whatsapp_webhook"));
+    // The bot checked Meta's signature and read the message.
+    assert_eq!(
+        execution.record.response_status,
+        Some(200),
+        "{:?}",
+        execution.record.error
+    );
+    let text = log_text(&execution);
+    assert!(text.contains("message from 16505551234: Hello from Paige"), "{text}");
+
+    // Without the app secret the message is unsigned: the bot refuses it.
+    env.paige
+        .delete_secret("wa", "WHATSAPP_APP_SECRET", &crate::common::actor())
+        .await
+        .unwrap();
+    let id = env
+        .paige
+        .send_whatsapp_test_event("wa", &crate::common::actor())
+        .await
+        .unwrap();
+    let execution = env.paige.execution("wa", id).await.unwrap();
+    assert_eq!(execution.record.response_status, Some(401));
+    env.paige.stop_warm_bots().await;
+}
+
+#[tokio::test]
+async fn the_runtime_mode_is_set_by_the_cli_new_projects_are_http() {
+    let env = Env::sqlite().await;
+    env.project("modes").await;
+    let shown = env.cli(&["projects", "mode", "modes"], b"");
+    assert_eq!(crate::common::stdout(&shown).trim(), "http");
+    let set = env.cli(&["projects", "mode", "modes", "event"], b"");
+    assert!(set.status.success(), "{}", crate::common::stderr(&set));
+    assert_eq!(
+        env.paige.runtime_mode("modes").await.unwrap(),
+        paige::model::RuntimeMode::Event
+    );
+    let bad = env.cli(&["projects", "mode", "modes", "server"], b"");
+    assert!(!bad.status.success());
+    assert!(crate::common::stderr(&bad).contains("must be `http` or `event`"));
+    assert_eq!(
+        env.paige.runtime_mode("modes").await.unwrap(),
+        paige::model::RuntimeMode::Event
+    );
+}

@@ -65,6 +65,10 @@ struct ExecutionsPage {
     event_error: Option<String>,
     /// This render's key: the form is sent once, however often it is posted.
     run_key: String,
+    /// `http` or `event`.
+    mode: String,
+    /// May change the runtime mode (developers and up).
+    can_set_mode: bool,
 }
 
 async fn build(
@@ -102,6 +106,8 @@ async fn build(
         event,
         event_error,
         run_key: sent::new_key(),
+        mode: state.paige.runtime_mode(&project.slug).await?.to_string(),
+        can_set_mode: allows(role, Action::PushCode),
     })
 }
 

@@ -14,6 +14,7 @@ mod executions;
 mod members;
 mod pages;
 mod projects;
+mod runtime;
 mod secrets;
 mod sent;
 mod session;
@@ -49,6 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(executions::page).post(executions::send_test),
         )
         .route("/projects/{slug}/executions/{id}", get(executions::show))
+        .route("/projects/{slug}/runtime", post(runtime::save))
         .route("/projects/{slug}/members", get(members::page).post(members::save))
         .route(
             "/projects/{slug}/members/remove",

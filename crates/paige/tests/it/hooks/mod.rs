@@ -2,6 +2,7 @@
 //! real Express app (tests/fixtures/express, with `express` from the npm
 //! registry) behind a real `paige serve`, in its sandbox.
 
+mod dashboard;
 mod forward;
 mod lifecycle;
 

@@ -25,12 +25,16 @@ use crate::runtime::child::{ChildSpec, Confinement};
 use crate::runtime::code_cache::CodeTree;
 use crate::runtime::env::{ChildEnv, Platform};
 use crate::runtime::jail::Ending;
+use crate::runtime::limits::ResourceLimits;
 use crate::runtime::process::ProcessGroup;
 use crate::runtime::record::{self, End, Output};
 use crate::runtime::sandbox::{BotIdentity, Isolation};
 use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ENTRY_POINT, Trigger};
 use crate::secrets::Resolved;
 use crate::store::executions::NewExecution;
+
+/// The CPU time of a warm process over its whole life.
+const WARM_CPU_TIME: Duration = Duration::from_secs(24 * 3600);
 
 /// What a process was started with: its code tree and its secrets,
 /// hashed. Equal fingerprints, same environment.
@@ -376,7 +380,13 @@ async fn spawn(
     let confinement = Confinement {
         code: Some(code.path.as_path()),
         hidden: vec![config.data_dir.clone(), config.master_key_path()],
-        limits: config.resource_limits,
+        // CPU time is counted over a process's life (RLIMIT_CPU): a warm
+        // process lives for many requests, each bounded by its time limit
+        // instead. Memory, processes and tmpfs are limited as for any run.
+        limits: ResourceLimits {
+            cpu_time: WARM_CPU_TIME,
+            ..config.resource_limits
+        },
         group_name: format!("warm-{start_id}-{:08x}", rand::random::<u32>()),
         socket_dir: Some(socket.host.as_path()),
     };

@@ -80,25 +80,23 @@ impl Paige {
         }
         let options = self.config.warm;
         let pool = self.warm.project(project.id, options.processes);
-        let Some(ticket) = pool.admit(options.queue, options.processes) else {
-            return Ok(HookResponse::plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                Some(1),
-                None,
-            ));
+        let busy = || HookResponse::plain(StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1), None);
+        // A free process at once; else a place in the bounded queue.
+        let permit = match Arc::clone(&pool.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let Some(ticket) = pool.admit(options.queue) else {
+                    return Ok(busy());
+                };
+                let waited =
+                    tokio::time::timeout(options.request_timeout, Arc::clone(&pool.permits).acquire_owned()).await;
+                drop(ticket);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    _ => return Ok(busy()),
+                }
+            }
         };
-        let Ok(Ok(permit)) =
-            tokio::time::timeout(options.request_timeout, Arc::clone(&pool.permits).acquire_owned()).await
-        else {
-            return Ok(HookResponse::plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                Some(1),
-                None,
-            ));
-        };
-        drop(ticket);
         let started = Instant::now();
         let started_at = now_millis();
         let secrets = self.resolve(&project.slug).await?;

@@ -89,11 +89,12 @@ impl Pools {
 }
 
 impl ProjectPool {
-    /// A place in the queue, unless `queue` requests already wait.
-    pub(super) fn admit(&self, queue: usize, processes: usize) -> Option<Ticket<'_>> {
+    /// A place in the queue, unless `queue` requests already wait for a
+    /// process (a request holds its ticket only until it has one).
+    pub(super) fn admit(&self, queue: usize) -> Option<Ticket<'_>> {
         let before = self.waiting.fetch_add(1, Ordering::SeqCst);
         let ticket = Ticket(&self.waiting);
-        (before < queue + processes).then_some(ticket)
+        (before < queue).then_some(ticket)
     }
 
     /// An idle process started with `fingerprint`, if there is one; the

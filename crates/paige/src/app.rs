@@ -18,6 +18,8 @@ pub struct Paige {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) config: Config,
+    /// The warm bot processes of `http` projects on this server.
+    pub(crate) warm: Arc<crate::runtime::warm::Pools>,
 }
 
 impl Paige {
@@ -60,7 +62,12 @@ impl Paige {
     /// Assembles a `Paige` from a store and a key provider, finishing or
     /// undoing a master-key rotation that a crash interrupted.
     pub async fn with_parts(config: Config, store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> Result<Self> {
-        let paige = Self { store, keys, config };
+        let paige = Self {
+            store,
+            keys,
+            config,
+            warm: Arc::default(),
+        };
         paige.recover_rotation().await?;
         Ok(paige)
     }

@@ -30,6 +30,8 @@ pub struct Config {
     /// Each execution's process, memory, CPU time and tmpfs limits (see
     /// `runtime::limits`).
     pub resource_limits: ResourceLimits,
+    /// The warm bot processes of `http` projects (see `runtime::warm`).
+    pub warm: WarmOptions,
 }
 
 /// Which Unix user bots run as, as configured. What they get in a given
@@ -95,6 +97,7 @@ impl fmt::Debug for Config {
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("bot_users", &self.bot_users)
             .field("resource_limits", &self.resource_limits)
+            .field("warm", &self.warm)
             .finish()
     }
 }
@@ -107,6 +110,7 @@ impl Config {
             database_url: None,
             bot_users: BotUsers::default(),
             resource_limits: ResourceLimits::default(),
+            warm: WarmOptions::default(),
         }
     }
 
@@ -152,5 +156,36 @@ mod tests {
         config.database_url = Some("postgres://paige:hunter2@db/paige".to_owned());
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2") && shown.contains("paige:***@db"), "{shown}");
+    }
+}
+
+/// The warm bot processes of `http` projects (`runtime::warm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmOptions {
+    /// Processes per project (`--bot-processes`); each serves one request
+    /// at a time, so this is also the project's concurrency.
+    pub processes: usize,
+    /// Requests of one project that may wait for a process; more get 503.
+    pub queue: usize,
+    /// A process unused this long is stopped.
+    pub idle: Duration,
+    /// How long a new process may take to listen on its `PORT`.
+    pub start_timeout: Duration,
+    /// The time limit of one forwarded request (504 past it).
+    pub request_timeout: Duration,
+    /// The largest request body forwarded (413 above).
+    pub body_limit: usize,
+}
+
+impl Default for WarmOptions {
+    fn default() -> Self {
+        Self {
+            processes: 2,
+            queue: 16,
+            idle: Duration::from_secs(300),
+            start_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+        }
     }
 }

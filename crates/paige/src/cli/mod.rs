@@ -119,6 +119,9 @@ pub enum ProjectsCommand {
     },
     /// List all projects.
     List,
+    /// Show a project's runtime mode, or set it: `http` (a warm HTTP
+    /// server behind /hooks/SLUG/…) or `event` (one process per event).
+    Mode { slug: String, mode: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,9 +197,12 @@ fn cli_actor() -> Actor {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode> {
-    let resource_limits = match &cli.command {
-        Command::Serve(args) => args.resource_limits(),
-        _ => crate::runtime::limits::ResourceLimits::default(),
+    let (resource_limits, warm) = match &cli.command {
+        Command::Serve(args) => (args.resource_limits(), args.warm_options()),
+        _ => (
+            crate::runtime::limits::ResourceLimits::default(),
+            crate::config::WarmOptions::default(),
+        ),
     };
     let config = Config {
         data_dir: cli.data_dir,
@@ -210,6 +216,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             }
         },
         resource_limits,
+        warm,
     };
     let command = match cli.command {
         Command::Backup(command) if !command.opens_store() => return backup::without_store(&config, command).await,
@@ -251,6 +258,19 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
                 println!("{}\t{}", project.slug, format_utc(project.created_at));
             }
         }
+        Command::Projects(ProjectsCommand::Mode { slug, mode }) => match mode {
+            None => println!("{}", paige.runtime_mode(&slug).await?),
+            Some(mode) => {
+                let mode = crate::model::RuntimeMode::parse(&mode).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_runtime_mode",
+                        format!("the runtime mode must be `http` or `event`, not {mode:?}"),
+                    )
+                })?;
+                paige.set_runtime_mode(&slug, mode, &actor).await?;
+                println!("{slug}: runtime mode {mode}");
+            }
+        },
         Command::Members(MembersCommand::Add { slug, email, role }) => {
             let role = parse_role(&role)?;
             let project = paige.project(&slug).await?;

@@ -40,6 +40,37 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIGE_BOT_TMPFS_MIB", value_name = "MIB",
           default_value_t = limits::DEFAULT_TMPFS_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_tmpfs_mib: u64,
+    /// Warm processes per `http` project: each serves one webhook at a time.
+    #[arg(long, env = "PAIGE_BOT_PROCESSES", value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub bot_processes: u16,
+    /// Webhooks of one project that may wait for a process; more get 503.
+    #[arg(long, env = "PAIGE_BOT_QUEUE", value_name = "N", default_value_t = 16)]
+    pub bot_queue: u16,
+    /// A warm process unused this long is stopped, in seconds.
+    #[arg(long, env = "PAIGE_BOT_IDLE_SECONDS", value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub bot_idle_seconds: u64,
+    /// How long a new warm process may take to listen on its PORT, in seconds.
+    #[arg(
+        long,
+        env = "PAIGE_BOT_START_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
+    pub bot_start_seconds: f64,
+    /// The time limit of one webhook, in seconds (then 504).
+    #[arg(
+        long,
+        env = "PAIGE_HOOK_TIMEOUT_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
+    pub hook_timeout_seconds: f64,
+    /// The largest webhook body, in KiB (then 413).
+    #[arg(long, env = "PAIGE_HOOK_BODY_KIB", value_name = "KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub hook_body_kib: u64,
     /// Serve /metrics on the main listener to `Authorization: Bearer <token>`,
     /// the token being this file's content (at least 32 characters).
     #[arg(long, env = "PAIGE_METRICS_TOKEN_FILE", value_name = "FILE")]
@@ -66,6 +97,19 @@ fn read_metrics_token(path: &Path) -> Result<Arc<SecretString>> {
 }
 
 impl ServeArgs {
+    /// The warm processes' options of this server.
+    pub fn warm_options(&self) -> crate::config::WarmOptions {
+        let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.05, 86_400.0));
+        crate::config::WarmOptions {
+            processes: usize::from(self.bot_processes),
+            queue: usize::from(self.bot_queue),
+            idle: std::time::Duration::from_secs(self.bot_idle_seconds),
+            start_timeout: seconds(self.bot_start_seconds),
+            request_timeout: seconds(self.hook_timeout_seconds),
+            body_limit: usize::try_from(self.hook_body_kib << 10).unwrap_or(usize::MAX),
+        }
+    }
+
     /// The resource limits of every execution this server runs.
     pub fn resource_limits(&self) -> ResourceLimits {
         ResourceLimits {

@@ -8,6 +8,7 @@
 pub mod api;
 mod error;
 mod extract;
+mod hooks;
 pub(crate) mod logging;
 mod membership;
 pub mod metrics;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{any, get};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/hooks/{slug}", any(hooks::forward_root))
+        .route("/hooks/{slug}/{*path}", any(hooks::forward))
         .merge(web::routes(state.clone()))
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn(logging::log_request))
@@ -84,8 +87,11 @@ pub async fn serve(
             .clone()
             .sweep_abandoned_executions(crate::runtime::ABANDONED_SWEEP_EVERY),
     );
+    let idle_stopper = tokio::spawn(paige.clone().stop_idle_bots(std::time::Duration::from_secs(5)));
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
+    idle_stopper.abort();
+    paige.stop_warm_bots().await;
     paige.close().await;
     result
 }

@@ -110,4 +110,10 @@ pub struct ExecutionRecord {
     pub output_bytes: i64,
     /// True when output past the limit was discarded.
     pub truncated: bool,
+    /// A forwarded webhook's method and path (with its query, redacted);
+    /// `None` for one-shot executions.
+    pub request_method: Option<String>,
+    pub request_path: Option<String>,
+    /// The status of the bot's answer to a forwarded webhook.
+    pub response_status: Option<i32>,
 }

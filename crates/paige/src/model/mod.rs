@@ -10,6 +10,7 @@ pub mod code_limits;
 pub mod execution;
 pub mod invite;
 pub mod rules;
+pub mod runtime_mode;
 mod times;
 
 use std::fmt;
@@ -18,6 +19,7 @@ pub use code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals, NewCodeE
 pub use code_limits::CodeLimits;
 pub use execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 pub use invite::{INVITE_TTL_MS, Invitation, InviteAnswer, InviteState, NewInvite};
+pub use runtime_mode::RuntimeMode;
 pub use times::{Millis, format_utc, now_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -50,6 +50,9 @@ use std::sync::OnceLock;
 pub const CODE_DIR: &str = "/app";
 /// The bot's private, writable HOME and TMPDIR (a size-limited tmpfs).
 pub const HOME_DIR: &str = "/tmp";
+/// Where a warm bot's private socket directory is, inside the sandbox:
+/// its `PORT` is a socket path in it (see `runtime::warm`).
+pub const SOCKET_DIR: &str = "/run/paige";
 /// The bot's user name (its `/etc/passwd` entry, `USER`, `LOGNAME`).
 pub const USER_NAME: &str = "paige";
 
@@ -105,6 +108,9 @@ pub struct Spec<'a> {
     pub hidden: &'a [PathBuf],
     /// Size of the private `/tmp` (and of `/dev/shm`).
     pub tmpfs_bytes: u64,
+    /// A host directory bound writable at [`SOCKET_DIR`]: a warm bot's
+    /// private socket directory, reachable by no other sandbox.
+    pub socket_dir: Option<&'a Path>,
 }
 
 /// The `bwrap` binary, found once in the usual places.
@@ -251,6 +257,11 @@ impl Spec<'_> {
         a.data("/etc/nsswitch.conf", fds.nsswitch);
         if let Some(code) = self.code {
             a.op("--ro-bind", canonical(code)?.as_os_str(), CODE_DIR);
+        }
+        if let Some(dir) = self.socket_dir {
+            // Its parent, passable by the bot's user (see `--dir` above).
+            a.flags(&["--perms", "0755", "--dir", "/run"]);
+            a.op("--bind", canonical(dir)?.as_os_str(), SOCKET_DIR);
         }
         let cwd = self.inner_cwd()?;
         if let Cwd::Host(_) = self.cwd

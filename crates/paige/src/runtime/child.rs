@@ -86,6 +86,7 @@ impl ChildSpec<'_> {
             user: self.user.map(|u| (u.uid, u.gid)),
             hidden: &confinement.hidden,
             tmpfs_bytes: confinement.limits.tmpfs_bytes,
+            socket_dir: confinement.socket_dir,
         };
         let launched = jail::launch(
             &spec,
@@ -157,4 +158,6 @@ pub(super) struct Confinement<'a> {
     pub limits: ResourceLimits,
     /// The execution's cgroup's name (unique).
     pub group_name: String,
+    /// A warm bot's private socket directory (see `Spec::socket_dir`).
+    pub socket_dir: Option<&'a Path>,
 }

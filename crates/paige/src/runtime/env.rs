@@ -23,6 +23,8 @@ pub(super) struct Platform<'a> {
     pub trigger: &'a str,
     /// A fresh private directory, removed after the execution.
     pub home: &'a Path,
+    /// A warm bot's `PORT`: the path of the socket it must listen on.
+    pub port: Option<&'a Path>,
 }
 
 /// The names the platform sets, in the order it sets them.
@@ -76,6 +78,10 @@ impl ChildEnv<'_> {
         }
         for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
             command.env(name, value);
+        }
+        if let Some(port) = self.platform.port {
+            // Set last: it wins over a secret of the same name.
+            command.env("PORT", port);
         }
     }
 }

@@ -89,6 +89,7 @@ impl<'a, 'l> Execution<'a, 'l> {
             secret_names: &secret_names,
             started_at,
             deadline_at: deadline(started_at, request.limits.time),
+            request: None,
         };
         let record = record::open(paige.store.as_ref(), new, &request.actor).await?;
         phases.mark("record");
@@ -160,6 +161,7 @@ impl<'a, 'l> Execution<'a, 'l> {
             hidden: vec![config.data_dir.clone(), config.master_key_path()],
             limits: config.resource_limits,
             group_name: format!("exec-{}-{:08x}", self.record.id, rand::random::<u32>()),
+            socket_dir: None,
         };
         let cwd = self.workdir.clone().unwrap_or_else(|| PathBuf::from(HOME_DIR));
         // From the fields, not `self`: the future holds it across the start.
@@ -292,6 +294,7 @@ impl<'a, 'l> Execution<'a, 'l> {
             secret_names: &[],
             started_at,
             deadline_at: deadline(started_at, Duration::ZERO),
+            request: None,
         };
         let record = record::open(store, new, &request.actor).await?;
         let finished_at = now_millis();
@@ -312,7 +315,7 @@ fn millis(d: Duration) -> i64 {
 
 /// The project's user, with its code tree readable by its group (off the
 /// async threads: the first time, it walks the tree).
-async fn project_user(uid_base: u32, project_id: i64, code: Option<PathBuf>) -> Result<BotIdentity> {
+pub(super) async fn project_user(uid_base: u32, project_id: i64, code: Option<PathBuf>) -> Result<BotIdentity> {
     let bot = BotIdentity::for_project(uid_base, project_id)?;
     if let Some(path) = code {
         tokio::task::spawn_blocking(move || sandbox::share_code(&path, bot))
@@ -335,6 +338,7 @@ fn platform<'s>(
         execution_id: record.id,
         trigger: request.trigger.as_str(),
         home,
+        port: None,
     }
 }
 

@@ -51,6 +51,7 @@ mod record;
 pub mod sandbox;
 mod slots;
 mod timing;
+pub mod warm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,6 +95,9 @@ pub enum Trigger {
     Test,
     /// `POST /api/v1/projects/{slug}/executions`.
     Api,
+    /// A warm bot process's start record: what it printed outside any
+    /// request (start-up, timers), and how it ended.
+    Start,
 }
 
 impl Trigger {
@@ -103,6 +107,7 @@ impl Trigger {
             Self::Webhook => "webhook",
             Self::Test => "test",
             Self::Api => "api",
+            Self::Start => "start",
         }
     }
 }

@@ -81,6 +81,7 @@ impl End {
             duration_ms,
             output_bytes: i64::try_from(output.bytes).unwrap_or(i64::MAX),
             truncated: output.truncated,
+            response_status: None,
         }
     }
 }
@@ -105,6 +106,9 @@ pub(super) async fn open(store: &dyn Store, new: NewExecution<'_>, actor: &Actor
         error: None,
         output_bytes: 0,
         truncated: false,
+        request_method: new.request.map(|(method, _)| method.to_owned()),
+        request_path: new.request.map(|(_, path)| path.to_owned()),
+        response_status: None,
     })
 }
 
@@ -132,6 +136,7 @@ pub(super) async fn close(
     record.error = outcome.error;
     record.output_bytes = outcome.output_bytes;
     record.truncated = outcome.truncated;
+    record.response_status = outcome.response_status;
     Ok(record)
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine};
-use crate::model::{Actor, Millis, NewAudit, Page};
+use crate::model::{Actor, Millis, NewAudit, Page, RuntimeMode};
 
 /// A new execution, recorded as `running` together with its audit record.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct NewExecution<'a> {
     /// When the execution is certainly over, even if its process and its
     /// server died without saying so (see `fail_abandoned_executions`).
     pub deadline_at: Millis,
+    /// A forwarded webhook's method and (redacted) path.
+    pub request: Option<(&'a str, &'a str)>,
 }
 
 impl NewExecution<'_> {
@@ -57,6 +59,8 @@ pub struct ExecutionOutcome {
     pub duration_ms: i64,
     pub output_bytes: i64,
     pub truncated: bool,
+    /// The status of the bot's answer to a forwarded webhook.
+    pub response_status: Option<i32>,
 }
 
 #[async_trait]
@@ -90,6 +94,13 @@ pub trait ExecutionStore: Send + Sync {
     /// `running` past its deadline: its process died with the server that
     /// ran it. Returns how many. Safe to run on every node at once.
     async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64>;
+
+    /// The runtime mode of a project; `None` if there is no such project.
+    async fn runtime_mode(&self, project_id: i64) -> Result<Option<RuntimeMode>>;
+
+    /// Sets a project's runtime mode, with a `project.runtime_mode` audit
+    /// record, in one transaction.
+    async fn set_runtime_mode(&self, project_id: i64, mode: RuntimeMode, actor: &Actor) -> Result<()>;
 }
 
 /// The error of an execution found `running` past its deadline.

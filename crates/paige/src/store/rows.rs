@@ -21,7 +21,8 @@ pub(super) use insert_audit_into;
 pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
 pub(super) const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, \
-     started_at, finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated";
+     started_at, finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated, \
+     request_method, request_path, response_status";
 
 // Each mapper is generic over the row type; its bounds list the column
 // types it reads. (SQLite decodes `bool` from its 0/1 integers, so one
@@ -89,6 +90,9 @@ where
         error: row.get("error"),
         output_bytes: row.get("output_bytes"),
         truncated: row.get("truncated"),
+        request_method: row.get("request_method"),
+        request_path: row.get("request_path"),
+        response_status: row.get("response_status"),
     })
 }
 

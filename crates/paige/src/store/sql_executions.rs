@@ -8,7 +8,7 @@ use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, NewEx
 use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
 use super::sql::insert_audit;
 use crate::error::{Error, Result};
-use crate::model::{Actor, ExecutionRecord, LogLine, Millis, Page};
+use crate::model::{Actor, ExecutionRecord, LogLine, Millis, NewAudit, Page, RuntimeMode, now_millis};
 
 /// Log lines per INSERT: at 5 values a line, far below either database's
 /// limit of bound values.
@@ -39,8 +39,9 @@ impl ExecutionStore for SqlStore {
         let mut tx = self.begin_write().await?;
         let id: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
             "INSERT INTO executions
-               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at)
-             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7) RETURNING id"
+               (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at,
+                request_method, request_path)
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
         )
         .bind(new.project_id)
         .bind(new.trigger)
@@ -49,6 +50,8 @@ impl ExecutionStore for SqlStore {
         .bind(list_to_json(new.secret_names))
         .bind(new.started_at)
         .bind(new.deadline_at)
+        .bind(new.request.map(|(method, _)| method))
+        .bind(new.request.map(|(_, path)| path))
         .fetch_one(c)
         .await)?;
         insert_audit(tx.conn(), new.start_audit(id), actor, new.started_at).await?;
@@ -80,7 +83,8 @@ impl ExecutionStore for SqlStore {
         insert_lines(tx.conn(), execution_id, last_lines).await?;
         let updated = on!(tx.conn(), |c| sqlx::query(
             "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
-             error = $6, output_bytes = $7, truncated = $8 WHERE id = $9 AND status = 'running'"
+             error = $6, output_bytes = $7, truncated = $8, response_status = $9
+             WHERE id = $10 AND status = 'running'"
         )
         .bind(outcome.status.as_str())
         .bind(outcome.finished_at)
@@ -90,6 +94,7 @@ impl ExecutionStore for SqlStore {
         .bind(outcome.error.as_deref())
         .bind(outcome.output_bytes)
         .bind(outcome.truncated)
+        .bind(outcome.response_status)
         .bind(execution_id)
         .execute(c)
         .await?
@@ -153,5 +158,41 @@ impl ExecutionStore for SqlStore {
         .execute(pool)
         .await?
         .rows_affected()))
+    }
+
+    async fn runtime_mode(&self, project_id: i64) -> Result<Option<RuntimeMode>> {
+        let mode: Option<String> = on!(self.reader(), |pool| sqlx::query_scalar(
+            "SELECT runtime_mode FROM projects WHERE id = $1"
+        )
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await)?;
+        mode.map(|m| {
+            RuntimeMode::parse(&m).ok_or_else(|| Error::Corrupt(format!("a project has an unknown runtime mode {m:?}")))
+        })
+        .transpose()
+    }
+
+    async fn set_runtime_mode(&self, project_id: i64, mode: RuntimeMode, actor: &Actor) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = on!(tx.conn(), |c| sqlx::query(
+            "UPDATE projects SET runtime_mode = $1 WHERE id = $2"
+        )
+        .bind(mode.as_str())
+        .bind(project_id)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if updated != 1 {
+            return Err(Error::NotFound(format!("project #{project_id}")));
+        }
+        let audit = NewAudit {
+            project_id: Some(project_id),
+            action: "project.runtime_mode",
+            detail: Some(format!("runtime mode: {mode}")),
+            ..NewAudit::default()
+        };
+        insert_audit(tx.conn(), audit, actor, now_millis()).await?;
+        tx.commit().await
     }
 }

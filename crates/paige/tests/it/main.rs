@@ -12,6 +12,7 @@ mod cli;
 mod durability;
 mod files;
 mod metrics;
+mod hooks;
 mod outage;
 mod rotation;
 mod rules;

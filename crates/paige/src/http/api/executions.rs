@@ -133,6 +133,13 @@ pub struct ExecutionSummary {
     started_at: String,
     /// The secrets it was given: names only.
     secret_names: Vec<String>,
+    /// A forwarded webhook's method, path (redacted) and answer's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_status: Option<i32>,
 }
 
 impl From<&ExecutionRecord> for ExecutionSummary {
@@ -147,6 +154,9 @@ impl From<&ExecutionRecord> for ExecutionSummary {
             actor: r.actor.clone(),
             started_at: timestamp(r.started_at),
             secret_names: r.secret_names.clone(),
+            request_method: r.request_method.clone(),
+            request_path: r.request_path.clone(),
+            response_status: r.response_status,
         }
     }
 }

@@ -7,6 +7,7 @@ mod executions;
 mod invites;
 mod members;
 mod projects;
+mod runtime;
 mod secrets;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::put_code))
         .routes(routes!(executions::list_executions, executions::run_execution))
         .routes(routes!(executions::get_execution))
+        .routes(routes!(runtime::get_runtime, runtime::put_runtime))
+        .routes(routes!(runtime::send_test_event))
 }
 
 /// Declares the two ways to authenticate in the OpenAPI document.

@@ -16,7 +16,7 @@ use super::session::{Posted, WebUser};
 use crate::auth::roles::{Action, allows};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::model::{Page, ProjectRecord, Role};
+use crate::model::{Page, ProjectRecord, Role, RuntimeMode};
 use crate::runtime::{ExecutionRecord, ExecutionRequest, ExecutionStatus, LogLine, Trigger};
 
 /// Executions listed on the page.
@@ -65,6 +65,10 @@ struct ExecutionsPage {
     event_error: Option<String>,
     /// This render's key: the form is sent once, however often it is posted.
     run_key: String,
+    /// `http` or `event`.
+    mode: String,
+    /// May change the runtime mode (developers and up).
+    can_set_mode: bool,
 }
 
 async fn build(
@@ -102,6 +106,8 @@ async fn build(
         event,
         event_error,
         run_key: sent::new_key(),
+        mode: state.paige.runtime_mode(&project.slug).await?.to_string(),
+        can_set_mode: allows(role, Action::PushCode),
     })
 }
 
@@ -173,6 +179,9 @@ pub async fn send_test(
         Some(Claim::First(reporter)) => Some(reporter),
         None => None,
     };
+    // An `http` project's bot gets a WhatsApp message webhook instead.
+    let http_mode = state.paige.runtime_mode(&project.slug).await? == RuntimeMode::Http;
+    let actor = user.actor();
     let request = ExecutionRequest::entry_point(event, Trigger::Test, user.actor());
     // In its own task: a browser that goes away does not cut the run short,
     // and the form's key learns the outcome all the same.
@@ -180,15 +189,22 @@ pub async fn send_test(
     let (paige, slots) = (state.paige.clone(), state.slots.clone());
     let run_slug = project.slug.clone();
     let record = tokio::spawn(async move {
-        let result = paige.execute_queued(&slots, &run_slug, request, None).await;
+        let result = if http_mode {
+            paige.send_whatsapp_test_event(&run_slug, &actor).await
+        } else {
+            paige
+                .execute_queued(&slots, &run_slug, request, None)
+                .await
+                .map(|r| r.id)
+        };
         if let Some(reporter) = reporter {
-            reporter.send_replace(Some(result.as_ref().map(|r| r.id).map_err(|_| ())));
+            reporter.send_replace(Some(result.as_ref().map(|id| *id).map_err(|_| ())));
         }
         result
     })
     .await
     .map_err(|_| PageError::from(Error::internal("the execution task failed")))??;
-    Ok(Redirect::to(&format!("/projects/{}/executions/{}", project.slug, record.id)).into_response())
+    Ok(Redirect::to(&format!("/projects/{}/executions/{record}", project.slug)).into_response())
 }
 
 #[derive(Template)]

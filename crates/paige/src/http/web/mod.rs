@@ -16,6 +16,7 @@ mod pages;
 mod projects;
 mod secret_import;
 mod secret_save;
+mod runtime;
 mod secrets;
 mod sent;
 mod session;
@@ -59,6 +60,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(executions::page).post(executions::send_test),
         )
         .route("/projects/{slug}/executions/{id}", get(executions::show))
+        .route("/projects/{slug}/runtime", post(runtime::save))
         .route("/projects/{slug}/members", get(members::page).post(members::save))
         .route(
             "/projects/{slug}/members/remove",

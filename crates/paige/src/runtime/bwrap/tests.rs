@@ -46,6 +46,7 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
         user: Some((200_001, 200_001)),
         hidden: &hidden,
         tmpfs_bytes: 1 << 20,
+        socket_dir: None,
     };
     let argv = spec.args(fds(), &[7]).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();

@@ -85,6 +85,7 @@ impl Run {
             user: user(),
             hidden: &[],
             tmpfs_bytes: self.limits.tmpfs_bytes,
+            socket_dir: None,
         };
         jail::launch(
             &spec,

@@ -131,6 +131,11 @@ async fn the_dashboard_in_a_real_browser() {
         .put_code_file("support-bot", "app.js", LEAKY_BOT.as_bytes(), &actor())
         .await
         .unwrap();
+    // A one-shot bot (the event on its stdin): `event` mode.
+    paige
+        .set_runtime_mode("support-bot", paige::model::RuntimeMode::Event, &actor())
+        .await
+        .unwrap();
 
     let client = browser(&driver, profile.path()).await;
     let result = drive(&client, &server).await;

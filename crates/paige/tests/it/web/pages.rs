@@ -278,6 +278,13 @@ async fn a_test_event_runs_the_bot_and_shows_its_redacted_log(env: Env) {
         .put_code_file("bot", "app.js", LEAKY_BOT.as_bytes(), &actor())
         .await
         .unwrap();
+    // A one-shot bot (the event on its stdin): `event` mode.
+    server
+        .env
+        .paige
+        .set_runtime_mode("bot", paige::model::RuntimeMode::Event, &actor())
+        .await
+        .unwrap();
     let page = "/projects/bot/executions";
     let csrf = alice.csrf(page).await;
 

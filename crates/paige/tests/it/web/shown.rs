@@ -170,6 +170,13 @@ async fn a_test_event_form_sent_three_times_runs_once(env: Env) {
         .put_code_file("bot", "app.js", LEAKY_BOT.as_bytes(), &actor())
         .await
         .unwrap();
+    // A one-shot bot (the event on its stdin): `event` mode.
+    server
+        .env
+        .paige
+        .set_runtime_mode("bot", paige::model::RuntimeMode::Event, &actor())
+        .await
+        .unwrap();
     let path = "/projects/bot/executions";
     let page = alice.get(path).await;
     // The button shows a running state with JavaScript (paige.js).

@@ -1,0 +1,192 @@
+//! Warm processes over time: rotation on overwrite and code push, a
+//! crashing bot, one that never listens, a slow one, a flood, and another
+//! project's bot that cannot reach this one's socket.
+
+use std::time::Duration;
+
+use paige::runtime::{ExecutionRequest, ExecutionStatus, Limits, Trigger};
+
+use super::{client, execution_of, express_project, log_text, serve};
+use crate::common::{Env, actor, fixtures};
+
+async fn get_text(http: &reqwest::Client, url: String) -> (u16, String) {
+    let r = http.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_overwrite_and_a_code_push_reach_the_very_next_request_never_the_one_in_flight() {
+    let env = Env::sqlite().await;
+    express_project(&env, "rot", &[("API_TOKEN", "old-value-1")]).await;
+    let server = serve(&env, &[]);
+    let http = client();
+    let base = format!("{}/hooks/rot", server.base);
+    assert_eq!(
+        get_text(&http, format!("{base}/value")).await,
+        (200, "old-value-1 old-value-1".into())
+    );
+
+    // In flight during the overwrite: the old value, whole.
+    let in_flight = tokio::spawn({
+        let (http, url) = (http.clone(), format!("{base}/value?wait=1500"));
+        async move { get_text(&http, url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    env.set("rot", "API_TOKEN", "new-value-2").await;
+    assert_eq!(
+        get_text(&http, format!("{base}/value")).await,
+        (200, "new-value-2 new-value-2".into())
+    );
+    assert_eq!(in_flight.await.unwrap(), (200, "old-value-1 old-value-1".into()));
+    // The deletion too.
+    env.paige.delete_secret("rot", "API_TOKEN", &actor()).await.unwrap();
+    assert_eq!(get_text(&http, format!("{base}/value")).await, (200, " ".into()));
+
+    // A code push, the same way.
+    assert_eq!(get_text(&http, format!("{base}/version")).await, (200, "v1".into()));
+    let in_flight = tokio::spawn({
+        let (http, url) = (http.clone(), format!("{base}/version?wait=1500"));
+        async move { get_text(&http, url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    env.paige
+        .put_code_file("rot", "version.txt", b"v2\n", &actor())
+        .await
+        .unwrap();
+    assert_eq!(get_text(&http, format!("{base}/version")).await, (200, "v2".into()));
+    assert_eq!(in_flight.await.unwrap(), (200, "v1".into()));
+
+    // Each process has a start record with what it printed outside requests.
+    let starts: Vec<_> = env
+        .paige
+        .list_executions(
+            "rot",
+            paige::model::Page {
+                before_id: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.trigger == "start")
+        .collect();
+    assert!(starts.len() >= 3, "{starts:?}");
+    let first = env.paige.execution("rot", starts.last().unwrap().id).await.unwrap();
+    assert!(log_text(&first).contains("bot v1 starting"), "{}", log_text(&first));
+}
+
+#[tokio::test]
+async fn a_crashing_a_slow_and_a_silent_bot_end_in_recorded_errors_and_the_next_request_recovers() {
+    let env = Env::sqlite().await;
+    express_project(&env, "bad", &[]).await;
+    let server = serve(&env, &[("PAIGE_HOOK_TIMEOUT_SECONDS", "2")]);
+    let http = client();
+    let base = format!("{}/hooks/bad", server.base);
+
+    let crash = http.get(format!("{base}/crash")).send().await.unwrap();
+    assert_eq!(crash.status(), 502);
+    let execution = execution_of(&env, "bad", &crash).await;
+    assert_eq!(execution.record.status, ExecutionStatus::Failed);
+    let error = execution.record.error.clone().unwrap();
+    assert!(error.contains("boom: the bot crashes on purpose"), "{error}");
+    // Restarted on the next request.
+    assert_eq!(get_text(&http, format!("{base}/version")).await, (200, "v1".into()));
+
+    let slow = http.get(format!("{base}/slow")).send().await.unwrap();
+    assert_eq!(slow.status(), 504);
+    let execution = execution_of(&env, "bad", &slow).await;
+    assert_eq!(execution.record.status, ExecutionStatus::TimedOut);
+    assert_eq!(execution.record.response_status, Some(504));
+    assert_eq!(get_text(&http, format!("{base}/version")).await, (200, "v1".into()));
+
+    // A bot that never listens: a clear error once the start timeout is over.
+    env.paige
+        .put_code_file(
+            "bad",
+            "app.js",
+            b"console.log('up but not listening'); setInterval(() => {}, 1000);\n",
+            &actor(),
+        )
+        .await
+        .unwrap();
+    let silent = http.get(format!("{base}/version")).send().await.unwrap();
+    assert_eq!(silent.status(), 502);
+    let execution = execution_of(&env, "bad", &silent).await;
+    let error = execution.record.error.clone().unwrap();
+    assert!(error.contains("did not listen on its PORT"), "{error}");
+    assert!(error.contains("up but not listening"), "{error}");
+}
+
+#[tokio::test]
+async fn a_flood_beyond_the_queue_gets_503_with_retry_after_then_recovers() {
+    let env = Env::sqlite().await;
+    express_project(&env, "busy", &[]).await;
+    let server = serve(&env, &[("PAIGE_BOT_PROCESSES", "1"), ("PAIGE_BOT_QUEUE", "1")]);
+    let http = client();
+    let url = format!("{}/hooks/busy/version?wait=800", server.base);
+    assert_eq!(get_text(&http, url.clone()).await.0, 200);
+    let flood: Vec<_> = (0..6)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move { http.get(url).send().await.unwrap() })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut busy = 0;
+    for answer in flood {
+        let answer = answer.await.unwrap();
+        match answer.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                busy += 1;
+                assert_eq!(answer.headers()["retry-after"], "1");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+    assert_eq!(get_text(&http, url).await, (200, "v1".into()));
+}
+
+#[tokio::test]
+async fn another_projects_bot_cannot_reach_this_ones_socket() {
+    let env = Env::sqlite().await;
+    express_project(&env, "mine", &[]).await;
+    let server = serve(&env, &[]);
+    let http = client();
+    assert_eq!(
+        get_text(&http, format!("{}/hooks/mine/version", server.base)).await.0,
+        200
+    );
+    let socket = std::fs::read_dir(env.data_dir().join("run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("bot.sock"))
+        .find(|p| p.exists())
+        .expect("the warm bot's socket");
+    // Paige itself reaches it.
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
+
+    env.project("other").await;
+    let script = format!(
+        "for (const p of [{:?}, '/run/paige/bot.sock']) {{ require('net').connect(p)\
+         .on('connect', () => {{ console.log('CONNECTED ' + p); process.exit(0); }})\
+         .on('error', e => console.log('refused ' + e.code)); }}",
+        socket.display().to_string()
+    );
+    let request = ExecutionRequest {
+        command: Some(vec!["node".to_owned(), "-e".to_owned(), script]),
+        workdir: Some(fixtures().to_path_buf()),
+        event: serde_json::json!({}),
+        trigger: Trigger::Test,
+        actor: actor(),
+        limits: Limits::default(),
+        cancel: None,
+    };
+    let record = env.paige.execute("other", request, None).await.unwrap();
+    let stored = env.paige.execution("other", record.id).await.unwrap();
+    let text = log_text(&stored);
+    assert!(!text.contains("CONNECTED"), "{text}");
+    assert_eq!(text.matches("refused ENOENT").count(), 2, "{text}");
+}

@@ -10,6 +10,7 @@ use crate::crypto::keys::ensure_private_dir;
 use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 use crate::error::{Error, Result};
 use crate::model::{Actor, ProjectRecord};
+use crate::retention::RetentionCounters;
 use crate::store::sqlite::DB_FILE;
 use crate::store::{PostgresStore, SqliteStore, Store};
 
@@ -18,6 +19,8 @@ pub struct Paige {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) config: Config,
+    /// What retention purged in this process (`retention`).
+    pub(crate) retention: Arc<RetentionCounters>,
 }
 
 impl Paige {
@@ -60,7 +63,12 @@ impl Paige {
     /// Assembles a `Paige` from a store and a key provider, finishing or
     /// undoing a master-key rotation that a crash interrupted.
     pub async fn with_parts(config: Config, store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> Result<Self> {
-        let paige = Self { store, keys, config };
+        let paige = Self {
+            store,
+            keys,
+            config,
+            retention: Arc::default(),
+        };
         paige.recover_rotation().await?;
         Ok(paige)
     }

@@ -14,6 +14,7 @@ pub mod hardening;
 pub mod http;
 pub mod model;
 pub mod projects;
+pub mod retention;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

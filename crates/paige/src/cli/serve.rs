@@ -7,6 +7,7 @@ use clap::Args;
 use tracing_subscriber::EnvFilter;
 
 use crate::Paige;
+use crate::config::{self, Retention};
 use crate::error::{Error, Result};
 use crate::http::{self, ServeOptions};
 use crate::runtime::bwrap;
@@ -37,9 +38,25 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIGE_BOT_TMPFS_MIB", value_name = "MIB",
           default_value_t = limits::DEFAULT_TMPFS_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_tmpfs_mib: u64,
+    /// Days executions and their logs are kept (by start time); 0 keeps them forever.
+    #[arg(long, env = "PAIGE_EXECUTION_RETENTION_DAYS", value_name = "DAYS",
+          default_value_t = config::DEFAULT_EXECUTION_RETENTION_DAYS)]
+    pub execution_retention_days: u32,
+    /// Days audit records are kept; 0 keeps them forever.
+    #[arg(long, env = "PAIGE_AUDIT_RETENTION_DAYS", value_name = "DAYS",
+          default_value_t = config::DEFAULT_AUDIT_RETENTION_DAYS)]
+    pub audit_retention_days: u32,
 }
 
 impl ServeArgs {
+    /// How long this server's sweep keeps executions and audit records.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            execution_days: self.execution_retention_days,
+            audit_days: self.audit_retention_days,
+        }
+    }
+
     /// The resource limits of every execution this server runs.
     pub fn resource_limits(&self) -> ResourceLimits {
         ResourceLimits {

@@ -14,5 +14,6 @@ mod outage;
 mod rotation;
 mod rules;
 mod runtime;
+mod versions;
 mod web;
 mod writes;

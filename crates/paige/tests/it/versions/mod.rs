@@ -1,0 +1,6 @@
+//! Versions and rollback without reading, and retention of executions,
+//! logs and audit records.
+
+mod history;
+mod retention;
+mod rollback;

@@ -52,6 +52,11 @@ impl Client {
     }
 }
 
+async fn token(paige: &paige::Paige, email: &str) -> String {
+    let (_, token) = paige.create_token(email, &actor()).await.unwrap();
+    token.expose().to_owned()
+}
+
 both_backends!(rollback_restores_an_old_value_that_the_next_execution_sees);
 
 async fn rollback_restores_an_old_value_that_the_next_execution_sees(env: Env) {
@@ -69,20 +74,8 @@ async fn rollback_restores_an_old_value_that_the_next_execution_sees(env: Env) {
         .add_member("proj", "viewer@example.com", paige::model::Role::Viewer, &actor())
         .await
         .unwrap();
-    let owner = paige
-        .create_token("alice@example.com", &actor())
-        .await
-        .unwrap()
-        .1
-        .expose()
-        .to_owned();
-    let viewer = paige
-        .create_token("viewer@example.com", &actor())
-        .await
-        .unwrap()
-        .1
-        .expose()
-        .to_owned();
+    let owner = token(paige, "alice@example.com").await;
+    let viewer = token(paige, "viewer@example.com").await;
 
     let server = env.serve("serve.log", &[("PAIGE_LOG", "debug")]);
     let mut api = Client {

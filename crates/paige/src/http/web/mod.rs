@@ -17,6 +17,7 @@ mod projects;
 mod secrets;
 mod sent;
 mod session;
+mod versions;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -43,6 +44,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/projects/{slug}/settings/secrets/{key}/delete",
             get(secrets::confirm_delete).post(secrets::delete),
+        )
+        .route("/projects/{slug}/settings/secrets/{key}/versions", get(versions::page))
+        .route(
+            "/projects/{slug}/settings/secrets/{key}/rollback",
+            post(versions::rollback),
         )
         .route(
             "/projects/{slug}/executions",

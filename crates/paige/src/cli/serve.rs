@@ -91,6 +91,19 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     println!("    paige users create you@example.com   (reads the password from stdin)");
     println!("    paige projects create my-bot --owner you@example.com");
     println!("  Stop with Ctrl-C or SIGTERM.");
+    let (config, days) = (paige.config(), |d: u32| {
+        if d == 0 {
+            "forever".to_owned()
+        } else {
+            format!("{d} days")
+        }
+    });
+    println!(
+        "  Keeps: the last {} versions of each key; executions {}, audit records {}.",
+        config.secret_versions,
+        days(config.retention.execution_days),
+        days(config.retention.audit_days)
+    );
     announce_bot_users(paige);
     let options = ServeOptions {
         secure_cookies: args.secure_cookies,

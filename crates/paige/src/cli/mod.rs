@@ -332,7 +332,11 @@ async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Resul
         SecretsCommand::Versions { slug, key, json } => {
             let versions = paige.secret_versions(&slug, &key).await?;
             if json {
-                print_json(&SecretList::from(&versions))?;
+                let versions: Vec<_> = versions
+                    .iter()
+                    .map(|v| serde_json::json!({"version": v.version, "created_at": format_utc(v.updated_at), "created_by": v.updated_by}))
+                    .collect();
+                print_json(&serde_json::json!({ "key": key, "versions": versions }))?;
             } else {
                 println!("{:<8}  {:<24}  SET BY", "VERSION", "SET (UTC)");
                 for v in &versions {

@@ -232,6 +232,15 @@ async fn rollback_restores_an_old_value_that_the_next_execution_sees(env: Env) {
     assert!(listed.status.success());
     let table = String::from_utf8(listed.stdout.clone()).unwrap();
     assert_eq!(table.lines().count(), 5, "a header and four versions: {table}");
+    let json = env.cli(&["secrets", "versions", "proj", "ROTATING_KEY", "--json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let numbers: Vec<i64> = json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [4, 3, 2, 1]);
     let resolved = env.paige.resolve("proj").await.unwrap();
     assert_eq!(resolved.secrets.len(), 1);
     assert!(

@@ -139,21 +139,25 @@ async fn retention_purges_old_executions_with_their_logs_and_keeps_newer_ones(en
     // The sweep of a real `paige serve` purges with the days it is given.
     let server = env.serve("serve.log", &[("PAIGE_EXECUTION_RETENTION_DAYS", "28")]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    // The run's record is written after its last delete: wait for both.
+    let details = loop {
         let left: Vec<i64> = db.column("SELECT id FROM executions ORDER BY id", &[]).await;
-        if left == [new] {
-            break;
+        let details: Vec<Option<String>> = db
+            .column(
+                "SELECT detail FROM audit_events WHERE action = 'retention.purge' ORDER BY id",
+                &[],
+            )
+            .await;
+        if left == [new] && details.len() == 2 {
+            break details;
         }
-        assert!(Instant::now() < deadline, "the sweep did not purge: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not purge: {left:?} {details:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     drop(server);
-    let details: Vec<Option<String>> = db
-        .column(
-            "SELECT detail FROM audit_events WHERE action = 'retention.purge' ORDER BY id",
-            &[],
-        )
-        .await;
     assert_eq!(details.len(), 2, "{details:?}");
     let expected = format!("1 executions with {recent_lines} log lines older than 28 days");
     assert!(details[1].as_deref().unwrap().starts_with(&expected), "{details:?}");

@@ -18,10 +18,11 @@
 //! count up (twice for a key written twice), a job that breaks its
 //! project's limits is refused and leaves no trace, as if rolled back to a
 //! savepoint; last, the store writes every accepted write with a few bulk
-//! statements (the last version of each key, and an audit record per
-//! write). A round trip to the database costs far more than the planning,
-//! so a batch takes the same handful of statements however many writes it
-//! holds.
+//! statements (the replaced versions the deployment keeps, the last
+//! version of each key, the pruning of versions no longer kept, and an
+//! audit record per write). A round trip to the database costs far more
+//! than the planning, so a batch takes the same handful of statements
+//! however many writes it holds.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,11 +2,12 @@
 //! store ([`SqlStore`]) on the embedded SQLite database or on PostgreSQL.
 //!
 //! Layers, each using only those below it: the traits and what they take
-//! (`traits.rs`, `code.rs`, `executions.rs`); the row mappers (`rows.rs`)
-//! and the group commit's planner (`group_commit.rs`); the two databases'
-//! differences (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the
-//! statements, written once for both (`sql.rs`, `sql_code.rs`,
-//! `sql_executions.rs`). This file only names them.
+//! (`traits.rs`, `code.rs`, `executions.rs`, `versions.rs`,
+//! `retention.rs`); the row mappers (`rows.rs`) and the group commit's
+//! planner (`group_commit.rs`); the two databases' differences
+//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the statements,
+//! written once for both (`sql.rs`, `sql_code.rs`, `sql_executions.rs`,
+//! `sql_versions.rs`, `sql_retention.rs`). This file only names them.
 
 mod backend;
 pub mod code;

@@ -10,6 +10,7 @@ use crate::crypto::keys::ensure_private_dir;
 use crate::crypto::{self, DataKey, FileKeyProvider, KeyId, KeyProvider, MasterKey};
 use crate::error::{Error, Result};
 use crate::model::{Actor, ProjectRecord};
+use crate::retention::RetentionCounters;
 use crate::store::sqlite::DB_FILE;
 use crate::store::{PostgresStore, SqliteStore, Store};
 
@@ -20,6 +21,8 @@ pub struct Paige {
     pub(crate) config: Config,
     /// The warm bot processes of `http` projects on this server.
     pub(crate) warm: Arc<crate::runtime::warm::Pools>,
+    /// What retention purged in this process (`retention`).
+    pub(crate) retention: Arc<RetentionCounters>,
 }
 
 impl Paige {
@@ -67,6 +70,7 @@ impl Paige {
             keys,
             config,
             warm: Arc::default(),
+            retention: Arc::default(),
         };
         paige.recover_rotation().await?;
         Ok(paige)

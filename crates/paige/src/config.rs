@@ -32,6 +32,37 @@ pub struct Config {
     pub resource_limits: ResourceLimits,
     /// The warm bot processes of `http` projects (see `runtime::warm`).
     pub warm: WarmOptions,
+    /// Versions kept per key, the current one included (`--secret-versions`).
+    pub secret_versions: u32,
+    /// How long executions and audit records are kept (see `retention`).
+    pub retention: Retention,
+}
+
+/// The default number of versions kept per key, the current one included.
+pub const DEFAULT_SECRET_VERSIONS: u32 = 10;
+/// The most versions a deployment may keep per key.
+pub const MAX_SECRET_VERSIONS: u32 = 100;
+
+/// How long records are kept before the sweep of `paige serve` purges
+/// them, in days; 0 keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Executions and their logs, by start time.
+    pub execution_days: u32,
+    /// Audit records, by time.
+    pub audit_days: u32,
+}
+
+pub const DEFAULT_EXECUTION_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            execution_days: DEFAULT_EXECUTION_RETENTION_DAYS,
+            audit_days: DEFAULT_AUDIT_RETENTION_DAYS,
+        }
+    }
 }
 
 /// Which Unix user bots run as, as configured. What they get in a given
@@ -98,6 +129,8 @@ impl fmt::Debug for Config {
             .field("bot_users", &self.bot_users)
             .field("resource_limits", &self.resource_limits)
             .field("warm", &self.warm)
+            .field("secret_versions", &self.secret_versions)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -111,6 +144,8 @@ impl Config {
             bot_users: BotUsers::default(),
             resource_limits: ResourceLimits::default(),
             warm: WarmOptions::default(),
+            secret_versions: DEFAULT_SECRET_VERSIONS,
+            retention: Retention::default(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod invites;
 pub mod metrics;
 pub mod model;
 pub mod projects;
+pub mod retention;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

@@ -16,7 +16,9 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::Paige;
-use crate::config::{BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_UID_BASE};
+use crate::config::{
+    BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_SECRET_VERSIONS, DEFAULT_UID_BASE, MAX_SECRET_VERSIONS, Retention,
+};
 use crate::error::{Error, Result};
 use crate::model::{Actor, Page, SecretMeta, format_utc};
 use crate::projects::parse_role;
@@ -57,6 +59,18 @@ pub struct Cli {
     /// projects' bots and every process's command line.
     #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
     pub insecure_bots_as_paige_user: bool,
+    /// Versions kept per key, the current one included: older ones are
+    /// deleted by the write that passes the count. Every command that
+    /// writes secrets (and every node) should be given the same number.
+    #[arg(
+        long,
+        global = true,
+        env = "PAIGE_SECRET_VERSIONS",
+        value_name = "N",
+        default_value_t = DEFAULT_SECRET_VERSIONS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SECRET_VERSIONS))
+    )]
+    pub secret_versions: u32,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -150,6 +164,21 @@ pub enum SecretsCommand {
     Rm { slug: String, key: String },
     /// Import a .env file: every line is applied, or none.
     Import { slug: String, file: PathBuf },
+    /// List a key's kept versions with when and by whom each was set (never values).
+    Versions {
+        slug: String,
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore the value of a kept version as a new version (the value is never shown).
+    Rollback {
+        slug: String,
+        key: String,
+        /// The version whose value to restore.
+        #[arg(long, value_name = "VERSION")]
+        to: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,11 +226,12 @@ fn cli_actor() -> Actor {
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode> {
-    let (resource_limits, warm) = match &cli.command {
-        Command::Serve(args) => (args.resource_limits(), args.warm_options()),
+    let (resource_limits, warm, retention) = match &cli.command {
+        Command::Serve(args) => (args.resource_limits(), args.warm_options(), args.retention()),
         _ => (
             crate::runtime::limits::ResourceLimits::default(),
             crate::config::WarmOptions::default(),
+            Retention::default(),
         ),
     };
     let config = Config {
@@ -217,6 +247,8 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         },
         resource_limits,
         warm,
+        secret_versions: cli.secret_versions,
+        retention,
     };
     let command = match cli.command {
         Command::Backup(command) if !command.opens_store() => return backup::without_store(&config, command).await,
@@ -337,6 +369,28 @@ async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Resul
                 "imported {} secrets into {slug} ({created} created, {} overwritten)",
                 outcomes.len(),
                 outcomes.len() - created
+            );
+        }
+        SecretsCommand::Versions { slug, key, json } => {
+            let versions = paige.secret_versions(&slug, &key).await?;
+            if json {
+                let versions: Vec<_> = versions
+                    .iter()
+                    .map(|v| serde_json::json!({"version": v.version, "created_at": format_utc(v.updated_at), "created_by": v.updated_by}))
+                    .collect();
+                print_json(&serde_json::json!({ "key": key, "versions": versions }))?;
+            } else {
+                println!("{:<8}  {:<24}  SET BY", "VERSION", "SET (UTC)");
+                for v in &versions {
+                    println!("{:<8}  {:<24}  {}", v.version, format_utc(v.updated_at), v.updated_by);
+                }
+            }
+        }
+        SecretsCommand::Rollback { slug, key, to } => {
+            let outcome = paige.rollback_secret(&slug, &key, to, actor).await?;
+            println!(
+                "rolled {key} in {slug} back to the value of version {to} (now version {})",
+                outcome.version
             );
         }
     }

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::Paige;
 use crate::auth::setup::SetupCode;
+use crate::config::{self, Retention};
 use crate::error::{Error, Result};
 use crate::http::{self, ServeOptions};
 use crate::runtime::bwrap;
@@ -40,6 +41,14 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIGE_BOT_TMPFS_MIB", value_name = "MIB",
           default_value_t = limits::DEFAULT_TMPFS_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_tmpfs_mib: u64,
+    /// Days executions and their logs are kept (by start time); 0 keeps them forever.
+    #[arg(long, env = "PAIGE_EXECUTION_RETENTION_DAYS", value_name = "DAYS",
+          default_value_t = config::DEFAULT_EXECUTION_RETENTION_DAYS)]
+    pub execution_retention_days: u32,
+    /// Days audit records are kept; 0 keeps them forever.
+    #[arg(long, env = "PAIGE_AUDIT_RETENTION_DAYS", value_name = "DAYS",
+          default_value_t = config::DEFAULT_AUDIT_RETENTION_DAYS)]
+    pub audit_retention_days: u32,
     /// Warm processes per `http` project: each serves one webhook at a time.
     #[arg(long, env = "PAIGE_BOT_PROCESSES", value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -97,6 +106,14 @@ fn read_metrics_token(path: &Path) -> Result<Arc<SecretString>> {
 }
 
 impl ServeArgs {
+    /// How long this server's sweep keeps executions and audit records.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            execution_days: self.execution_retention_days,
+            audit_days: self.audit_retention_days,
+        }
+    }
+
     /// The warm processes' options of this server.
     pub fn warm_options(&self) -> crate::config::WarmOptions {
         let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.05, 86_400.0));
@@ -138,6 +155,19 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     println!("  Health:    http://{address}/healthz");
     let setup_code = first_run_code(paige, address).await?;
     println!("  Stop with Ctrl-C or SIGTERM.");
+    let (config, days) = (paige.config(), |d: u32| {
+        if d == 0 {
+            "forever".to_owned()
+        } else {
+            format!("{d} days")
+        }
+    });
+    println!(
+        "  Keeps: the last {} versions of each key; executions {}, audit records {}.",
+        config.secret_versions,
+        days(config.retention.execution_days),
+        days(config.retention.audit_days)
+    );
     announce_bot_users(paige);
     let metrics_token = args.metrics_token_file.as_deref().map(read_metrics_token).transpose()?;
     if metrics_token.is_some() {

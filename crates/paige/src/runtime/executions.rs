@@ -20,9 +20,10 @@ impl Paige {
         self.store.fail_abandoned_executions(now_millis()).await
     }
 
-    /// Runs [`Paige::fail_abandoned_executions`] now and then every
-    /// `every`, for as long as the returned future is polled. Each node of
-    /// a deployment may run it: the update is idempotent.
+    /// Runs [`Paige::fail_abandoned_executions`] and the retention purge
+    /// ([`Paige::purge_expired`]) now and then every `every`, for as long
+    /// as the returned future is polled. Each node of a deployment may run
+    /// it: the update is idempotent, and the purge counts only what it deleted.
     pub async fn sweep_abandoned_executions(self, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -33,6 +34,16 @@ impl Paige {
                 Ok(n) => tracing::warn!(executions = n, "marked abandoned executions failed"),
                 // The database is away or failing: the next sweep retries.
                 Err(e) => tracing::debug!(error = %e, "the sweep for abandoned executions failed"),
+            }
+            match self.purge_expired(now_millis()).await {
+                Ok(counts) if counts.is_empty() => {}
+                Ok(counts) => tracing::info!(
+                    executions = counts.executions,
+                    log_lines = counts.log_lines,
+                    audit_events = counts.audit_events,
+                    "retention purged old records"
+                ),
+                Err(e) => tracing::debug!(error = %e, "the retention purge failed"),
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod dotenv;
 pub mod guard;
 pub mod rules;
 mod values;
+mod versions;
 
 use std::sync::Arc;
 
@@ -69,6 +70,18 @@ impl Paige {
         entries: &[(&str, &SecretString)],
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>> {
+        self.write_as(project, entries, None, actor).await
+    }
+
+    /// Writes `entries`; `rollback_of` names the version whose value they
+    /// restore (for the audit record).
+    pub(crate) async fn write_as(
+        &self,
+        project: &ProjectRecord,
+        entries: &[(&str, &SecretString)],
+        rollback_of: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Vec<WriteOutcome>> {
         let dek = Arc::new(self.data_key(project)?);
         let writes = entries
             .iter()
@@ -81,10 +94,12 @@ impl Paige {
                     seal: Arc::new(move |version: i64| {
                         crypto::seal_value(&dek, project_id, &key_name, version, &value)
                     }),
+                    rollback_of,
                 }
             })
             .collect();
-        self.store.write_secrets(project.id, writes, actor).await
+        let keep = self.config.secret_versions;
+        self.store.write_secrets(project.id, writes, keep, actor).await
     }
 
     /// Lists a project's keys with when and by whom each was last set.

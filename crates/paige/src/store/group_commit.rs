@@ -18,10 +18,11 @@
 //! count up (twice for a key written twice), a job that breaks its
 //! project's limits is refused and leaves no trace, as if rolled back to a
 //! savepoint; last, the store writes every accepted write with a few bulk
-//! statements (the last version of each key, and an audit record per
-//! write). A round trip to the database costs far more than the planning,
-//! so a batch takes the same handful of statements however many writes it
-//! holds.
+//! statements (the replaced versions the deployment keeps, the last
+//! version of each key, the pruning of versions no longer kept, and an
+//! audit record per write). A round trip to the database costs far more
+//! than the planning, so a batch takes the same handful of statements
+//! however many writes it holds.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -52,6 +53,8 @@ const QUEUE: usize = 4096;
 pub struct WriteJob {
     pub project_id: i64,
     pub writes: Vec<SecretWrite>,
+    /// Versions kept per key, the current one included (at least 1).
+    pub keep: u32,
     pub actor: Actor,
 }
 
@@ -85,11 +88,18 @@ impl GroupCommit {
     }
 
     /// Writes all of `writes` or none, durably, before returning.
-    pub async fn write(&self, project_id: i64, writes: Vec<SecretWrite>, actor: Actor) -> Result<Vec<WriteOutcome>> {
+    pub async fn write(
+        &self,
+        project_id: i64,
+        writes: Vec<SecretWrite>,
+        keep: u32,
+        actor: Actor,
+    ) -> Result<Vec<WriteOutcome>> {
         let (reply, answer) = oneshot::channel();
         let job = WriteJob {
             project_id,
             writes,
+            keep: keep.max(1),
             actor,
         };
         let stopped = || Error::Database(sqlx::Error::PoolClosed);
@@ -197,6 +207,16 @@ pub struct PlannedRow<'a> {
     pub value_len: i64,
     pub seal: &'a SealFn,
     pub updated_by: &'a str,
+    /// Versions of the key kept, this one included.
+    pub keep: i64,
+}
+
+impl PlannedRow<'_> {
+    /// The newest version of the key that is no longer kept: the store
+    /// deletes its kept versions up to this one.
+    pub fn floor(&self) -> i64 {
+        self.version - self.keep
+    }
 }
 
 /// The audit record of one accepted write.
@@ -207,12 +227,16 @@ pub struct PlannedAudit<'a> {
     pub key: &'a str,
     pub version: i64,
     pub request_id: Option<&'a str>,
+    pub detail: Option<String>,
 }
 
 /// What a batch writes, and what each job is told.
 pub struct Plan<'a> {
     /// One per key, in (project, key) order.
     pub rows: Vec<PlannedRow<'a>>,
+    /// Versions written and replaced within the batch that are still kept:
+    /// they go straight to the key's previous versions.
+    pub history: Vec<PlannedRow<'a>>,
     /// One per accepted write, in the order of the batch.
     pub audits: Vec<PlannedAudit<'a>>,
     pub results: BatchResults,
@@ -231,6 +255,7 @@ fn as_usize(n: i64) -> usize {
 pub fn plan(batch: &[WriteJob], mut stored: Stored) -> Plan<'_> {
     let now = now_millis();
     let mut rows: BTreeMap<(i64, &str), PlannedRow<'_>> = BTreeMap::new();
+    let mut replaced = Vec::new();
     let mut audits = Vec::new();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -280,34 +305,42 @@ pub fn plan(batch: &[WriteJob], mut stored: Stored) -> Plan<'_> {
             stored
                 .keys
                 .insert((job.project_id, write.key.clone()), staged[write.key.as_str()]);
-            rows.insert(
-                (job.project_id, write.key.as_str()),
-                PlannedRow {
-                    project_id: job.project_id,
-                    key: &write.key,
-                    version: outcome.version,
-                    value_len: as_i64(write.value_len),
-                    seal: &write.seal,
-                    updated_by: &job.actor.name,
-                },
-            );
+            let row = PlannedRow {
+                project_id: job.project_id,
+                key: &write.key,
+                version: outcome.version,
+                value_len: as_i64(write.value_len),
+                seal: &write.seal,
+                updated_by: &job.actor.name,
+                keep: i64::from(job.keep),
+            };
+            replaced.extend(rows.insert((job.project_id, write.key.as_str()), row));
+            let (action, detail) = match write.rollback_of {
+                Some(old) => ("secret.rollback", Some(format!("to the value of version {old}"))),
+                None if outcome.created => ("secret.create", None),
+                None => ("secret.overwrite", None),
+            };
             audits.push(PlannedAudit {
                 actor: &job.actor.name,
                 project_id: job.project_id,
-                action: if outcome.created {
-                    "secret.create"
-                } else {
-                    "secret.overwrite"
-                },
+                action,
                 key: &write.key,
                 version: outcome.version,
                 request_id: job.actor.request_id.as_deref(),
+                detail,
             });
         }
         results.push(Ok(outcomes));
     }
+    // A version replaced within the batch is kept if the key's last write
+    // keeps it (the last write's setting is the one that holds).
+    let history = replaced
+        .into_iter()
+        .filter(|old| rows[&(old.project_id, old.key)].floor() < old.version)
+        .collect();
     Plan {
         rows: rows.into_values().collect(),
+        history,
         audits,
         results,
         now,
@@ -330,8 +363,10 @@ mod tests {
                     key: key.to_owned(),
                     value_len,
                     seal: Arc::new(|version| version.to_be_bytes().to_vec()),
+                    rollback_of: None,
                 })
                 .collect(),
+            keep: 2,
             actor: Actor {
                 name: "tester".to_owned(),
                 user_id: None,
@@ -386,6 +421,9 @@ mod tests {
         let rows: Vec<_> = plan.rows.iter().map(|r| (r.key, r.version, r.value_len)).collect();
         assert_eq!(rows, [("A", 7, 12), ("B", 8, 5)]);
         assert_eq!((plan.rows[0].seal)(plan.rows[0].version), 7i64.to_be_bytes());
+        // Two versions kept: A's 6, replaced within the batch, is kept; its 5 is not.
+        let history: Vec<_> = plan.history.iter().map(|r| (r.key, r.version)).collect();
+        assert_eq!(history, [("A", 6)]);
         let audits: Vec<_> = plan.audits.iter().map(|a| (a.action, a.key, a.version)).collect();
         assert_eq!(
             audits,

@@ -2,11 +2,12 @@
 //! store ([`SqlStore`]) on the embedded SQLite database or on PostgreSQL.
 //!
 //! Layers, each using only those below it: the traits and what they take
-//! (`traits.rs`, `code.rs`, `executions.rs`); the row mappers (`rows.rs`)
-//! and the group commit's planner (`group_commit.rs`); the two databases'
-//! differences (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the
-//! statements, written once for both (`sql.rs`, `sql_code.rs`,
-//! `sql_executions.rs`). This file only names them.
+//! (`traits.rs`, `code.rs`, `executions.rs`, `versions.rs`,
+//! `retention.rs`); the row mappers (`rows.rs`) and the group commit's
+//! planner (`group_commit.rs`); the two databases' differences
+//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the statements,
+//! written once for both (`sql.rs`, `sql_code.rs`, `sql_executions.rs`,
+//! `sql_versions.rs`, `sql_retention.rs`). This file only names them.
 
 pub mod accounts;
 mod backend;
@@ -15,20 +16,26 @@ pub mod executions;
 mod group_commit;
 pub mod postgres;
 mod postgres_group;
+pub mod retention;
 mod rows;
 pub mod snapshot;
 mod sql;
 mod sql_accounts;
 mod sql_code;
 mod sql_executions;
+mod sql_retention;
+mod sql_versions;
 pub mod sqlite;
 mod sqlite_group;
 mod traits;
+pub mod versions;
 
 pub use accounts::AccountStore;
 pub use backend::SqlStore;
 pub use code::CodeStore;
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
+pub use retention::RetentionStore;
 pub use sqlite::SqliteStore;
 pub use traits::{RewrapFn, SealFn, SecretWrite, Store, WrapFn};
+pub use versions::VersionStore;

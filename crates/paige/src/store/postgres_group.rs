@@ -1,6 +1,6 @@
 //! The PostgreSQL side of the group commit (`group_commit.rs`, run by
 //! `backend::Batches`): one
-//! transaction per batch, in 7 statements whatever its size.
+//! transaction per batch, in 9 or 10 statements whatever its size.
 //!
 //! The batch first locks every project it writes to, in one statement and
 //! in id order. Writes of other nodes (and this node's deletes) lock one
@@ -12,7 +12,7 @@
 use sqlx::PgConnection;
 
 use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
-use super::rows::insert_audit_into;
+use super::rows::{insert_audit_into, insert_version_into};
 
 /// Locks the batch's projects and reads the state of its keys and the
 /// projects' totals.
@@ -46,6 +46,76 @@ pub(super) async fn read_locked(conn: &mut PgConnection, batch: &[WriteJob]) -> 
     .fetch_all(&mut *conn)
     .await?;
     Ok(Stored::from_rows(projects, keys, totals))
+}
+
+/// The (project ids, keys, floors) of the keys written, as arrays for `UNNEST`.
+fn key_arrays<'a>(plan: &'a Plan<'_>) -> (Vec<i64>, Vec<&'a str>, Vec<i64>) {
+    let rows = &plan.rows;
+    (
+        rows.iter().map(|r| r.project_id).collect(),
+        rows.iter().map(|r| r.key).collect(),
+        rows.iter().map(|r| r.floor()).collect(),
+    )
+}
+
+/// Before the upsert: copies the current value of every key written that
+/// keeps more than one version into its previous versions, and adds the
+/// kept versions written and replaced within the batch.
+async fn archive_current(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    if !plan.rows.iter().any(|row| row.keep > 1) {
+        return Ok(());
+    }
+    let (project_ids, keys, floors) = key_arrays(plan);
+    sqlx::query(concat!(
+        insert_version_into!(),
+        "SELECT s.project_id, s.key, s.version, s.ciphertext, s.value_len, s.updated_at, s.updated_by
+         FROM secrets s JOIN UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[]) AS w(project_id, key, floor)
+           ON s.project_id = w.project_id AND s.key = w.key
+         WHERE s.ciphertext IS NOT NULL AND s.version > w.floor
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(&project_ids)
+    .bind(&keys)
+    .bind(&floors)
+    .execute(&mut *conn)
+    .await?;
+    if plan.history.is_empty() {
+        return Ok(());
+    }
+    let history = &plan.history;
+    sqlx::query(concat!(
+        insert_version_into!(),
+        "SELECT project_id, key, version, ciphertext, value_len, $6, created_by
+         FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BYTEA[], $5::BIGINT[], $7::TEXT[])
+           AS w(project_id, key, version, ciphertext, value_len, created_by)"
+    ))
+    .bind(history.iter().map(|r| r.project_id).collect::<Vec<_>>())
+    .bind(history.iter().map(|r| r.key).collect::<Vec<_>>())
+    .bind(history.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(history.iter().map(|r| (r.seal)(r.version)).collect::<Vec<_>>())
+    .bind(history.iter().map(|r| r.value_len).collect::<Vec<_>>())
+    .bind(plan.now)
+    .bind(history.iter().map(|r| r.updated_by).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// After the upsert: deletes the versions of every key written that are
+/// no longer kept (all of them when one version is kept).
+async fn prune_versions(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    let (project_ids, keys, floors) = key_arrays(plan);
+    sqlx::query(
+        "DELETE FROM secret_versions v
+         USING UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[]) AS w(project_id, key, floor)
+         WHERE v.project_id = w.project_id AND v.key = w.key AND v.version <= w.floor",
+    )
+    .bind(&project_ids)
+    .bind(&keys)
+    .bind(&floors)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// One upsert for every key the batch wrote, sealed for its last version.
@@ -83,11 +153,12 @@ async fn store_audits(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sq
     let keys: Vec<&str> = audits.iter().map(|a| a.key).collect();
     let versions: Vec<i64> = audits.iter().map(|a| a.version).collect();
     let request_ids: Vec<Option<&str>> = audits.iter().map(|a| a.request_id).collect();
+    let details: Vec<Option<&str>> = audits.iter().map(|a| a.detail.as_deref()).collect();
     sqlx::query(concat!(
         insert_audit_into!(),
-        "SELECT $1, actor, project_id, action, key, version, request_id, NULL
-         FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::TEXT[])
-           WITH ORDINALITY AS a(actor, project_id, action, key, version, request_id, n)
+        "SELECT $1, actor, project_id, action, key, version, request_id, detail
+         FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::TEXT[], $8::TEXT[])
+           WITH ORDINALITY AS a(actor, project_id, action, key, version, request_id, detail, n)
          ORDER BY n"
     ))
     .bind(plan.now)
@@ -97,13 +168,17 @@ async fn store_audits(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sq
     .bind(&keys)
     .bind(&versions)
     .bind(&request_ids)
+    .bind(&details)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Writes what the batch accepted: its keys, then an audit record a write.
+/// Writes what the batch accepted: the versions it replaces, its keys, the
+/// pruning of versions no longer kept, then an audit record a write.
 pub(super) async fn write(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    archive_current(conn, plan).await?;
     store_rows(conn, plan).await?;
+    prune_versions(conn, plan).await?;
     store_audits(conn, plan).await
 }

@@ -18,6 +18,14 @@ macro_rules! insert_audit_into {
 }
 pub(super) use insert_audit_into;
 
+/// The statement of every previous version kept, with its columns.
+macro_rules! insert_version_into {
+    () => {
+        "INSERT INTO secret_versions (project_id, key, version, ciphertext, value_len, created_at, created_by) "
+    };
+}
+pub(super) use insert_version_into;
+
 pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
 
 pub(super) const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, \

@@ -486,9 +486,10 @@ impl Store for SqlStore {
         &self,
         project_id: i64,
         writes: Vec<SecretWrite>,
+        keep: u32,
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>> {
-        self.group.write(project_id, writes, actor.clone()).await
+        self.group.write(project_id, writes, keep, actor.clone()).await
     }
 
     async fn delete_secret(&self, project_id: i64, key: &str, actor: &Actor) -> Result<Option<i64>> {
@@ -507,12 +508,22 @@ impl Store for SqlStore {
         .fetch_optional(c)
         .await)?;
         if version.is_some() {
+            // A deleted key's previous versions go with it: nothing of its
+            // value is left to roll back to.
+            let purged = on!(tx.conn(), |c| sqlx::query(
+                "DELETE FROM secret_versions WHERE project_id = $1 AND key = $2"
+            )
+            .bind(project_id)
+            .bind(key)
+            .execute(c)
+            .await?
+            .rows_affected());
             let audit = NewAudit {
                 project_id: Some(project_id),
                 action: "secret.delete",
                 key: Some(key),
                 version,
-                detail: None,
+                detail: (purged > 0).then(|| format!("and its {purged} previous versions")),
             };
             insert_audit(tx.conn(), audit, actor, now).await?;
             tx.commit().await?;

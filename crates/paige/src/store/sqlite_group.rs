@@ -5,8 +5,8 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
-use super::rows::insert_audit_into;
+use super::group_commit::{INSERT_SECRETS, KeyRow, Plan, PlannedRow, Stored, TotalsRow, UPSERT_SECRET, WriteJob};
+use super::rows::{insert_audit_into, insert_version_into};
 
 /// Rows per INSERT: at 8 values a row at most, far below SQLite's limit of 32,766
 /// bound values per statement.
@@ -47,6 +47,68 @@ pub(super) async fn read(conn: &mut SqliteConnection, batch: &[WriteJob]) -> Res
     Ok(Stored::from_rows(projects, keys, totals))
 }
 
+/// `[project id, key, floor]` of each key written, as JSON for `json_each`.
+fn keys_json<'a>(rows: impl Iterator<Item = &'a PlannedRow<'a>>) -> String {
+    let keys: Vec<serde_json::Value> = rows
+        .map(|row| serde_json::json!([row.project_id, row.key, row.floor()]))
+        .collect();
+    serde_json::Value::from(keys).to_string()
+}
+
+/// Before the upsert: copies the current value of every key written that
+/// keeps more than one version into its previous versions.
+async fn archive_current(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    if !plan.rows.iter().any(|row| row.keep > 1) {
+        return Ok(());
+    }
+    sqlx::query(concat!(
+        insert_version_into!(),
+        "SELECT s.project_id, s.key, s.version, s.ciphertext, s.value_len, s.updated_at, s.updated_by
+         FROM json_each($1) w JOIN secrets s
+           ON s.project_id = json_extract(w.value, '$[0]') AND s.key = json_extract(w.value, '$[1]')
+         WHERE s.ciphertext IS NOT NULL AND s.version > json_extract(w.value, '$[2]')
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(keys_json(plan.rows.iter()))
+    .execute(&mut *conn)
+    .await?;
+    store_history(conn, plan).await
+}
+
+/// The versions written and replaced within the batch that are kept.
+async fn store_history(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    for rows in plan.history.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(insert_version_into!());
+        insert.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.project_id)
+                .push_bind(row.key)
+                .push_bind(row.version)
+                .push_bind((row.seal)(row.version))
+                .push_bind(row.value_len)
+                .push_bind(plan.now)
+                .push_bind(row.updated_by);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// After the upsert: deletes the versions of every key written that are
+/// no longer kept (all of them when one version is kept).
+async fn prune_versions(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM secret_versions WHERE (project_id, key, version) IN
+           (SELECT v.project_id, v.key, v.version FROM json_each($1) w JOIN secret_versions v
+              ON v.project_id = json_extract(w.value, '$[0]') AND v.key = json_extract(w.value, '$[1]')
+             AND v.version <= json_extract(w.value, '$[2]'))",
+    )
+    .bind(keys_json(plan.rows.iter()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Upserts every key the batch wrote, sealed for its last version.
 async fn store_rows(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
     for rows in plan.rows.chunks(ROWS_PER_INSERT) {
@@ -80,15 +142,18 @@ async fn store_audits(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<()
                 .push_bind(audit.key)
                 .push_bind(audit.version)
                 .push_bind(audit.request_id)
-                .push_bind(None::<&str>);
+                .push_bind(audit.detail.as_deref());
         });
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Writes what the batch accepted: its keys, then an audit record a write.
+/// Writes what the batch accepted: the versions it replaces, its keys, the
+/// pruning of versions no longer kept, then an audit record a write.
 pub(super) async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    archive_current(conn, plan).await?;
     store_rows(conn, plan).await?;
+    prune_versions(conn, plan).await?;
     store_audits(conn, plan).await
 }

@@ -17,6 +17,8 @@ use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
 use super::snapshot::PoolStat;
+use super::retention::RetentionStore;
+use super::versions::VersionStore;
 use crate::error::Result;
 use crate::model::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
@@ -39,6 +41,9 @@ pub struct SecretWrite {
     /// Plaintext length in bytes, for the project's size limit.
     pub value_len: usize,
     pub seal: SealFn,
+    /// The version whose value this write restores (a rollback), for its
+    /// audit record.
+    pub rollback_of: Option<i64>,
 }
 
 impl fmt::Debug for SecretWrite {
@@ -50,7 +55,9 @@ impl fmt::Debug for SecretWrite {
 }
 
 #[async_trait]
-pub trait Store: ExecutionStore + CodeStore + AccountStore + Send + Sync + fmt::Debug {
+pub trait Store:
+    ExecutionStore + CodeStore + AccountStore + VersionStore + RetentionStore + Send + Sync + fmt::Debug
+{
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
@@ -100,13 +107,17 @@ pub trait Store: ExecutionStore + CodeStore + AccountStore + Send + Sync + fmt::
     // Secrets.
     /// Writes every entry or none, with one audit record each; the project's
     /// limits are checked against the totals after the writes.
+    /// `keep` is how many versions of each key written are kept, the new
+    /// one included; older ones are deleted in the same transaction.
     async fn write_secrets(
         &self,
         project_id: i64,
         writes: Vec<SecretWrite>,
+        keep: u32,
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>>;
-    /// Deletes a key's current value; `None` if it had none.
+    /// Deletes a key's current value and all its previous versions; `None`
+    /// if it had no value.
     async fn delete_secret(&self, project_id: i64, key: &str, actor: &Actor) -> Result<Option<i64>>;
     /// Current keys, sorted by key.
     async fn list_secrets(&self, project_id: i64) -> Result<Vec<SecretMeta>>;

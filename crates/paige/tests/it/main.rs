@@ -17,5 +17,6 @@ mod outage;
 mod rotation;
 mod rules;
 mod runtime;
+mod versions;
 mod web;
 mod writes;

@@ -9,6 +9,7 @@ mod members;
 mod projects;
 mod runtime;
 mod secrets;
+mod versions;
 
 use std::sync::Arc;
 
@@ -36,6 +37,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::list_projects, projects::create_project))
         .routes(routes!(secrets::list_secrets))
         .routes(routes!(secrets::put_secret, secrets::delete_secret))
+        .routes(routes!(versions::list_versions))
+        .routes(routes!(versions::rollback))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(members::remove_member))
         .routes(routes!(invites::list_invites, invites::create_invite))

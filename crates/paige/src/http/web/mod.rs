@@ -21,6 +21,7 @@ mod secrets;
 mod sent;
 mod session;
 mod setup;
+mod versions;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -54,6 +55,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/projects/{slug}/settings/secrets/{key}/delete",
             get(secrets::confirm_delete).post(secrets::delete),
+        )
+        .route("/projects/{slug}/settings/secrets/{key}/versions", get(versions::page))
+        .route(
+            "/projects/{slug}/settings/secrets/{key}/rollback",
+            post(versions::rollback),
         )
         .route(
             "/projects/{slug}/executions",

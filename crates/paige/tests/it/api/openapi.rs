@@ -39,6 +39,8 @@ async fn the_openapi_document_matches_the_routes(env: Env) {
         ("GET", "/api/v1/projects/{slug}/secrets"),
         ("PUT", "/api/v1/projects/{slug}/secrets/{key}"),
         ("DELETE", "/api/v1/projects/{slug}/secrets/{key}"),
+        ("GET", "/api/v1/projects/{slug}/secrets/{key}/versions"),
+        ("POST", "/api/v1/projects/{slug}/secrets/{key}/rollback"),
         ("GET", "/api/v1/projects/{slug}/members"),
         ("POST", "/api/v1/projects/{slug}/members"),
         ("DELETE", "/api/v1/projects/{slug}/members/{email}"),

@@ -8,6 +8,7 @@
 pub mod code;
 pub mod code_limits;
 pub mod execution;
+pub mod findings;
 pub mod rules;
 mod times;
 
@@ -16,6 +17,7 @@ use std::fmt;
 pub use code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals, NewCodeEntry};
 pub use code_limits::CodeLimits;
 pub use execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
+pub use findings::{CodeFinding, NewFinding};
 pub use times::{Millis, format_utc, now_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

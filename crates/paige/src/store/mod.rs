@@ -18,12 +18,13 @@ mod rows;
 mod sql;
 mod sql_code;
 mod sql_executions;
+mod sql_findings;
 pub mod sqlite;
 mod sqlite_group;
 mod traits;
 
 pub use backend::SqlStore;
-pub use code::CodeStore;
+pub use code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeStore};
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

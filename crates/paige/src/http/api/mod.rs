@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod executions;
+mod findings;
 mod members;
 mod projects;
 mod secrets;
@@ -38,6 +39,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::remove_member))
         .routes(routes!(audit::list_audit))
         .routes(routes!(executions::put_code))
+        .routes(routes!(findings::list_findings))
+        .routes(routes!(findings::fix_finding))
         .routes(routes!(executions::list_executions, executions::run_execution))
         .routes(routes!(executions::get_execution))
 }

@@ -11,6 +11,7 @@
 
 mod audit;
 mod executions;
+mod findings;
 mod members;
 mod pages;
 mod projects;
@@ -43,6 +44,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/projects/{slug}/settings/secrets/{key}/delete",
             get(secrets::confirm_delete).post(secrets::delete),
+        )
+        .route(
+            "/projects/{slug}/settings/secrets/findings/{id}/fix",
+            post(findings::fix),
         )
         .route(
             "/projects/{slug}/executions",

@@ -53,6 +53,10 @@ pub struct SecretsPage {
     pub warning: Option<String>,
     pub form: SecretForm,
     pub key_max: usize,
+    /// The code guard's findings in the project's code.
+    pub findings: Vec<super::findings::FindingRow>,
+    /// The user may move a finding into Secrets (writes code and secrets).
+    pub can_fix: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,9 +68,11 @@ pub struct SecretsQuery {
     replaced: Option<String>,
     deleted: Option<String>,
     short: Option<String>,
+    /// A finding was moved into Secrets under this key.
+    fixed: Option<String>,
 }
 
-async fn build(
+pub(super) async fn build(
     state: &AppState,
     user: &WebUser,
     project: &ProjectRecord,
@@ -87,6 +93,7 @@ async fn build(
             by: s.updated_by,
         })
         .collect();
+    let findings = super::findings::rows(state, project).await?;
     let page = user
         .layout(
             state,
@@ -105,6 +112,8 @@ async fn build(
         warning: None,
         form,
         key_max: KEY_MAX_LEN,
+        findings,
+        can_fix: allows(role, Action::WriteSecrets) && allows(role, Action::PushCode),
     })
 }
 
@@ -132,6 +141,8 @@ pub async fn page(
         Some(format!(
             "Replaced the value of {key}. Executions started from now on get the new value."
         ))
+    } else if let Some(key) = shown_key(query.fixed.as_ref()) {
+        Some(format!("Moved into Secrets: the code now reads process.env.{key}."))
     } else {
         shown_key(query.deleted.as_ref()).map(|key| format!("Deleted {key}."))
     };

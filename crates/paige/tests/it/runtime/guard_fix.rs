@@ -301,3 +301,85 @@ async fn a_fix_that_fails_half_way_changes_nothing(env: Env) {
     assert_eq!(revision(&env, id).await, before_revision + 1);
     assert!(app_js(&env, id).await.contains("process.env.STRIPE_SECRET_KEY"));
 }
+
+both_backends!(the_secrets_page_lists_findings_and_moves_one_into_secrets);
+
+async fn the_secrets_page_lists_findings_and_moves_one_into_secrets(env: Env) {
+    let (server, mut browser) = crate::web::signed_in(env).await;
+    let env = &server.env;
+    let dir = env.dir.path().join("web-code");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("app.js"),
+        format!("const pay = require('stripe')('{STRIPE}');\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.md"), format!("old key: {STRIPE}\n")).unwrap();
+    push(env, "bot", &dir);
+    let page_path = "/projects/bot/settings/secrets";
+    let page = browser.get(page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("2 hard-coded credentials in your code"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>app.js:1</code>") && page.body.contains("<code>notes.md:1</code>"));
+    assert!(page.body.contains("a Stripe credential sk_live_…Xy4z"), "{}", page.body);
+    assert!(!page.body.contains(STRIPE));
+    let csrf = crate::web::csrf_of(&page.body);
+    let findings = env.paige.code_findings("bot").await.unwrap();
+    let id_of = |file: &str| findings.iter().find(|f| f.finding.file == file).unwrap().id;
+
+    // One that cannot be rewritten: refused on the page, saying why.
+    let refused = browser
+        .post(
+            &format!("{page_path}/findings/{}/fix", id_of("notes.md")),
+            &[("csrf", &csrf), ("key", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("only JavaScript and TypeScript files are rewritten"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains(STRIPE));
+    assert!(crate::web::keys(&server, "bot").await.is_empty());
+
+    // The button, with a key of the user's choice.
+    let moved = browser
+        .post(
+            &format!("{page_path}/findings/{}/fix", id_of("app.js")),
+            &[("csrf", &csrf), ("key", "PAYMENTS_KEY")],
+        )
+        .await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    let location = moved.location.unwrap();
+    assert_eq!(location, "/projects/bot/settings/secrets?fixed=PAYMENTS_KEY");
+    let page = browser.get(&location).await;
+    assert!(
+        page.body.contains("the code now reads process.env.PAYMENTS_KEY"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("1 hard-coded credential in your code"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>PAYMENTS_KEY</code>"));
+    assert!(!page.body.contains(STRIPE));
+    assert_eq!(crate::web::keys(&server, "bot").await, [("PAYMENTS_KEY".to_owned(), 1)]);
+    // Without the CSRF token nothing happens.
+    let forged = browser
+        .post(
+            &format!("{page_path}/findings/{}/fix", id_of("notes.md")),
+            &[("key", "X_KEY")],
+        )
+        .await;
+    assert_ne!(forged.status, 303);
+    server.stop().await;
+}

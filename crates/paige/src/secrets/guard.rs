@@ -214,6 +214,48 @@ pub fn flow_violation(findings: &[NewFinding], bytes: &[u8], keys: &[String]) ->
     }
 }
 
+/// The JSON path (`$.screens[0].data.token`) of the first string of a
+/// flow, key or value, that carries a secret: a project value in any form
+/// the redactor knows, a credential, or a reference to a secret. `None` if
+/// the file is not JSON or no single string does (the line still says
+/// where).
+pub fn flow_json_path(bytes: &[u8], keys: &[String], redactor: &Redactor) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let carries = |s: &str| {
+        !redactor.occurrences(s.as_bytes()).is_empty()
+            || !credential_rules_in(s).is_empty()
+            || refers_to_secret(s, keys)
+            || keys.iter().any(|k| s == k)
+    };
+    fn walk(value: &serde_json::Value, path: &mut String, carries: &dyn Fn(&str) -> bool) -> bool {
+        match value {
+            serde_json::Value::String(s) => carries(s),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path, carries);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(fields) => fields.iter().any(|(name, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(name);
+                let found = carries(name) || walk(item, path, carries);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = "$".to_owned();
+    walk(&value, &mut path, &carries).then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,29 +328,26 @@ mod tests {
         assert_eq!(flow_violation(&[], own, &keys), None);
     }
 
-    /// The figure of issue 14: a 20,000-file, 100 MB push, scanned with a
-    /// project of 20 secrets. Run in release:
-    /// `cargo test --release -p paige --lib -- --ignored scan_throughput --nocapture`.
     #[test]
-    #[ignore = "a measurement, run by hand in release"]
-    fn scan_throughput() {
-        let values: Vec<(String, String)> = (0..20)
-            .map(|i| (format!("KEY_{i}"), format!("value-{i}-3f9a7c21e4b8d605")))
-            .collect();
-        let redactor = Redactor::new(&values);
-        let line = "  const total = items.reduce((sum, item) => sum + item.price * item.qty, 0); // ok\n";
-        let file: String = line.repeat(5_000 / line.len());
-        let files = 20_000;
-        let start = std::time::Instant::now();
-        let mut found = 0;
-        for i in 0..files {
-            found += scan_file(&format!("src/f{i}.js"), file.as_bytes(), &redactor)
-                .expect("text")
-                .len();
-        }
-        let elapsed = start.elapsed();
-        let total = file.len() * files;
-        eprintln!("scanned {files} files, {total} bytes, in {elapsed:?} ({found} findings)");
-        assert_eq!(found, 0);
+    fn a_flow_names_the_json_path_of_the_secret() {
+        let redactor = Redactor::new(&[("API_KEY", b"planted-value-0123456789".as_slice())]);
+        let keys = vec!["API_KEY".to_owned()];
+        let path = |json: &str| flow_json_path(json.as_bytes(), &keys, &redactor);
+        assert_eq!(
+            path(r#"{"version": "3.1", "screens": [{"id": "A"}, {"data": {"t": "planted-value-0123456789"}}]}"#)
+                .as_deref(),
+            Some("$.screens[1].data.t")
+        );
+        assert_eq!(
+            path(r#"{"a": {"b": ["x", "{{API_KEY}}"]}}"#).as_deref(),
+            Some("$.a.b[1]")
+        );
+        assert_eq!(path(r#"{"a": "API_KEY"}"#).as_deref(), Some("$.a"));
+        assert_eq!(
+            path(r#"{"a": "sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"}"#).as_deref(),
+            Some("$.a")
+        );
+        assert_eq!(path(r#"{"a": "${data.name}"}"#), None);
+        assert_eq!(path("not json"), None);
     }
 }

@@ -267,7 +267,7 @@ async fn a_flow_carrying_a_secret_is_refused_and_nothing_changes(env: Env) {
         let err = env.paige.push_code("my-bot", &dir, &actor()).await.unwrap_err();
         assert_eq!(err.code(), "secret_in_flow", "flow {i}: {err}");
         let message = err.to_string();
-        assert!(message.contains("flows/signup.json:3"), "{message}");
+        assert!(message.contains("flows/signup.json:3 at $.data"), "{message}");
         assert!(
             message.contains("Secrets are not available in flow JSON files (flows run on Meta's infrastructure); pass the value as a flow action payload from bot code"),
             "{message}"

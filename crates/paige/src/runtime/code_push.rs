@@ -188,14 +188,20 @@ mod tests {
     #[ignore = "a measurement, run by hand in release"]
     fn guard_throughput() {
         let values: Vec<(String, String)> = (0..20)
-            .map(|i| (format!("KEY_{i}"), format!("value-{i}-3f9a7c21e4b8d605")))
+            .map(|i: u64| {
+                (
+                    format!("KEY_{i}"),
+                    format!("value-{i}-{:016x}", (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                )
+            })
             .collect();
         let redactor = Redactor::new(&values);
         let keys: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
         let line = "  const total = items.reduce((sum, item) => sum + item.price * item.qty, 0); // ok\n";
         let plain: String = line.repeat(5_000 / line.len());
         let planted = format!(
-            "const k = 'value-3-3f9a7c21e4b8d605';\nconst s = 'sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z';\n{}",
+            "const k = '{}';\nconst s = 'sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z';\n{}",
+            values[3].1,
             &plain[..plain.len() - 100]
         );
         let files = 20_000;

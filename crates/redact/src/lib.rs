@@ -298,6 +298,38 @@ impl Redactor {
         out
     }
 
+    /// Where [`redact`](Redactor::redact) would put each
+    /// `[REDACTED:NAME]` token in `input`: the byte range it replaces and
+    /// the name it reports, in order. The code guard uses it to name a
+    /// hard-coded value's position without a second matcher.
+    pub fn occurrences(&self, input: &[u8]) -> Vec<Occurrence<'_>> {
+        let mut search = Search {
+            r: self,
+            text: input,
+            slots: [Slot::Unknown; FINDERS],
+        };
+        let mut found: Vec<Occurrence<'_>> = Vec::new();
+        let mut masked = Masked::default();
+        let mut pos = 0;
+        while let Some(hit) = search.candidate(pos, masked.end) {
+            match found.last_mut() {
+                // The same secret overlapping its previous token extends it.
+                Some(last) if hit.start < masked.end && hit.owner == masked.owner => last.end = hit.end,
+                _ => found.push(Occurrence {
+                    start: hit.start.max(masked.end),
+                    end: hit.end,
+                    name: &self.names[hit.owner as usize],
+                }),
+            }
+            masked = Masked {
+                end: hit.end,
+                owner: hit.owner,
+            };
+            pos = hit.last_start + 1;
+        }
+        found
+    }
+
     #[inline]
     fn pattern(&self, i: u32) -> &[u8] {
         let (start, len) = self.spans[i as usize];
@@ -404,6 +436,15 @@ impl Redactor {
             }
         }
     }
+}
+
+/// One region [`Redactor::redact`] would mask: `input[start..end]`, reported
+/// as `name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence<'r> {
+    pub start: usize,
+    pub end: usize,
+    pub name: &'r str,
 }
 
 /// The end of the masked region (relative to the text being processed)

@@ -444,6 +444,25 @@ proptest! {
         prop_assert_eq!(&bytewise(&r, &text), &one_shot);
     }
 
+    /// (1b) The occurrences are exactly where the one-shot output puts its
+    /// tokens: replacing each range by its token rebuilds that output.
+    #[test]
+    fn occurrences_rebuild_the_redaction(values in secrets(), pieces in text_pieces()) {
+        let secrets = named(&values);
+        let r = Redactor::new(&secrets);
+        let (text, _) = build_text(&values, &pieces);
+        let mut rebuilt = Vec::new();
+        let mut at = 0;
+        for o in r.occurrences(&text) {
+            prop_assert!(at <= o.start && o.start < o.end);
+            rebuilt.extend_from_slice(&text[at..o.start]);
+            rebuilt.extend_from_slice(format!("[REDACTED:{}]", o.name).as_bytes());
+            at = o.end;
+        }
+        rebuilt.extend_from_slice(&text[at..]);
+        prop_assert_eq!(rebuilt, r.redact(&text));
+    }
+
     /// (2) No window of 12 bytes (or the whole form, if shorter) of any
     /// planted form survives.
     #[test]

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::Actor;
 use crate::runtime::sandbox::Isolation;
 use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger};
+use crate::secrets::guard::{message, to_json};
 
 #[derive(Debug, Subcommand)]
 pub enum CodeCommand {
@@ -26,6 +27,25 @@ pub enum CodeCommand {
         /// Print the result, warnings included, as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// List what the code guard found in the project's current code.
+    Findings {
+        slug: String,
+        /// Print the findings as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a hard-coded value into Secrets: store it as a secret (unless it
+    /// already is one) and make the code read process.env.KEY, in one
+    /// step. Without --finding, the project's only finding.
+    Fix {
+        slug: String,
+        /// The finding's id (see `paige code findings`).
+        #[arg(long, value_name = "ID")]
+        finding: Option<i64>,
+        /// The secret's key; the finding's suggested key if left out.
+        #[arg(long, value_name = "NAME")]
+        key: Option<String>,
     },
 }
 
@@ -52,21 +72,81 @@ pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<
         CodeCommand::Push { slug, dir, json } => {
             let summary = paige.push_code(&slug, &dir, actor).await?;
             for finding in &summary.warnings {
-                eprintln!("warning: {}", finding.message(&slug));
+                eprintln!("warning: {}", message(&finding.finding, &slug, finding.id));
+            }
+            if let Some(notice) = summary.skipped.notice() {
+                eprintln!("note: {notice}");
             }
             if json {
-                let warnings: Vec<_> = summary.warnings.iter().map(|f| f.to_json(&slug)).collect();
+                let warnings: Vec<_> = summary.warnings.iter().map(|f| to_json(f, &slug)).collect();
                 super::print_json(&serde_json::json!({
                     "files": summary.files,
                     "bytes": summary.bytes,
                     "warnings": warnings,
+                    "skipped": {"node_modules": summary.skipped.vendored, "binary": summary.skipped.binary},
                 }))?;
             } else {
                 println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
             }
         }
+        CodeCommand::Findings { slug, json } => {
+            let findings = paige.code_findings(&slug).await?;
+            if json {
+                let list: Vec<_> = findings.iter().map(|f| to_json(f, &slug)).collect();
+                super::print_json(&serde_json::json!({ "findings": list }))?;
+            } else {
+                for f in &findings {
+                    println!("{:>6}  {}", f.id, message(&f.finding, &slug, f.id));
+                }
+                eprintln!("{} hard-coded credential(s) in the code of {slug}", findings.len());
+            }
+        }
+        CodeCommand::Fix { slug, finding, key } => {
+            let id = match finding {
+                Some(id) => id,
+                None => only_finding(paige, &slug).await?,
+            };
+            let fixed = paige.fix_code_finding(&slug, id, key.as_deref(), actor).await?;
+            match &fixed.secret {
+                Some(secret) => println!(
+                    "stored {} (version {}) and rewrote {}:{} to read process.env.{}",
+                    fixed.key, secret.version, fixed.file, fixed.line, fixed.key
+                ),
+                None => println!(
+                    "rewrote {}:{} to read process.env.{} (already a secret of {slug})",
+                    fixed.file, fixed.line, fixed.key
+                ),
+            }
+            for left in &fixed.remaining {
+                eprintln!("warning: {}", message(&left.finding, &slug, left.id));
+            }
+        }
     }
     Ok(())
+}
+
+/// The id of the project's one finding, for `paige code fix` without
+/// `--finding`; several are listed and refused.
+async fn only_finding(paige: &Paige, slug: &str) -> Result<i64> {
+    let findings = paige.code_findings(slug).await?;
+    match findings.as_slice() {
+        [only] => Ok(only.id),
+        [] => Err(Error::NotFound(format!(
+            "a finding in the code of {slug} (it has none)"
+        ))),
+        many => {
+            for f in many {
+                eprintln!("{:>6}  {}", f.id, message(&f.finding, slug, f.id));
+            }
+            Err(Error::invalid(
+                "finding_required",
+                format!(
+                    "the code of {slug} has {} findings; choose one with --finding ID",
+                    many.len()
+                ),
+            ))
+        }
+    }
 }
 
 /// Runs one execution with live, redacted output, and returns the exit

@@ -8,6 +8,7 @@
 pub mod code;
 pub mod code_limits;
 pub mod execution;
+pub mod findings;
 pub mod invite;
 pub mod rules;
 pub mod runtime_mode;
@@ -18,6 +19,7 @@ use std::fmt;
 pub use code::{CodeEntry, CodeKind, CodeMeta, CodeRevision, CodeTotals, NewCodeEntry};
 pub use code_limits::CodeLimits;
 pub use execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
+pub use findings::{CodeFinding, NewFinding};
 pub use invite::{INVITE_TTL_MS, Invitation, InviteAnswer, InviteState, NewInvite};
 pub use runtime_mode::RuntimeMode;
 pub use times::{Millis, format_utc, now_millis};

@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::model::code_limits::{check_name, invalid_path, too_large};
 // Kept here for the runtime modules and callers that name them by this path.
+use crate::model::CodeFinding;
 pub use crate::model::code_limits::{CodeLimits, check_code_path};
 pub(crate) use crate::model::code_limits::{STORED_PATHS, TMP_PREFIX, symlink_stays_inside};
 use crate::model::{CodeEntry, CodeKind, NewCodeEntry};
-use crate::secrets::guard::Finding;
 
 /// The entry point of the default command, `node app.js`.
 pub const ENTRY_POINT: &str = "app.js";
@@ -42,8 +42,39 @@ pub struct CodeSummary {
     pub files: usize,
     pub bytes: u64,
     /// What the code guard found (SPEC §1, "not in code"): hard-coded
-    /// project values and credentials, by file, line and name only.
-    pub warnings: Vec<Finding>,
+    /// project values and credentials, by file, line and name only, as
+    /// stored with the revision (ids for `paige code fix`).
+    pub warnings: Vec<CodeFinding>,
+    /// The files the guard did not scan.
+    pub skipped: Skipped,
+}
+
+/// How many files the code guard did not scan, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Under `node_modules/`: installed dependencies, not the bot's code.
+    pub vendored: usize,
+    /// Not UTF-8 text.
+    pub binary: usize,
+}
+
+impl Skipped {
+    /// `not scanned: 3 files under node_modules/, 1 binary file`, or `None`.
+    pub fn notice(&self) -> Option<String> {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let mut parts = Vec::new();
+        if self.vendored > 0 {
+            parts.push(format!(
+                "{} file{} under node_modules/",
+                self.vendored,
+                plural(self.vendored)
+            ));
+        }
+        if self.binary > 0 {
+            parts.push(format!("{} binary file{}", self.binary, plural(self.binary)));
+        }
+        (!parts.is_empty()).then(|| format!("not scanned for secrets: {}", parts.join(", ")))
+    }
 }
 
 /// A file operation on `path` failed (the caller keeps its `io::Error`).
@@ -237,6 +268,7 @@ pub(crate) fn collect_blocking(source: &Path, limits: &CodeLimits) -> Result<(Ve
         files: collector.files,
         bytes: collector.bytes,
         warnings: Vec::new(),
+        skipped: Skipped::default(),
     };
     Ok((collector.entries, summary))
 }

@@ -332,8 +332,17 @@ impl Paige {
         };
         let revision = self
             .store
-            .replace_code(project.id, entries, "code.import", &actor)
-            .await?;
+            .replace_code(
+                project.id,
+                crate::store::CodeChange {
+                    entries,
+                    findings: Vec::new(),
+                },
+                "code.import",
+                &actor,
+            )
+            .await?
+            .revision;
         drop(lock);
         Ok(Some(revision))
     }

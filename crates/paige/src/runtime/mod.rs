@@ -37,6 +37,7 @@ mod capture;
 mod child;
 pub mod code;
 mod code_cache;
+mod code_fix;
 mod code_push;
 pub mod env;
 mod exec_group;
@@ -60,7 +61,8 @@ use std::time::Duration;
 use crate::model::{Actor, Millis};
 
 pub use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
-pub use code::{CodeLimits, CodeSummary, ENTRY_POINT, check_code_path};
+pub use code::{CodeLimits, CodeSummary, ENTRY_POINT, Skipped, check_code_path};
+pub use code_fix::FixOutcome;
 pub use slots::{ExecutionSlots, SlotPermit};
 
 /// Default time limit of an execution.

@@ -10,298 +10,154 @@
 use std::sync::LazyLock;
 
 use paige_redact::Redactor;
-use regex::RegexSet;
 
-/// One recognisable credential: a regex over one line of text, with a
-/// real-shaped example it must match and a near miss it must not.
-#[derive(Debug)]
-pub struct CredentialRule {
-    pub name: &'static str,
-    /// The secret's key the warning suggests when it is moved into Secrets.
-    pub suggested_key: &'static str,
-    pub provider: &'static str,
-    pub regex: &'static str,
-    pub positive: &'static str,
-    pub negative: &'static str,
-}
+pub use super::guard_rules::{CredentialRule, RULES, credential_rules_in, rule};
+use super::guard_rules::{credentials_in, fingerprint};
+use crate::model::findings::{CodeFinding, NewFinding, PROJECT_VALUE};
 
-/// The credential rules. The examples are made-up values of the real shape.
-pub const RULES: &[CredentialRule] = &[
-    CredentialRule {
-        name: "openai_project_key",
-        suggested_key: "OPENAI_API_KEY",
-        provider: "OpenAI",
-        regex: r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}",
-        positive: "const k = 'sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9o';",
-        negative: "see https://example.com/sk-proj-docs for keys",
-    },
-    CredentialRule {
-        name: "openai_api_key",
-        suggested_key: "OPENAI_API_KEY",
-        provider: "OpenAI",
-        regex: r"\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}\b|\bsk-[A-Za-z0-9]{40,}\b",
-        positive: "OPENAI = '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'",
-        negative: "const k = 'sk-test-short';",
-    },
-    CredentialRule {
-        name: "anthropic_api_key",
-        suggested_key: "ANTHROPIC_API_KEY",
-        provider: "Anthropic",
-        regex: r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}",
-        positive: "key: 'sk-ant-api03-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9oPq2rSt5uVw8xYz1aBc4dEf7gHi0o6pQr9sAA'",
-        negative: "the header is sk-ant-api03-<your key>",
-    },
-    CredentialRule {
-        name: "stripe_secret_key",
-        suggested_key: "STRIPE_SECRET_KEY",
-        provider: "Stripe",
-        regex: r"\b(?:sk|rk)_live_[A-Za-z0-9]{24,}\b",
-        positive: "stripe('sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z')",
-        negative: "// e.g. sk_test_example or sk_live_xxx",
-    },
-    CredentialRule {
-        name: "stripe_webhook_secret",
-        suggested_key: "STRIPE_WEBHOOK_SECRET",
-        provider: "Stripe",
-        regex: r"\bwhsec_[A-Za-z0-9+/=]{32,}",
-        positive: "const hook = 'whsec_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z';",
-        negative: "const hook = process.env.whsec_NAME;",
-    },
-    CredentialRule {
-        name: "sendgrid_api_key",
-        suggested_key: "SENDGRID_API_KEY",
-        provider: "SendGrid",
-        regex: r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b",
-        positive: "sg.setApiKey('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')",
-        negative: "see SG.setApiKey(key) in the docs",
-    },
-    CredentialRule {
-        name: "google_api_key",
-        suggested_key: "GOOGLE_API_KEY",
-        provider: "Google",
-        regex: r"\bAIza[0-9A-Za-z_-]{35}\b",
-        positive: "maps?key=AIzaSyAb3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z0",
-        negative: "AIzaSyShort",
-    },
-    CredentialRule {
-        name: "hubspot_private_app_token",
-        suggested_key: "HUBSPOT_ACCESS_TOKEN",
-        provider: "HubSpot",
-        regex: r"\bpat-(?:na|eu|ap)\d-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
-        positive: "Bearer pat-na1-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
-        negative: "pat-na1-your-token-here",
-    },
-    CredentialRule {
-        name: "slack_token",
-        suggested_key: "SLACK_TOKEN",
-        provider: "Slack",
-        regex: r"\bxox[abpr]-[0-9]{8,}-[0-9A-Za-z-]{8,}",
-        positive: "token: 'xoxb-123456789012-1234567890123-Ab3dEf6hIj9kLm2nOp5qRs8t'",
-        negative: "token: 'xoxz-123456789012-1234567890123'",
-    },
-    CredentialRule {
-        name: "github_token",
-        suggested_key: "GITHUB_TOKEN",
-        provider: "GitHub",
-        regex: r"\bgh[pousr]_[A-Za-z0-9]{36}\b",
-        positive: "auth: 'ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c'",
-        negative: "auth: 'ghp_tooShort123'",
-    },
-    CredentialRule {
-        name: "github_fine_grained_pat",
-        suggested_key: "GITHUB_TOKEN",
-        provider: "GitHub",
-        regex: r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b",
-        positive: "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",
-        negative: "github_pat_<your token>",
-    },
-    CredentialRule {
-        name: "aws_access_key_id",
-        suggested_key: "AWS_ACCESS_KEY_ID",
-        provider: "AWS",
-        regex: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-        positive: "accessKeyId: 'AKIAIOSFODNN7EXAMPLQ'",
-        negative: "accessKeyId: 'AKIAlowercase0000000'",
-    },
-    CredentialRule {
-        name: "twilio_api_key",
-        suggested_key: "TWILIO_API_KEY",
-        provider: "Twilio",
-        regex: r"\bSK[0-9a-f]{32}\b",
-        positive: "const sid = 'SK0123456789abcdef0123456789abcdef';",
-        negative: "const sid = 'SK0123456789abcdefXYZ';",
-    },
-    CredentialRule {
-        name: "twilio_account_sid",
-        suggested_key: "TWILIO_ACCOUNT_SID",
-        provider: "Twilio",
-        regex: r"\bAC[0-9a-f]{32}\b",
-        positive: "twilio('AC0123456789abcdef0123456789abcdef', token)",
-        negative: "twilio('ACCOUNT_SID', token)",
-    },
-    CredentialRule {
-        name: "meta_access_token",
-        suggested_key: "WHATSAPP_ACCESS_TOKEN",
-        provider: "Meta",
-        regex: r"\bEAA[A-Za-z0-9]{80,}\b",
-        positive: "Bearer EAAGm0PX4ZCpsBAb3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9oPq2rSt5uVw8xYz1aBc4dEf7gHi0o6pQr9s",
-        negative: "const EAAB = 'EAABshort';",
-    },
-    CredentialRule {
-        name: "pem_private_key",
-        suggested_key: "PRIVATE_KEY",
-        provider: "PEM",
-        regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-        positive: "-----BEGIN RSA PRIVATE KEY-----",
-        negative: "-----BEGIN PUBLIC KEY-----",
-    },
-    CredentialRule {
-        name: "jwt",
-        suggested_key: "JWT_TOKEN",
-        provider: "JWT",
-        regex: r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
-        positive: "auth = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'",
-        negative: "a JWT looks like eyJhbGciOi...",
-    },
-];
-
-/// The rules compiled once; the index in the set is the index in [`RULES`].
-static RULE_SET: LazyLock<RegexSet> =
-    LazyLock::new(|| RegexSet::new(RULES.iter().map(|r| r.regex)).expect("the credential rules compile"));
-
-/// The names of the rules that match `line`, in table order.
-pub fn credential_rules_in(line: &str) -> Vec<&'static str> {
-    RULE_SET.matches(line).iter().map(|i| RULES[i].name).collect()
-}
-
-/// What a finding is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FindingKind {
-    /// One of the project's own values (the secret's key).
-    ProjectSecret(String),
-    /// A recognisable credential (the rule's name).
-    Credential(&'static str),
-}
-
-/// One finding: where, and what, never the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub file: String,
-    /// 1-based.
-    pub line: usize,
-    pub kind: FindingKind,
-}
-
-impl Finding {
-    /// `"secret"` or `"credential"`.
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            FindingKind::ProjectSecret(_) => "secret",
-            FindingKind::Credential(_) => "credential",
+/// The warning shown to the user for a stored finding: where, what, and
+/// the command that moves it into Secrets. Never the value.
+pub fn message(finding: &NewFinding, slug: &str, id: i64) -> String {
+    let what = match &finding.key {
+        Some(key) => format!("the value of {key}"),
+        None => {
+            let provider = rule(&finding.rule).map_or("", |r| r.provider);
+            let shown = finding
+                .fingerprint
+                .as_deref()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_default();
+            format!("a {provider} credential ({}{shown})", finding.rule)
         }
-    }
+    };
+    format!(
+        "{}:{}:{} contains {what}; move it into Secrets as {}: paige code fix {slug} --finding {id}",
+        finding.file, finding.line, finding.column, finding.suggested_key
+    )
+}
 
-    /// The secret's key or the rule's name.
-    pub fn what(&self) -> &str {
-        match &self.kind {
-            FindingKind::ProjectSecret(key) => key,
-            FindingKind::Credential(rule) => rule,
-        }
-    }
+/// The finding as `paige code push --json`, the API and the dashboard show
+/// it.
+pub fn to_json(finding: &CodeFinding, slug: &str) -> serde_json::Value {
+    let f = &finding.finding;
+    serde_json::json!({
+        "id": finding.id,
+        "revision": finding.revision,
+        "file": f.file,
+        "line": f.line,
+        "column": f.column,
+        "kind": f.kind(),
+        "rule": f.rule,
+        "key": f.key,
+        "fingerprint": f.fingerprint,
+        "suggested_key": f.suggested_key,
+        "message": message(f, slug, finding.id),
+    })
+}
 
-    /// The warning shown to the user: where, what, and how to move it into
-    /// Secrets. Never the value.
-    pub fn message(&self, slug: &str) -> String {
-        let (what, key) = match &self.kind {
-            FindingKind::ProjectSecret(key) => (format!("the value of {key}"), key.as_str()),
-            FindingKind::Credential(name) => {
-                let rule = RULES.iter().find(|r| r.name == *name);
-                let provider = rule.map_or("", |r| r.provider);
-                let key = rule.map_or("API_KEY", |r| r.suggested_key);
-                (format!("a {provider} credential ({name})"), key)
-            }
-        };
-        format!(
-            "{}:{} contains {what}; move it into Secrets: paige secrets set {slug} {key} and read process.env.{key}",
-            self.file, self.line
-        )
-    }
+/// 1-based line and byte column of byte `at` of `text`.
+fn position(line_starts: &[usize], at: usize) -> (usize, usize) {
+    let index = line_starts.partition_point(|&start| start <= at) - 1;
+    (index + 1, at - line_starts[index] + 1)
+}
 
-    /// The finding as `paige code push --json` shows it (the API's
-    /// `CodeWarning` has the same fields).
-    pub fn to_json(&self, slug: &str) -> serde_json::Value {
-        let mut value = serde_json::json!({
-            "file": self.file,
-            "line": self.line,
-            "kind": self.kind_name(),
-            "message": self.message(slug),
-        });
-        let field = match self.kind {
-            FindingKind::ProjectSecret(_) => "key",
-            FindingKind::Credential(_) => "rule",
-        };
-        value[field] = self.what().into();
-        value
-    }
-
-    /// `file:line key-or-rule`: what the audit keeps.
-    pub fn audit_text(&self) -> String {
-        format!("{}:{} {}", self.file, self.line, self.what())
+/// The key a credential is stored under by default: the variable it is
+/// assigned to (`const stripeKey = '…'` gives `STRIPE_KEY`) when that
+/// says more than "key", or else the provider's (`STRIPE_SECRET_KEY`).
+pub fn suggest_key(before: &str, rule: &CredentialRule) -> String {
+    static ASSIGNED: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"["']?([A-Za-z_][A-Za-z0-9_]*)["']?\s*[:=]\s*['"`]$"#).expect("the pattern compiles")
+    });
+    const GENERIC: &[&str] = &["KEY", "TOKEN", "SECRET", "VALUE", "PASSWORD", "AUTH", "K", "S"];
+    let name = ASSIGNED.captures(before).map(|c| upper_snake(&c[1]));
+    match name {
+        Some(name) if !GENERIC.contains(&name.as_str()) && crate::secrets::rules::check_key(&name).is_ok() => name,
+        _ => rule.suggested_key.to_owned(),
     }
 }
 
-/// The keys of the `[REDACTED:KEY]` markers in `text`, with repeats.
-fn markers(text: &str) -> Vec<&str> {
-    let mut keys = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("[REDACTED:") {
-        let tail = &rest[at + "[REDACTED:".len()..];
-        match tail.find(']') {
-            Some(end) => {
-                keys.push(&tail[..end]);
-                rest = &tail[end..];
-            }
-            None => break,
+/// `stripeKey` and `stripe_key` give `STRIPE_KEY`.
+fn upper_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            out.push('_');
         }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_uppercase());
     }
-    keys
+    out
 }
 
-/// Scans one text file. `None` for a file that is not UTF-8 text (binary
-/// files are not scanned).
-pub fn scan_file(path: &str, bytes: &[u8], redactor: &Redactor) -> Option<Vec<Finding>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.contains('\0') {
-        return None;
+/// Whether a file is scanned; `None` for a text file, or why not.
+pub fn skipped(path: &str, bytes: &[u8]) -> Option<Skip> {
+    if path.starts_with("node_modules/") || path.contains("/node_modules/") {
+        return Some(Skip::Vendored);
     }
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.contains('\0') => None,
+        _ => Some(Skip::Binary),
+    }
+}
+
+/// Why a file was not scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Installed dependencies (`node_modules/`): not the bot's own code.
+    Vendored,
+    /// Not UTF-8 text.
+    Binary,
+}
+
+/// Scans one text file: the project's values anywhere in it (a value of
+/// several lines too, such as a PEM key), with the redactor's own matcher,
+/// and credentials line by line. `None` for a file that is not UTF-8 text.
+pub fn scan_file(path: &str, bytes: &[u8], redactor: &Redactor) -> Option<Vec<NewFinding>> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| !t.contains('\0'))?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let mut findings = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let redacted = redactor.redact(line.as_bytes());
-        if redacted != line.as_bytes() {
-            let redacted = String::from_utf8_lossy(&redacted);
-            let mut found = markers(&redacted);
-            // Markers the line itself already held are not findings.
-            for key in markers(line) {
-                if let Some(i) = found.iter().position(|k| *k == key) {
-                    found.remove(i);
-                }
-            }
-            found.sort_unstable();
-            found.dedup();
-            findings.extend(found.into_iter().map(|key| Finding {
-                file: path.to_owned(),
-                line: line_no,
-                kind: FindingKind::ProjectSecret(key.to_owned()),
-            }));
-        }
-        findings.extend(credential_rules_in(line).into_iter().map(|rule| Finding {
+    let occurrences = redactor.occurrences(bytes);
+    // A credential that already is one of the project's values is
+    // reported once, as that value (its fix only rewrites the code).
+    let is_project_value = |start: usize, end: usize| occurrences.iter().any(|o| o.start < end && start < o.end);
+    for occurrence in &occurrences {
+        let (line, column) = position(&line_starts, occurrence.start);
+        findings.push(NewFinding {
             file: path.to_owned(),
-            line: line_no,
-            kind: FindingKind::Credential(rule),
-        }));
+            line: as_i64(line),
+            column: as_i64(column),
+            rule: PROJECT_VALUE.to_owned(),
+            key: Some(occurrence.name.to_owned()),
+            fingerprint: None,
+            suggested_key: occurrence.name.to_owned(),
+        });
     }
+    for (index, line) in text.lines().enumerate() {
+        for (rule, range) in credentials_in(line) {
+            let at = line_starts[index];
+            if is_project_value(at + range.start, at + range.end) {
+                continue;
+            }
+            findings.push(NewFinding {
+                file: path.to_owned(),
+                line: as_i64(index + 1),
+                column: as_i64(range.start + 1),
+                rule: rule.name.to_owned(),
+                key: None,
+                fingerprint: Some(fingerprint(rule, &line[range.clone()])),
+                suggested_key: suggest_key(&line[..range.start], rule),
+            });
+        }
+    }
+    findings.sort_by_key(|f| (f.line, f.column));
     Some(findings)
+}
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A flow file (SPEC §1, §5: flows run on Meta's infrastructure, where no
@@ -345,64 +201,64 @@ fn refers_to_secret(line: &str, keys: &[String]) -> bool {
 /// The first line of a flow file that carries a secret: a finding of
 /// [`scan_file`] (a project value or a credential), or a reference to a
 /// secret (see [`refers_to_secret`]). `None`: the flow is clean.
-pub fn flow_violation(findings: &[Finding], bytes: &[u8], keys: &[String]) -> Option<usize> {
+pub fn flow_violation(findings: &[NewFinding], bytes: &[u8], keys: &[String]) -> Option<usize> {
     let text = String::from_utf8_lossy(bytes);
     let reference = text.lines().position(|l| refers_to_secret(l, keys)).map(|i| i + 1);
-    let found = findings.iter().map(|f| f.line).min();
+    let found = findings
+        .iter()
+        .map(|f| usize::try_from(f.line).unwrap_or(usize::MAX))
+        .min();
     match (reference, found) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
+/// The JSON path (`$.screens[0].data.token`) of the first string of a
+/// flow, key or value, that carries a secret: a project value in any form
+/// the redactor knows, a credential, or a reference to a secret. `None` if
+/// the file is not JSON or no single string does (the line still says
+/// where).
+pub fn flow_json_path(bytes: &[u8], keys: &[String], redactor: &Redactor) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let carries = |s: &str| {
+        !redactor.occurrences(s.as_bytes()).is_empty()
+            || !credential_rules_in(s).is_empty()
+            || refers_to_secret(s, keys)
+            || keys.iter().any(|k| s == k)
+    };
+    fn walk(value: &serde_json::Value, path: &mut String, carries: &dyn Fn(&str) -> bool) -> bool {
+        match value {
+            serde_json::Value::String(s) => carries(s),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path, carries);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(fields) => fields.iter().any(|(name, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(name);
+                let found = carries(name) || walk(item, path, carries);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = "$".to_owned();
+    walk(&value, &mut path, &carries).then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every rule matches its own positive example and not its near miss;
-    /// a failure names the rule.
-    #[test]
-    fn each_rule_matches_its_example_and_not_its_near_miss() {
-        for rule in RULES {
-            let re = regex::Regex::new(rule.regex).unwrap_or_else(|e| panic!("{}: {e}", rule.name));
-            assert!(
-                re.is_match(rule.positive),
-                "{} ({}) misses its positive example",
-                rule.name,
-                rule.provider
-            );
-            assert!(
-                !re.is_match(rule.negative),
-                "{} ({}) matches its near miss",
-                rule.name,
-                rule.provider
-            );
-            assert!(
-                credential_rules_in(rule.positive).contains(&rule.name),
-                "{}: the set does not report it",
-                rule.name
-            );
-        }
-    }
-
-    #[test]
-    fn suggested_keys_are_valid_secret_keys() {
-        for rule in RULES {
-            assert!(
-                crate::secrets::rules::check_key(rule.suggested_key).is_ok(),
-                "{}",
-                rule.name
-            );
-        }
-    }
-
-    #[test]
-    fn rule_names_are_unique() {
-        let mut names: Vec<_> = RULES.iter().map(|r| r.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), RULES.len());
-    }
 
     #[test]
     fn project_values_are_found_in_their_forms_without_the_value() {
@@ -411,15 +267,43 @@ mod tests {
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value);
         let code = format!("ok\nconst p = '{value}';\n// [REDACTED:DB_PASSWORD] is fine\nx = '{b64}'\n");
         let found = scan_file("app.js", code.as_bytes(), &redactor).expect("text");
-        let lines: Vec<(usize, &str)> = found.iter().map(|f| (f.line, f.what())).collect();
-        assert_eq!(lines, vec![(2, "DB_PASSWORD"), (4, "DB_PASSWORD")]);
-        assert!(found.iter().all(|f| !f.audit_text().contains(value)));
+        let lines: Vec<(i64, i64, &str)> = found.iter().map(|f| (f.line, f.column, f.what())).collect();
+        assert_eq!(lines, vec![(2, 12, "DB_PASSWORD"), (4, 6, "DB_PASSWORD")]);
+        assert!(found.iter().all(|f| !format!("{f:?}").contains(value)));
+    }
+
+    #[test]
+    fn a_value_of_several_lines_is_found_where_it_starts() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----";
+        let redactor = Redactor::new(&[("SIGNING_KEY", pem.as_bytes())]);
+        let code = format!("// key\nconst key = `{pem}`;\n");
+        let found = scan_file("app.js", code.as_bytes(), &redactor).expect("text");
+        let what: Vec<(i64, i64, &str)> = found.iter().map(|f| (f.line, f.column, f.rule.as_str())).collect();
+        assert!(what.contains(&(2, 14, "pem_private_key")), "{what:?}");
+        assert!(
+            found
+                .iter()
+                .any(|f| f.key.as_deref() == Some("SIGNING_KEY") && f.line <= 3),
+            "{what:?}"
+        );
+    }
+
+    #[test]
+    fn keys_are_suggested_from_the_variable_or_the_provider() {
+        let stripe = rule("stripe_secret_key").unwrap();
+        assert_eq!(suggest_key("const stripeKey = '", stripe), "STRIPE_KEY");
+        assert_eq!(suggest_key("  \"billing_secret\": \"", stripe), "BILLING_SECRET");
+        assert_eq!(suggest_key("const key = '", stripe), "STRIPE_SECRET_KEY");
+        assert_eq!(suggest_key("require('stripe')('", stripe), "STRIPE_SECRET_KEY");
     }
 
     #[test]
     fn binary_files_are_not_scanned() {
         let redactor = Redactor::new::<&str, &[u8]>(&[]);
         assert_eq!(scan_file("a.bin", &[0xff, 0xfe, 0], &redactor), None);
+        assert_eq!(skipped("a.bin", &[0xff, 0xfe, 0]), Some(Skip::Binary));
+        assert_eq!(skipped("node_modules/x/a.js", b"x"), Some(Skip::Vendored));
+        assert_eq!(skipped("lib/a.js", b"x"), None);
     }
 
     #[test]
@@ -444,29 +328,26 @@ mod tests {
         assert_eq!(flow_violation(&[], own, &keys), None);
     }
 
-    /// The figure of issue 14: a 20,000-file, 100 MB push, scanned with a
-    /// project of 20 secrets. Run in release:
-    /// `cargo test --release -p paige --lib -- --ignored scan_throughput --nocapture`.
     #[test]
-    #[ignore = "a measurement, run by hand in release"]
-    fn scan_throughput() {
-        let values: Vec<(String, String)> = (0..20)
-            .map(|i| (format!("KEY_{i}"), format!("value-{i}-3f9a7c21e4b8d605")))
-            .collect();
-        let redactor = Redactor::new(&values);
-        let line = "  const total = items.reduce((sum, item) => sum + item.price * item.qty, 0); // ok\n";
-        let file: String = line.repeat(5_000 / line.len());
-        let files = 20_000;
-        let start = std::time::Instant::now();
-        let mut found = 0;
-        for i in 0..files {
-            found += scan_file(&format!("src/f{i}.js"), file.as_bytes(), &redactor)
-                .expect("text")
-                .len();
-        }
-        let elapsed = start.elapsed();
-        let total = file.len() * files;
-        eprintln!("scanned {files} files, {total} bytes, in {elapsed:?} ({found} findings)");
-        assert_eq!(found, 0);
+    fn a_flow_names_the_json_path_of_the_secret() {
+        let redactor = Redactor::new(&[("API_KEY", b"planted-value-0123456789".as_slice())]);
+        let keys = vec!["API_KEY".to_owned()];
+        let path = |json: &str| flow_json_path(json.as_bytes(), &keys, &redactor);
+        assert_eq!(
+            path(r#"{"version": "3.1", "screens": [{"id": "A"}, {"data": {"t": "planted-value-0123456789"}}]}"#)
+                .as_deref(),
+            Some("$.screens[1].data.t")
+        );
+        assert_eq!(
+            path(r#"{"a": {"b": ["x", "{{API_KEY}}"]}}"#).as_deref(),
+            Some("$.a.b[1]")
+        );
+        assert_eq!(path(r#"{"a": "API_KEY"}"#).as_deref(), Some("$.a"));
+        assert_eq!(
+            path(r#"{"a": "sk_live_51Hx3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"}"#).as_deref(),
+            Some("$.a")
+        );
+        assert_eq!(path(r#"{"a": "${data.name}"}"#), None);
+        assert_eq!(path("not json"), None);
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod dotenv;
 pub mod guard;
+pub mod guard_fix;
+mod guard_rules;
 pub mod rules;
 mod values;
 mod versions;
@@ -85,21 +87,22 @@ impl Paige {
         let dek = Arc::new(self.data_key(project)?);
         let writes = entries
             .iter()
-            .map(|&(key, value)| {
-                let (dek, key_name, value) = (Arc::clone(&dek), key.to_owned(), value.clone());
-                let project_id = project.id;
-                SecretWrite {
-                    key: key.to_owned(),
-                    value_len: value.expose_secret().len(),
-                    seal: Arc::new(move |version: i64| {
-                        crypto::seal_value(&dek, project_id, &key_name, version, &value)
-                    }),
-                    rollback_of,
-                }
+            .map(|&(key, value)| SecretWrite {
+                rollback_of,
+                ..sealed_write(&dek, project.id, key, value)
             })
             .collect();
         let keep = self.config.secret_versions;
         self.store.write_secrets(project.id, writes, keep, actor).await
+    }
+
+    /// One checked write of a value, sealed for the version the store
+    /// assigns, for a transaction that writes more than secrets.
+    pub(crate) fn secret_write(&self, project: &ProjectRecord, key: &str, value: &SecretString) -> Result<SecretWrite> {
+        rules::check_key(key)?;
+        rules::check_value(value)?;
+        let dek = Arc::new(self.data_key(project)?);
+        Ok(sealed_write(&dek, project.id, key, value))
     }
 
     /// Lists a project's keys with when and by whom each was last set.
@@ -149,5 +152,16 @@ impl Paige {
             project_id: project.id,
             secrets,
         })
+    }
+}
+
+/// A write of `value` under `key`, sealed with the project's data key.
+fn sealed_write(dek: &Arc<crypto::DataKey>, project_id: i64, key: &str, value: &SecretString) -> SecretWrite {
+    let (dek, key_name, value) = (Arc::clone(dek), key.to_owned(), value.clone());
+    SecretWrite {
+        key: key.to_owned(),
+        value_len: value.expose_secret().len(),
+        seal: Arc::new(move |version: i64| crypto::seal_value(&dek, project_id, &key_name, version, &value)),
+        rollback_of: None,
     }
 }

@@ -245,20 +245,28 @@ impl BatchCommit for Batches {
             Backend::Postgres(pool) => Backend::Postgres(pool),
         };
         let mut tx = begin_write(writer).await?;
-        let stored = match &mut tx {
-            Backend::Sqlite(tx) => sqlite_group::read(tx, batch).await?,
-            Backend::Postgres(tx) => postgres_group::read_locked(tx, batch).await?,
-        };
-        let plan = plan(batch, stored);
-        if !plan.rows.is_empty() {
-            match &mut tx {
-                Backend::Sqlite(tx) => sqlite_group::write(tx, &plan).await?,
-                Backend::Postgres(tx) => postgres_group::write(tx, &plan).await?,
-            }
-        }
+        let results = write_jobs(&mut tx, batch).await?;
         on!(tx, |tx| tx.commit().await)?;
-        Ok(plan.results)
+        Ok(results)
     }
+}
+
+/// Applies the secret writes of `batch` inside `tx` (which the caller
+/// commits): the group commit's batch, or the one write of a transaction
+/// that changes more than secrets (the code guard's "move into Secrets").
+pub(super) async fn write_jobs(tx: &mut Tx, batch: &[WriteJob]) -> Result<BatchResults, sqlx::Error> {
+    let stored = match tx {
+        Backend::Sqlite(tx) => sqlite_group::read(tx, batch).await?,
+        Backend::Postgres(tx) => postgres_group::read_locked(tx, batch).await?,
+    };
+    let plan = plan(batch, stored);
+    if !plan.rows.is_empty() {
+        match tx {
+            Backend::Sqlite(tx) => sqlite_group::write(tx, &plan).await?,
+            Backend::Postgres(tx) => postgres_group::write(tx, &plan).await?,
+        }
+    }
+    Ok(plan.results)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod sql;
 mod sql_accounts;
 mod sql_code;
 mod sql_executions;
+mod sql_findings;
 mod sql_retention;
 mod sql_versions;
 pub mod sqlite;
@@ -32,7 +33,7 @@ pub mod versions;
 
 pub use accounts::AccountStore;
 pub use backend::SqlStore;
-pub use code::CodeStore;
+pub use code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeStore};
 pub use executions::ExecutionStore;
 pub use postgres::PostgresStore;
 pub use retention::RetentionStore;

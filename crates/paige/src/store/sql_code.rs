@@ -11,13 +11,15 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::QueryBuilder;
 
-use super::backend::{Conn, SqlStore, on};
-use super::code::{CodeSink, CodeStore};
+use super::backend::{Conn, SqlStore, Tx, on, write_jobs};
+use super::code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeSink, CodeStore};
+use super::group_commit::WriteJob;
 use super::rows::{REVISION_COLUMNS, as_i64, code_entry_from_row, code_meta_from_row, revision_from_row};
 use super::sql::insert_audit;
+use super::sql_findings::{Replaced, list, store_findings};
 use crate::error::{Error, Result};
 use crate::model::code_limits::{CodeLimits, plan_put};
-use crate::model::{Actor, CodeMeta, CodeRevision, CodeTotals, NewAudit, NewCodeEntry, now_millis};
+use crate::model::{Actor, CodeFinding, CodeMeta, CodeRevision, CodeTotals, NewAudit, NewCodeEntry, now_millis};
 
 /// Entries per INSERT of a push, and bytes of content at most (one entry
 /// may be larger on its own): few round trips, bounded statements, and at
@@ -95,6 +97,45 @@ fn code_audit<'a>(action: &'a str, revision: &CodeRevision, what: String, projec
     }
 }
 
+/// The project's current revision number, inside a transaction.
+async fn current_revision(conn: Conn<'_>, project_id: i64) -> Result<Option<i64>> {
+    Ok(on!(conn, |c| sqlx::query_scalar(
+        "SELECT revision FROM code_revisions WHERE project_id = $1"
+    )
+    .bind(project_id)
+    .fetch_optional(c)
+    .await?))
+}
+
+/// Writes one regular file inside `tx` (which holds the project's lock):
+/// the limits, the entry, the revision, the audit record of `action` and
+/// the file's findings.
+async fn put_file(
+    tx: &mut Tx,
+    project_id: i64,
+    change: CodeChange<NewCodeEntry>,
+    limits: &CodeLimits,
+    action: &str,
+    detail: Option<String>,
+    actor: &Actor,
+) -> Result<CodeChanged> {
+    let new = change.entries;
+    let after = plan_put(listing(tx.conn(), project_id).await?, new.meta.clone(), limits)?;
+    upsert_entries(tx.conn(), project_id, &[&new]).await?;
+    let revision = bump_revision(tx.conn(), project_id, &CodeTotals::of(&after), actor).await?;
+    let what = detail.unwrap_or_else(|| format!("{} ({} bytes)", new.entry.path, new.meta.size));
+    insert_audit(
+        tx.conn(),
+        code_audit(action, &revision, what, project_id),
+        actor,
+        revision.updated_at,
+    )
+    .await?;
+    let path = new.entry.path.as_str();
+    let findings = store_findings(tx, project_id, &revision, Replaced::File(path), &change.findings, actor).await?;
+    Ok(CodeChanged { revision, findings })
+}
+
 #[async_trait]
 impl CodeStore for SqlStore {
     async fn code_revision(&self, project_id: i64) -> Result<Option<CodeRevision>> {
@@ -111,10 +152,11 @@ impl CodeStore for SqlStore {
     async fn replace_code(
         &self,
         project_id: i64,
-        entries: Vec<NewCodeEntry>,
+        change: CodeChange<Vec<NewCodeEntry>>,
         action: &str,
         actor: &Actor,
-    ) -> Result<CodeRevision> {
+    ) -> Result<CodeChanged> {
+        let entries = change.entries;
         let metas: Vec<CodeMeta> = entries.iter().map(|e| e.meta.clone()).collect();
         let totals = CodeTotals::of(&metas);
         let mut tx = self.begin_write().await?;
@@ -148,33 +190,71 @@ impl CodeStore for SqlStore {
             revision.updated_at,
         )
         .await?;
+        let findings = store_findings(&mut tx, project_id, &revision, Replaced::All, &change.findings, actor).await?;
         tx.commit().await?;
-        Ok(revision)
+        Ok(CodeChanged { revision, findings })
     }
 
     async fn put_code_file(
         &self,
         project_id: i64,
-        new: NewCodeEntry,
+        change: CodeChange<NewCodeEntry>,
         limits: &CodeLimits,
         actor: &Actor,
-    ) -> Result<CodeRevision> {
+    ) -> Result<CodeChanged> {
         // Under the project's lock, so two writes cannot both pass the limits.
         let mut tx = self.begin_write().await?;
         tx.lock_project(project_id).await?;
-        let after = plan_put(listing(tx.conn(), project_id).await?, new.meta.clone(), limits)?;
-        upsert_entries(tx.conn(), project_id, &[&new]).await?;
-        let revision = bump_revision(tx.conn(), project_id, &CodeTotals::of(&after), actor).await?;
-        let what = format!("{} ({} bytes)", new.entry.path, new.meta.size);
-        insert_audit(
-            tx.conn(),
-            code_audit("code.put", &revision, what, project_id),
-            actor,
-            revision.updated_at,
-        )
-        .await?;
+        let changed = put_file(&mut tx, project_id, change, limits, "code.put", None, actor).await?;
         tx.commit().await?;
-        Ok(revision)
+        Ok(changed)
+    }
+
+    async fn code_findings(&self, project_id: i64) -> Result<Vec<CodeFinding>> {
+        let mut tx = self.begin_read().await?;
+        let findings = list(tx.conn(), project_id).await?;
+        tx.commit().await?;
+        Ok(findings)
+    }
+
+    async fn fix_code(&self, project_id: i64, fix: CodeFix, limits: &CodeLimits, actor: &Actor) -> Result<CodeFixed> {
+        let mut tx = self.begin_write().await?;
+        tx.lock_project(project_id).await?;
+        let current = current_revision(tx.conn(), project_id).await?;
+        if current != Some(fix.expected_revision) {
+            return Err(Error::Conflict(
+                "the code changed since the finding was read; list the findings again".into(),
+            ));
+        }
+        // The secret first: its limits are checked against the project's
+        // totals under the same lock, and a refusal rolls back everything.
+        let secret = match fix.secret {
+            Some(write) => {
+                let job = [WriteJob {
+                    project_id,
+                    writes: vec![write],
+                    keep: fix.keep,
+                    actor: actor.clone(),
+                }];
+                let mut results = write_jobs(&mut tx, &job).await?;
+                let mut outcomes = results
+                    .pop()
+                    .ok_or_else(|| Error::internal("the secret write reported nothing"))??;
+                Some(
+                    outcomes
+                        .pop()
+                        .ok_or_else(|| Error::internal("the secret write reported no outcome"))?,
+                )
+            }
+            None => None,
+        };
+        let change = CodeChange {
+            entries: fix.file,
+            findings: fix.findings,
+        };
+        let changed = put_file(&mut tx, project_id, change, limits, "code.fix", Some(fix.detail), actor).await?;
+        tx.commit().await?;
+        Ok(CodeFixed { changed, secret })
     }
 
     async fn read_code(&self, project_id: i64, sink: CodeSink) -> Result<Option<CodeRevision>> {

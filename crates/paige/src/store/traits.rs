@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
-use super::snapshot::PoolStat;
 use super::retention::RetentionStore;
+use super::snapshot::PoolStat;
 use super::versions::VersionStore;
 use crate::error::Result;
 use crate::model::{

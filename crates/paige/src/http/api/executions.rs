@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::findings::CodeWarning;
 use super::timestamp;
 use crate::auth::roles::Action;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, Caller, JsonBody, PageQuery, RequestShape, next_before};
 use crate::runtime::{CodeLimits, ExecutionRecord, ExecutionRequest, LogLine, Trigger};
-use crate::secrets::guard::{Finding, FindingKind};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeWritten {
@@ -24,42 +24,6 @@ pub struct CodeWritten {
     /// What the code guard found in the file: hard-coded project values and
     /// credentials, by line and name, never the value. The write is done.
     warnings: Vec<CodeWarning>,
-}
-
-/// One finding of the code guard.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CodeWarning {
-    file: String,
-    /// 1-based.
-    line: usize,
-    /// `secret` (one of the project's own values) or `credential` (a
-    /// recognisable credential).
-    kind: &'static str,
-    /// The project secret's key (kind `secret`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
-    /// The credential rule's name (kind `credential`), e.g. `stripe_secret_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'static str>,
-    /// The warning as the CLI prints it, with how to move it into Secrets.
-    message: String,
-}
-
-impl CodeWarning {
-    fn new(finding: &Finding, slug: &str) -> Self {
-        let (key, rule) = match &finding.kind {
-            FindingKind::ProjectSecret(key) => (Some(key.clone()), None),
-            FindingKind::Credential(rule) => (None, Some(*rule)),
-        };
-        CodeWarning {
-            file: finding.file.clone(),
-            line: finding.line,
-            kind: finding.kind_name(),
-            key,
-            rule,
-            message: finding.message(slug),
-        }
-    }
 }
 
 /// Writes one file of the project's bot code (raw bytes). The path is

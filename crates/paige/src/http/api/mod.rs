@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod executions;
+mod findings;
 mod invites;
 mod members;
 mod projects;
@@ -48,6 +49,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invites::decline_invite))
         .routes(routes!(audit::list_audit))
         .routes(routes!(executions::put_code))
+        .routes(routes!(findings::list_findings))
+        .routes(routes!(findings::fix_finding))
         .routes(routes!(executions::list_executions, executions::run_execution))
         .routes(routes!(executions::get_execution))
         .routes(routes!(runtime::get_runtime, runtime::put_runtime))

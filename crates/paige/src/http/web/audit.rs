@@ -25,6 +25,7 @@ pub const ACTIONS: &[&str] = &[
     "code.put",
     "code.import",
     "code.warnings",
+    "code.fix",
     "project.create",
 ];
 

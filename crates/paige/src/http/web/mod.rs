@@ -11,12 +11,13 @@
 
 mod audit;
 mod executions;
+mod findings;
 mod members;
 mod pages;
 mod projects;
+mod runtime;
 mod secret_import;
 mod secret_save;
-mod runtime;
 mod secrets;
 mod sent;
 mod session;
@@ -60,6 +61,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/projects/{slug}/settings/secrets/{key}/rollback",
             post(versions::rollback),
+        )
+        .route(
+            "/projects/{slug}/settings/secrets/findings/{id}/fix",
+            post(findings::fix),
         )
         .route(
             "/projects/{slug}/executions",

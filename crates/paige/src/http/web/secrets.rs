@@ -109,6 +109,10 @@ pub struct SecretsPage {
     pub warning: Option<String>,
     pub form: SecretForm,
     pub key_max: usize,
+    /// The code guard's findings in the project's code.
+    pub findings: Vec<super::findings::FindingRow>,
+    /// The user may move a finding into Secrets (writes code and secrets).
+    pub can_fix: bool,
     pub value_min: usize,
 }
 
@@ -136,6 +140,8 @@ pub struct SecretsQuery {
     /// After an import: how many keys were added and replaced.
     added: Option<usize>,
     overwritten: Option<usize>,
+    /// A finding was moved into Secrets under this key.
+    fixed: Option<String>,
 }
 
 pub async fn build(
@@ -163,6 +169,7 @@ pub async fn build(
             by: s.updated_by,
         })
         .collect();
+    let findings = super::findings::rows(state, project).await?;
     let page = user
         .layout(
             state,
@@ -183,6 +190,8 @@ pub async fn build(
         form,
         key_max: KEY_MAX_LEN,
         value_min: VALUE_MIN_BYTES,
+        findings,
+        can_fix: allows(role, Action::WriteSecrets) && allows(role, Action::PushCode),
     })
 }
 
@@ -218,6 +227,8 @@ pub async fn page(
         Some(format!(
             "Imported the .env file: {added} added, {replaced} replaced. Executions started from now on get them."
         ))
+    } else if let Some(key) = shown_key(query.fixed.as_ref()) {
+        Some(format!("Moved into Secrets: the code now reads process.env.{key}."))
     } else {
         shown_key(query.deleted.as_ref()).map(|key| format!("Deleted {key}."))
     };

@@ -52,6 +52,8 @@ async fn the_openapi_document_matches_the_routes(env: Env) {
         ("POST", "/api/v1/invites/{id}/decline"),
         ("GET", "/api/v1/projects/{slug}/audit"),
         ("PUT", "/api/v1/projects/{slug}/code/{path}"),
+        ("GET", "/api/v1/projects/{slug}/code/findings"),
+        ("POST", "/api/v1/projects/{slug}/code/findings/{id}/fix"),
         ("GET", "/api/v1/projects/{slug}/executions"),
         ("POST", "/api/v1/projects/{slug}/executions"),
         ("GET", "/api/v1/projects/{slug}/executions/{id}"),

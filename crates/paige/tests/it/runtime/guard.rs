@@ -29,9 +29,13 @@ fn b64(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value)
 }
 
+/// A PEM private key (made up).
+const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7yvY3dZ0k9PlantedPemBodyLineAbCdEfGhIjKlMnOpQr\n-----END RSA PRIVATE KEY-----";
+const PEM_BODY: &str = "MIIEowIBAAKCAQEA7yvY3dZ0k9PlantedPemBodyLineAbCdEfGhIjKlMnOpQr";
+
 /// The forms of the planted values that must never be shown.
 fn forbidden() -> Vec<String> {
-    vec![PLANTED.to_owned(), b64(PLANTED), STRIPE.to_owned()]
+    vec![PLANTED.to_owned(), b64(PLANTED), STRIPE.to_owned(), PEM_BODY.to_owned()]
 }
 
 fn assert_no_value(what: &str, text: &str) {
@@ -79,46 +83,96 @@ async fn stored_file(env: &Env, project_id: i64, path: &str) -> Option<Vec<u8>> 
 
 both_backends!(a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value);
 
+/// (file, line, column, rule, key) of each finding of a JSON listing.
+fn places(findings: &serde_json::Value) -> Vec<(String, u64, u64, String, Option<String>)> {
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["file"].as_str().unwrap().to_owned(),
+                w["line"].as_u64().unwrap(),
+                w["column"].as_u64().unwrap(),
+                w["rule"].as_str().unwrap().to_owned(),
+                w["key"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
 async fn a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value(env: Env) {
     env.project("my-bot").await;
     env.set("my-bot", "OPENAI_API_KEY", PLANTED).await;
     let id = project_id(&env, "my-bot").await;
     let dir = env.dir.path().join("code");
     let app = format!(
-        "'use strict';\nconst key = '{PLANTED}';\nconst encoded = '{}';\nconst stripe = require('stripe')('{STRIPE}');\n",
+        "'use strict';\nconst key = '{PLANTED}';\nconst encoded = '{}';\nconst stripe = require('stripe')('{STRIPE}');\nconst signing = `{PEM}`;\n",
         b64(PLANTED)
     );
     write_tree(
         &dir,
         &[
             ("app.js", &app),
-            // A near miss in prose: not a finding.
-            ("README.md", "Use a test key such as sk_test_example here.\n"),
+            // A near miss in a comment of the README: not a finding.
+            ("README.md", "<!-- Use a test key such as sk_test_example here. -->\n"),
             // Installed dependencies are not scanned.
             ("node_modules/dep/index.js", &format!("module.exports = '{STRIPE}';\n")),
         ],
     );
+    std::fs::write(dir.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
     let out = env.cli(&["code", "push", "my-bot", dir.to_str().unwrap()], b"");
     let (out_text, err_text) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{err_text}");
-    assert!(out_text.starts_with("pushed 3 files"), "{out_text}");
-    let warnings: Vec<&str> = err_text.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert!(out_text.starts_with("pushed 4 files"), "{out_text}");
+    let stripe_column = app.lines().nth(3).unwrap().find("sk_live").unwrap() + 1;
+    let warnings: Vec<String> = err_text
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(|l| l.rsplit_once("--finding ").unwrap().0.to_owned())
+        .collect();
     assert_eq!(
         warnings,
         [
-            "warning: app.js:2 contains the value of OPENAI_API_KEY; move it into Secrets: \
-             paige secrets set my-bot OPENAI_API_KEY and read process.env.OPENAI_API_KEY",
-            "warning: app.js:3 contains the value of OPENAI_API_KEY; move it into Secrets: \
-             paige secrets set my-bot OPENAI_API_KEY and read process.env.OPENAI_API_KEY",
-            "warning: app.js:4 contains a Stripe credential (stripe_secret_key); move it into Secrets: \
-             paige secrets set my-bot STRIPE_SECRET_KEY and read process.env.STRIPE_SECRET_KEY",
+            "warning: app.js:2:14 contains the value of OPENAI_API_KEY; move it into Secrets as OPENAI_API_KEY: \
+             paige code fix my-bot "
+                .to_owned(),
+            "warning: app.js:3:18 contains the value of OPENAI_API_KEY; move it into Secrets as OPENAI_API_KEY: \
+             paige code fix my-bot "
+                .to_owned(),
+            format!(
+                "warning: app.js:4:{stripe_column} contains a Stripe credential (stripe_secret_key sk_live_…Xy4z); \
+                 move it into Secrets as STRIPE_SECRET_KEY: paige code fix my-bot "
+            ),
+            "warning: app.js:5:18 contains a PEM credential (pem_private_key -----BEGIN RSA PRIVATE KEY-----); \
+             move it into Secrets as SIGNING: paige code fix my-bot "
+                .to_owned(),
         ],
+        "{err_text}"
+    );
+    assert!(
+        err_text.contains("note: not scanned for secrets: 1 file under node_modules/, 1 binary file"),
         "{err_text}"
     );
     assert_no_value("stdout", &out_text);
     assert_no_value("stderr", &err_text);
     // Stored all the same: a warning, not a refusal.
     assert_eq!(stored_file(&env, id, "app.js").await.as_deref(), Some(app.as_bytes()));
+    // The findings are stored with the revision, in its transaction.
+    let stored: Vec<(i64, String, i64, Option<String>)> = env
+        .db()
+        .await
+        .rows(
+            "SELECT revision, file, line, fingerprint FROM code_findings WHERE project_id = ? ORDER BY line",
+            &[id.into()],
+        )
+        .await;
+    let rev = revision(&env, id).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
+        [(rev, 2), (rev, 3), (rev, 4), (rev, 5)]
+    );
+    assert_no_value("the stored findings", &format!("{stored:?}"));
     // The audit keeps file:line and names only.
     let audit = audit_details(&env, id).await;
     let guard: Vec<&Option<String>> = audit
@@ -128,43 +182,43 @@ async fn a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value(en
         .collect();
     assert_eq!(
         guard,
-        [&Some(
-            "app.js:2 OPENAI_API_KEY, app.js:3 OPENAI_API_KEY, app.js:4 stripe_secret_key".to_owned()
-        )]
+        [&Some(format!(
+            "revision {rev}: app.js:2 OPENAI_API_KEY, app.js:3 OPENAI_API_KEY, app.js:4 stripe_secret_key, \
+             app.js:5 pem_private_key"
+        ))]
     );
     for (action, detail) in &audit {
         assert_no_value(action, detail.as_deref().unwrap_or(""));
     }
 
-    // --json carries the same warnings, without the value.
+    // --json carries the same findings, without the value.
     let out = env.cli(&["code", "push", "my-bot", dir.to_str().unwrap(), "--json"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_value("--json", &stdout(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(json["files"], 3);
-    let listed: Vec<(String, u64, String)> = json["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            let what = w["key"].as_str().or(w["rule"].as_str()).unwrap();
-            (
-                w["file"].as_str().unwrap().to_owned(),
-                w["line"].as_u64().unwrap(),
-                what.to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            ("app.js".to_owned(), 2, "OPENAI_API_KEY".to_owned()),
-            ("app.js".to_owned(), 3, "OPENAI_API_KEY".to_owned()),
-            ("app.js".to_owned(), 4, "stripe_secret_key".to_owned()),
-        ]
-    );
+    assert_eq!(json["files"], 4);
+    assert_eq!(json["skipped"], serde_json::json!({"node_modules": 1, "binary": 1}));
+    let s = |t: &str| t.to_owned();
+    let key = Some(s("OPENAI_API_KEY"));
+    let expected = vec![
+        (s("app.js"), 2, 14, s("project_value"), key.clone()),
+        (s("app.js"), 3, 18, s("project_value"), key),
+        (s("app.js"), 4, stripe_column as u64, s("stripe_secret_key"), None),
+        (s("app.js"), 5, 18, s("pem_private_key"), None),
+    ];
+    assert_eq!(places(&json["warnings"]), expected);
+    assert_eq!(json["warnings"][2]["fingerprint"], "sk_live_…Xy4z");
+    assert_eq!(json["warnings"][0]["fingerprint"], serde_json::Value::Null);
 
-    // A clean push prints no warning and audits none.
+    // Listed: by the CLI and by the API, the same findings.
+    let out = env.cli(&["code", "findings", "my-bot", "--json"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_value("findings --json", &stdout(&out));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(places(&listed["findings"]), expected);
+    assert_eq!(listed["findings"], json["warnings"]);
+
+    // A clean push prints no warning, audits none and clears the list.
     let clean = env.dir.path().join("clean");
     write_tree(
         &clean,
@@ -173,8 +227,10 @@ async fn a_push_with_hard_coded_values_warns_by_file_and_line_never_the_value(en
     let out = env.cli(&["code", "push", "my-bot", clean.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not scanned"), "{}", stderr(&out));
     let audit = audit_details(&env, id).await;
     assert_eq!(audit.iter().filter(|(a, _)| a == "code.warnings").count(), 2);
+    assert!(env.paige.code_findings("my-bot").await.unwrap().is_empty());
 }
 
 both_backends!(a_flow_carrying_a_secret_is_refused_and_nothing_changes);
@@ -211,7 +267,7 @@ async fn a_flow_carrying_a_secret_is_refused_and_nothing_changes(env: Env) {
         let err = env.paige.push_code("my-bot", &dir, &actor()).await.unwrap_err();
         assert_eq!(err.code(), "secret_in_flow", "flow {i}: {err}");
         let message = err.to_string();
-        assert!(message.contains("flows/signup.json:3"), "{message}");
+        assert!(message.contains("flows/signup.json:3 at $.data"), "{message}");
         assert!(
             message.contains("Secrets are not available in flow JSON files (flows run on Meta's infrastructure); pass the value as a flow action payload from bot code"),
             "{message}"

@@ -4,6 +4,7 @@
 
 mod code;
 mod guard;
+mod guard_fix;
 mod isolation;
 mod jail;
 mod leak;

@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// The default data dir, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./paige-data";
 /// The master key's file name inside the data dir.
@@ -30,6 +32,70 @@ pub struct Config {
     /// Each execution's process, memory, CPU time and tmpfs limits (see
     /// `runtime::limits`).
     pub resource_limits: ResourceLimits,
+    /// Which key provider wraps data keys, and how long unwrapped ones are
+    /// kept in memory (see `crypto::provider`).
+    pub kms: KmsConfig,
+}
+
+/// The key provider that wraps new data keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KmsKind {
+    /// The master key file in the data dir (`--master-key-file`).
+    #[default]
+    File,
+    /// OpenBao/Vault Transit; no master key file is needed or created.
+    Transit,
+}
+
+/// The key provider configuration.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    pub kind: KmsKind,
+    /// How to reach Transit: needed with `KmsKind::Transit`, and with the
+    /// file provider to migrate from or to Transit.
+    pub transit: Option<TransitSettings>,
+    /// How long an unwrapped data key stays in this node's memory; zero
+    /// turns the cache off.
+    pub cache_ttl: Duration,
+}
+
+/// The default `--kms-cache-ttl`.
+pub const DEFAULT_KMS_CACHE_TTL: Duration = Duration::from_secs(300);
+/// The default time one call to the key service may take.
+pub const DEFAULT_KMS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            kind: KmsKind::File,
+            transit: None,
+            cache_ttl: DEFAULT_KMS_CACHE_TTL,
+        }
+    }
+}
+
+/// How to reach a Transit key.
+#[derive(Clone)]
+pub struct TransitSettings {
+    /// `http(s)://host:port`, without `/v1`.
+    pub address: String,
+    /// Where the Transit engine is mounted (`transit`).
+    pub mount: String,
+    pub key: String,
+    pub token: SecretString,
+    /// The longest one call may take.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for TransitSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransitSettings")
+            .field("address", &self.address)
+            .field("mount", &self.mount)
+            .field("key", &self.key)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 /// Which Unix user bots run as, as configured. What they get in a given
@@ -95,6 +161,7 @@ impl fmt::Debug for Config {
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("bot_users", &self.bot_users)
             .field("resource_limits", &self.resource_limits)
+            .field("kms", &self.kms)
             .finish()
     }
 }
@@ -107,6 +174,7 @@ impl Config {
             database_url: None,
             bot_users: BotUsers::default(),
             resource_limits: ResourceLimits::default(),
+            kms: KmsConfig::default(),
         }
     }
 

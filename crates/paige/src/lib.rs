@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod hardening;
 pub mod http;
+pub mod kms;
 pub mod model;
 pub mod projects;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! The `paige` command line (SPEC §6). Each subcommand is a thin call into
 //! [`Paige`]; values and passwords are read from standard input only.
 
+mod kms;
 mod runtime;
 mod serve;
 
@@ -55,6 +56,8 @@ pub struct Cli {
     /// projects' bots and every process's command line.
     #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
     pub insecure_bots_as_paige_user: bool,
+    #[command(flatten)]
+    pub kms: kms::KmsArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -78,9 +81,9 @@ pub enum Command {
     /// Set, list and delete a project's secrets (values are never shown).
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Manage the master key.
+    /// Manage the master key and its provider (file or Transit).
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(kms::KeysCommand),
     /// Show a project's audit log, newest first.
     Audit(AuditArgs),
     /// Replace a project's bot code.
@@ -143,12 +146,6 @@ pub enum SecretsCommand {
     Import { slug: String, file: PathBuf },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a new master key and re-wrap every project's data key with it.
-    Rotate,
-}
-
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     pub slug: String,
@@ -192,6 +189,10 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => args.resource_limits(),
         _ => crate::runtime::limits::ResourceLimits::default(),
     };
+    let kms = match &cli.command {
+        Command::Keys(command) => cli.kms.config(command.kind())?,
+        _ => cli.kms.config(None)?,
+    };
     let config = Config {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
@@ -204,6 +205,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             }
         },
         resource_limits,
+        kms,
     };
     let paige = Paige::open(&config).await?;
     let result = dispatch(&paige, cli.command).await;
@@ -247,10 +249,7 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
             println!("{email} is now {role} of {slug}");
         }
         Command::Secrets(command) => secrets(paige, command, &actor).await?,
-        Command::Keys(KeysCommand::Rotate) => {
-            let count = paige.rotate_master_key(&actor).await?;
-            println!("master key rotated: {count} data keys re-wrapped");
-        }
+        Command::Keys(command) => kms::keys(paige, command, &actor).await?,
         Command::Audit(args) => audit(paige, &args).await?,
         Command::Code(command) => runtime::code(paige, command, &actor).await?,
         Command::Run(args) => return runtime::run(paige, args, &actor).await,

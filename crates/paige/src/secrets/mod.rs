@@ -69,7 +69,7 @@ impl Paige {
         entries: &[(&str, &SecretString)],
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>> {
-        let dek = Arc::new(self.data_key(project)?);
+        let dek = self.data_key(project).await?;
         let writes = entries
             .iter()
             .map(|&(key, value)| {
@@ -117,7 +117,7 @@ impl Paige {
             .sealed_secrets(slug)
             .await?
             .ok_or_else(|| Error::NotFound(format!("project {slug}")))?;
-        let dek = self.data_key(&project)?;
+        let dek = self.data_key(&project).await?;
         let secrets = sealed
             .into_iter()
             .map(|s| {

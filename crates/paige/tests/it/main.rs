@@ -10,6 +10,7 @@ mod binding;
 mod cli;
 mod durability;
 mod files;
+mod kms;
 mod outage;
 mod rotation;
 mod rules;

@@ -59,7 +59,7 @@ async fn client(base: String, token: String, offset: usize, stop: Arc<AtomicBool
         assert_eq!(list.status(), 200, "read through {base}");
         tally.reads.fetch_add(1, Ordering::Relaxed);
 
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             let run = http
                 .post(format!("{base}/api/v1/projects/bot/executions"))
                 .bearer_auth(&token)

@@ -83,6 +83,9 @@ pub struct TransitSettings {
     pub mount: String,
     pub key: String,
     pub token: SecretString,
+    /// Where the token came from, if a file: re-read when Transit refuses
+    /// the token, so a replaced token is taken up without a restart.
+    pub token_file: Option<PathBuf>,
     /// The longest one call may take.
     pub timeout: Duration,
 }
@@ -94,6 +97,8 @@ impl fmt::Debug for TransitSettings {
             .field("mount", &self.mount)
             .field("key", &self.key)
             .field("token", &"***")
+            .field("token_file", &self.token_file)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

@@ -1,6 +1,8 @@
 //! Projects and their members.
 
 use crate::app::Paige;
+use std::sync::Arc;
+
 use crate::crypto::DataKey;
 use crate::error::{Error, Result};
 use crate::model::{Actor, AuditEvent, Member, Page, ProjectRecord, Role, UserRecord};
@@ -45,9 +47,13 @@ impl Paige {
             None => None,
         };
         let provider = self.keys.primary();
-        let dek = DataKey::generate();
+        let dek = Arc::new(DataKey::generate());
         let wrap = |project_id: i64| -> WrapFuture<'_> { Box::pin(provider.wrap(project_id, &dek)) };
-        self.store.create_project(slug, &wrap, owner, actor).await
+        let project = self.store.create_project(slug, &wrap, owner, actor).await?;
+        // This node holds the key already: its first write need not ask
+        // the key service to unwrap it.
+        self.keys.cache().insert(project.id, &project.wrapped_data_key, dek);
+        Ok(project)
     }
 
     pub async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {

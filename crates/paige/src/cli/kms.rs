@@ -108,6 +108,7 @@ impl KmsArgs {
             mount: self.kms_mount.clone(),
             key: self.kms_key.clone().ok_or_else(|| missing("--kms-key"))?,
             token: self.token()?,
+            token_file: self.kms_token_file.clone(),
             timeout: if self.kms_timeout.is_zero() {
                 DEFAULT_KMS_TIMEOUT
             } else {

@@ -11,12 +11,13 @@
 //! token is a `SecretString`, sent as a sensitive header, never printed.
 
 use std::fmt;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -36,6 +37,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct TransitProvider {
     settings: TransitSettings,
     client: reqwest::Client,
+    /// The token as a header value (marked sensitive); replaced when the
+    /// token file holds a new one.
+    token: RwLock<HeaderValue>,
 }
 
 impl fmt::Debug for TransitProvider {
@@ -46,6 +50,14 @@ impl fmt::Debug for TransitProvider {
     }
 }
 
+/// A token as a header value, marked sensitive (never in debug output).
+fn header(token: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(token.trim())
+        .map_err(|_| Error::Config("the Transit token holds characters a header cannot carry".to_owned()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// The context that binds a data key to its project.
 fn context(project_id: i64) -> String {
     B64.encode(format!("paige/data-key/v1/project/{project_id}"))
@@ -53,18 +65,42 @@ fn context(project_id: i64) -> String {
 
 impl TransitProvider {
     pub fn new(settings: TransitSettings) -> Result<Self> {
-        let mut token = HeaderValue::from_str(settings.token.expose_secret().trim())
-            .map_err(|_| Error::Config("the Transit token holds characters a header cannot carry".to_owned()))?;
-        token.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("X-Vault-Token", token);
+        let token = RwLock::new(header(settings.token.expose_secret())?);
         let client = reqwest::Client::builder()
-            .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(settings.timeout)
             .build()
             .map_err(|e| Error::Config(format!("cannot set up the Transit client: {e}")))?;
-        Ok(Self { settings, client })
+        Ok(Self {
+            settings,
+            client,
+            token,
+        })
+    }
+
+    fn token(&self) -> HeaderValue {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// After a refusal: takes up a new token from the token file, if there
+    /// is one and it changed. True if the call is worth repeating.
+    fn reload_token(&self) -> bool {
+        let Some(path) = &self.settings.token_file else {
+            return false;
+        };
+        let Ok(text) = std::fs::read_to_string(path).map(Zeroizing::new) else {
+            return false;
+        };
+        let Ok(fresh) = header(&text) else {
+            return false;
+        };
+        let mut token = self.token.write().unwrap_or_else(|e| e.into_inner());
+        if *token == fresh {
+            return false;
+        }
+        *token = fresh;
+        tracing::info!(file = %path.display(), "took up a new Transit token from its file");
+        true
     }
 
     fn url(&self, path: &str) -> String {
@@ -93,11 +129,21 @@ impl TransitProvider {
     }
 
     async fn call_url(&self, url: String, body: Option<Value>) -> Result<Value> {
+        let (mut status, mut value) = self.send(&url, body.as_ref()).await?;
+        if status == reqwest::StatusCode::FORBIDDEN && self.reload_token() {
+            (status, value) = self.send(&url, body.as_ref()).await?;
+        }
+        self.interpret(status, value)
+    }
+
+    /// Sends one request; any answer is Ok, transport failures are not.
+    async fn send(&self, url: &str, body: Option<&Value>) -> Result<(reqwest::StatusCode, Value)> {
         let request = match body {
-            Some(body) => self.client.post(&url).json(&body),
-            None => self.client.get(&url),
+            Some(body) => self.client.post(url).json(body),
+            None => self.client.get(url),
         };
         let response = request
+            .header("X-Vault-Token", self.token())
             .send()
             .await
             .map_err(|e| Error::KeyService(format!("{} is unreachable: {}", self.where_(), e.without_url())))?;
@@ -109,7 +155,10 @@ impl TransitProvider {
                 e.without_url()
             ))
         })?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    fn interpret(&self, status: reqwest::StatusCode, value: Value) -> Result<Value> {
         if status.is_success() {
             return Ok(value);
         }
@@ -285,6 +334,7 @@ mod tests {
             mount: "transit".to_owned(),
             key: "paige".to_owned(),
             token: SecretString::from("s.super-secret-token"),
+            token_file: None,
             timeout: crate::config::DEFAULT_KMS_TIMEOUT,
         };
         let provider = TransitProvider::new(settings.clone()).unwrap();

@@ -1,7 +1,8 @@
 //! Transit away: `paige serve` refuses to start (token masked); a running
 //! node answers 503 `unavailable` within its timeout for the data keys it
 //! has not cached, keeps serving those it has, and recovers without a
-//! restart once Transit is back.
+//! restart once Transit is back (or, for a revoked token, once its token
+//! file holds a new one).
 
 use std::time::{Duration, Instant};
 
@@ -136,7 +137,16 @@ async fn transit_away_gives_bounded_503s_for_uncached_keys_then_recovers() {
     }
     let (_, api_token) = env.paige.create_token("alice@example.com", &actor()).await.unwrap();
     let api_token = api_token.expose().to_owned();
-    let server = env.serve("serve.log", &[("PAIGE_KMS_TIMEOUT", "1s")]);
+    // The token from a file, which the node re-reads when Transit refuses it.
+    let token_file = env.scratch().join("kms-token");
+    std::fs::write(&token_file, &bao.token).unwrap();
+    let server = env.serve(
+        "serve.log",
+        &[
+            ("PAIGE_KMS_TIMEOUT", "1s"),
+            ("PAIGE_KMS_TOKEN_FILE", token_file.to_str().unwrap()),
+        ],
+    );
     let client = reqwest::Client::new();
     // The node unwraps (and caches) the warm project's key.
     assert_eq!(put(&client, &server, &api_token, "warm").await.0, 201);
@@ -156,11 +166,15 @@ async fn transit_away_gives_bounded_503s_for_uncached_keys_then_recovers() {
     // The token revoked: refused (403) by Transit, 503 to callers.
     bao.api("POST", "auth/token/revoke", json!({"token": bao.token})).await;
     outage(&client, &server, &api_token, "warm", "cold-revoked", "revoked").await;
+    // A new token in the file is taken up at the next refusal.
+    let new_token = bao.new_token().await;
+    std::fs::write(&token_file, format!("{new_token}\n")).unwrap();
+    recovers(&client, &server, &api_token, "cold-revoked", "revoked").await;
 
     // The log says why, and holds no token.
     let log = std::fs::read(&server.log).unwrap();
     assert!(contains(&log, b"the key service is unavailable"));
-    for token in [bao.token.as_bytes(), bao.root_token().as_bytes()] {
+    for token in [bao.token.as_bytes(), bao.root_token().as_bytes(), new_token.as_bytes()] {
         assert!(!contains(&log, token));
     }
 }

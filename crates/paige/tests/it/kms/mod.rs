@@ -224,6 +224,7 @@ impl Bao {
             mount: "transit".to_owned(),
             key: KEY.to_owned(),
             token: SecretString::from(self.token.clone()),
+            token_file: None,
             timeout: Duration::from_secs(2),
         }
     }

@@ -306,14 +306,14 @@ impl KeyProvider for TransitProvider {
             .zip(batch)
             .map(
                 |(r, (project_id, _))| match r["error"].as_str().filter(|e| !e.is_empty()) {
-                    Some(e) => Err(Error::DataKey {
+                    Some(e) if e.contains("authentication failed") => Err(Error::DataKey {
                         project: format!("#{project_id}"),
-                        source: if e.contains("authentication failed") {
-                            CryptoError::Integrity
-                        } else {
-                            CryptoError::Truncated
-                        },
+                        source: CryptoError::Integrity,
                     }),
+                    Some(e) => Err(Error::KeyService(format!(
+                        "{}: rewrap of the data key of project #{project_id} failed: {e}",
+                        self.where_()
+                    ))),
                     None => self.wrapped(r),
                 },
             )

@@ -237,7 +237,7 @@ async fn nodes_starting_together_on_a_fresh_database_migrate_once() {
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3, 4, 5]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 10]);
     pool.close().await;
 }
 

@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// The default data dir, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./paige-data";
 /// The master key's file name inside the data dir.
@@ -36,6 +38,9 @@ pub struct Config {
     pub secret_versions: u32,
     /// How long executions and audit records are kept (see `retention`).
     pub retention: Retention,
+    /// Which key provider wraps data keys, and how long unwrapped ones are
+    /// kept in memory (see `crypto::provider`).
+    pub kms: KmsConfig,
 }
 
 /// The default number of versions kept per key, the current one included.
@@ -62,6 +67,72 @@ impl Default for Retention {
             execution_days: DEFAULT_EXECUTION_RETENTION_DAYS,
             audit_days: DEFAULT_AUDIT_RETENTION_DAYS,
         }
+    }
+}
+
+/// The key provider that wraps new data keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KmsKind {
+    /// The master key file in the data dir (`--master-key-file`).
+    #[default]
+    File,
+    /// OpenBao/Vault Transit; no master key file is needed or created.
+    Transit,
+}
+
+/// The key provider configuration.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    pub kind: KmsKind,
+    /// How to reach Transit: needed with `KmsKind::Transit`, and with the
+    /// file provider to migrate from or to Transit.
+    pub transit: Option<TransitSettings>,
+    /// How long an unwrapped data key stays in this node's memory; zero
+    /// turns the cache off.
+    pub cache_ttl: Duration,
+}
+
+/// The default `--kms-cache-ttl`.
+pub const DEFAULT_KMS_CACHE_TTL: Duration = Duration::from_secs(300);
+/// The default time one call to the key service may take.
+pub const DEFAULT_KMS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            kind: KmsKind::File,
+            transit: None,
+            cache_ttl: DEFAULT_KMS_CACHE_TTL,
+        }
+    }
+}
+
+/// How to reach a Transit key.
+#[derive(Clone)]
+pub struct TransitSettings {
+    /// `http(s)://host:port`, without `/v1`.
+    pub address: String,
+    /// Where the Transit engine is mounted (`transit`).
+    pub mount: String,
+    pub key: String,
+    pub token: SecretString,
+    /// Where the token came from, if a file: re-read when Transit refuses
+    /// the token, so a replaced token is taken up without a restart.
+    pub token_file: Option<PathBuf>,
+    /// The longest one call may take.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for TransitSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransitSettings")
+            .field("address", &self.address)
+            .field("mount", &self.mount)
+            .field("key", &self.key)
+            .field("token", &"***")
+            .field("token_file", &self.token_file)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -131,6 +202,7 @@ impl fmt::Debug for Config {
             .field("warm", &self.warm)
             .field("secret_versions", &self.secret_versions)
             .field("retention", &self.retention)
+            .field("kms", &self.kms)
             .finish()
     }
 }
@@ -146,6 +218,7 @@ impl Config {
             warm: WarmOptions::default(),
             secret_versions: DEFAULT_SECRET_VERSIONS,
             retention: Retention::default(),
+            kms: KmsConfig::default(),
         }
     }
 

@@ -67,6 +67,10 @@ pub enum Error {
     /// group commit (the original error stays in the server log).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The key service (OpenBao/Vault Transit) could not be reached, or
+    /// refused the token: no data key could be unwrapped. Worth a retry.
+    #[error("the key service is unavailable: {0}")]
+    KeyService(String),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -108,7 +112,7 @@ impl Error {
             Self::Forbidden => "forbidden",
             Self::Integrity { .. } | Self::DataKey { .. } => "integrity",
             Self::Config(_) => "config",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::KeyService(_) => "unavailable",
             Self::Corrupt(_) | Self::Io { .. } | Self::Internal(_) | Self::Database(_) | Self::Migration(_) => {
                 "internal"
             }
@@ -121,7 +125,7 @@ impl Error {
     /// and 08 "connection exception"). Worth a retry.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Unavailable(_) => true,
+            Self::Unavailable(_) | Self::KeyService(_) => true,
             Self::Database(e) => database_unavailable(e),
             _ => false,
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod hardening;
 pub mod http;
 pub mod invites;
+pub mod kms;
 pub mod metrics;
 pub mod model;
 pub mod projects;

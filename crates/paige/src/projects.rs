@@ -1,9 +1,12 @@
 //! Projects and their members.
 
 use crate::app::Paige;
-use crate::crypto::{self, DataKey};
+use std::sync::Arc;
+
+use crate::crypto::DataKey;
 use crate::error::{Error, Result};
 use crate::model::{Actor, AuditEvent, Member, Page, ProjectRecord, Role, UserRecord};
+use crate::store::WrapFuture;
 
 pub const SLUG_MAX_LEN: usize = 63;
 
@@ -35,20 +38,22 @@ pub fn parse_role(role: &str) -> Result<Role> {
 }
 
 impl Paige {
-    /// Creates a project with a fresh data key, wrapped by the current
-    /// master key and bound to the project's id.
+    /// Creates a project with a fresh data key, wrapped by the primary key
+    /// provider's current key and bound to the project's id.
     pub async fn create_project(&self, slug: &str, owner_email: Option<&str>, actor: &Actor) -> Result<ProjectRecord> {
         check_slug(slug)?;
         let owner = match owner_email {
             Some(email) => Some(self.user(email).await?.id),
             None => None,
         };
-        let kek = self.keys.current()?;
-        let dek = DataKey::generate();
-        let wrap = |project_id: i64| crypto::wrap_data_key(&kek, project_id, &dek);
-        self.store
-            .create_project(slug, kek.id().as_str(), &wrap, owner, actor)
-            .await
+        let provider = self.keys.primary();
+        let dek = Arc::new(DataKey::generate());
+        let wrap = |project_id: i64| -> WrapFuture<'_> { Box::pin(provider.wrap(project_id, &dek)) };
+        let project = self.store.create_project(slug, &wrap, owner, actor).await?;
+        // This node holds the key already: its first write need not ask
+        // the key service to unwrap it.
+        self.keys.cache().insert(project.id, &project.wrapped_data_key, dek);
+        Ok(project)
     }
 
     pub async fn list_projects(&self) -> Result<Vec<ProjectRecord>> {

@@ -97,15 +97,31 @@ fn unreachable_key() -> ! {
 
 impl Paige {
     /// The device-cookie key of this deployment, derived from the current
-    /// master key (a master-key rotation forgets every device, which then
-    /// signs in once as an unknown one).
+    /// master key file (a master-key rotation forgets every device, which
+    /// then signs in once as an unknown one). A node whose keys are in a
+    /// key service has no key to derive it from: it uses a random key of
+    /// its own, so its devices are known to it until it restarts.
     pub fn device_key(&self) -> Result<DeviceKey> {
-        let master = self
-            .keys
-            .current()
-            .map_err(|e| Error::Internal(format!("no master key: {e}")))?;
-        Ok(DeviceKey::derive(master.bytes()))
+        match self.keys.file() {
+            Some(file) => {
+                let master = file
+                    .current()
+                    .map_err(|e| Error::Internal(format!("no master key: {e}")))?;
+                Ok(DeviceKey::derive(master.bytes()))
+            }
+            None => Ok(DeviceKey::derive(node_device_root())),
+        }
     }
+}
+
+/// This process's random device-cookie root (see `Paige::device_key`).
+fn node_device_root() -> &'static [u8; 32] {
+    static ROOT: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let mut root = [0u8; 32];
+        OsRng.fill_bytes(&mut root);
+        root
+    })
 }
 
 #[cfg(test)]

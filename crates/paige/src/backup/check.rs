@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::crypto::{self, KeyId, KeyProvider};
+use crate::crypto::{self, Keyring};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -36,17 +36,22 @@ impl fmt::Display for KeyCheck {
     }
 }
 
-/// Checks every project of `store` with the master keys of `keys`.
-pub async fn check_with_key(store: &dyn Store, keys: &dyn KeyProvider) -> Result<KeyCheck> {
+/// Checks every project of `store` with the key providers of `keys`
+/// (whichever wrapped each project's data key).
+pub async fn check_with_key(store: &dyn Store, keys: &Keyring) -> Result<KeyCheck> {
     let mut check = KeyCheck::default();
     for project in store.list_projects().await? {
         check.projects += 1;
-        let dek = keys.by_id(&KeyId::from(project.kek_id.clone())).and_then(|kek| {
-            crypto::unwrap_data_key(&kek, project.id, &project.wrapped_data_key).map_err(|source| Error::DataKey {
-                project: project.slug.clone(),
-                source,
-            })
-        });
+        let dek = keys
+            .data_key(project.id, &project.wrapped_key())
+            .await
+            .map_err(|e| match e {
+                Error::DataKey { source, .. } => Error::DataKey {
+                    project: project.slug.clone(),
+                    source,
+                },
+                other => other,
+            });
         let dek = match dek {
             Ok(dek) => dek,
             Err(e) => {

@@ -13,6 +13,7 @@ pub mod format;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -22,8 +23,9 @@ pub use format::Header;
 
 use crate::Paige;
 use crate::config::Config;
+use crate::crypto::cache::DataKeyCache;
 use crate::crypto::keys::ensure_private_dir;
-use crate::crypto::{FileKeyProvider, KeyProvider};
+use crate::crypto::{FileKeyProvider, Keyring};
 use crate::error::{Error, Result};
 use crate::model::{format_utc, now_millis};
 use crate::store::sqlite::DB_FILE;
@@ -133,7 +135,11 @@ impl Paige {
     async fn wrapping_key_id(&self) -> Result<String> {
         let in_use = self.store.kek_ids_in_use().await?;
         Ok(if in_use.is_empty() {
-            self.keys.current()?.id().as_str().to_owned()
+            match self.keys.file() {
+                Some(file) => file.current()?.id().as_str().to_owned(),
+                // A key service: the backup names it, it holds no key file id.
+                None => self.keys.primary().name().to_owned(),
+            }
         } else {
             in_use.join(",")
         })
@@ -218,7 +224,11 @@ async fn verify_copy(file: &Path, copy: &Path, with_key: Option<(FileKeyProvider
 async fn check_snapshot(store: &dyn Store, keys: Option<FileKeyProvider>) -> Result<(Vec<String>, Option<KeyCheck>)> {
     let problems = store.integrity_problems().await?;
     let key_check = match keys {
-        Some(keys) if problems.is_empty() => Some(check_with_key(store, &keys).await?),
+        Some(keys) if problems.is_empty() => {
+            // Nothing cached: every data key is unwrapped from the file.
+            let keys = Keyring::new(Arc::new(keys), Vec::new(), DataKeyCache::new(Duration::ZERO));
+            Some(check_with_key(store, &keys).await?)
+        }
         _ => None,
     };
     Ok((problems, key_check))

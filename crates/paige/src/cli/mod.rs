@@ -2,6 +2,7 @@
 //! [`Paige`]; values and passwords are read from standard input only.
 
 mod backup;
+mod kms;
 mod logs;
 mod runtime;
 mod serve;
@@ -71,6 +72,8 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SECRET_VERSIONS))
     )]
     pub secret_versions: u32,
+    #[command(flatten)]
+    pub kms: kms::KmsArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -94,9 +97,9 @@ pub enum Command {
     /// Set, list and delete a project's secrets (values are never shown).
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Manage the master key.
+    /// Manage the master key and its provider (file or Transit).
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(kms::KeysCommand),
     /// Show a project's audit log, newest first.
     Audit(AuditArgs),
     /// Replace a project's bot code.
@@ -181,12 +184,6 @@ pub enum SecretsCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a new master key and re-wrap every project's data key with it.
-    Rotate,
-}
-
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     pub slug: String,
@@ -234,6 +231,10 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             Retention::default(),
         ),
     };
+    let kms = match &cli.command {
+        Command::Keys(command) => cli.kms.config(command.kind())?,
+        _ => cli.kms.config(None)?,
+    };
     let config = Config {
         data_dir: cli.data_dir,
         master_key_file: cli.master_key_file,
@@ -249,6 +250,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         warm,
         secret_versions: cli.secret_versions,
         retention,
+        kms,
     };
     let command = match cli.command {
         Command::Backup(command) if !command.opens_store() => return backup::without_store(&config, command).await,
@@ -319,10 +321,7 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
             );
         }
         Command::Secrets(command) => secrets(paige, command, &actor).await?,
-        Command::Keys(KeysCommand::Rotate) => {
-            let count = paige.rotate_master_key(&actor).await?;
-            println!("master key rotated: {count} data keys re-wrapped");
-        }
+        Command::Keys(command) => kms::keys(paige, command, &actor).await?,
         Command::Audit(args) => audit(paige, &args).await?,
         Command::Code(command) => runtime::code(paige, command, &actor).await?,
         Command::Run(args) => return runtime::run(paige, args, &actor).await,

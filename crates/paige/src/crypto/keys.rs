@@ -1,5 +1,5 @@
 //! Key material: the master key (KEK), project data keys (DEKs), and the
-//! `KeyProvider` that supplies the master key.
+//! file that holds the master key (one `KeyProvider`, see `provider`).
 //!
 //! Both key types hold their bytes in zeroize-on-drop boxes and print only
 //! their id (master key) or nothing at all (data key).
@@ -155,24 +155,6 @@ impl fmt::Debug for DataKey {
     }
 }
 
-/// Where the master key comes from. The local file is the first provider; a
-/// key service (OpenBao/Vault Transit) can implement the same trait.
-pub trait KeyProvider: Send + Sync + fmt::Debug {
-    /// The key that wraps new data keys.
-    fn current(&self) -> Result<Arc<MasterKey>>;
-    /// The key with this id, re-reading the source if it changed underneath
-    /// (another process rotated it).
-    fn by_id(&self, id: &KeyId) -> Result<Arc<MasterKey>>;
-    /// Make `new` the current key, as the last step of a rotation.
-    fn install(&self, new: MasterKey) -> Result<()>;
-    /// Keep `new` beside the current key so a crash mid-rotation loses
-    /// nothing; `install` or `discard_pending` ends that state.
-    fn stage(&self, new: &MasterKey) -> Result<()>;
-    /// A staged key left behind by an interrupted rotation, if any.
-    fn pending(&self) -> Result<Option<MasterKey>>;
-    fn discard_pending(&self) -> Result<()>;
-}
-
 /// The master key in a file, `master.key`, readable by its owner alone.
 #[derive(Debug)]
 pub struct FileKeyProvider {
@@ -209,14 +191,27 @@ impl FileKeyProvider {
     fn cache(&self) -> Arc<MasterKey> {
         Arc::clone(&self.cached.read().unwrap_or_else(|e| e.into_inner()))
     }
-}
 
-impl KeyProvider for FileKeyProvider {
-    fn current(&self) -> Result<Arc<MasterKey>> {
+    /// Opens an existing key file; `None` if there is none (it is not created).
+    pub fn open_existing(path: &Path) -> Result<Option<Self>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::open_or_create(path).map(Some)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The key that wraps new data keys.
+    pub fn current(&self) -> Result<Arc<MasterKey>> {
         Ok(self.cache())
     }
 
-    fn by_id(&self, id: &KeyId) -> Result<Arc<MasterKey>> {
+    /// The key with this id, re-reading the file if it changed underneath
+    /// (another process rotated it).
+    pub fn by_id(&self, id: &KeyId) -> Result<Arc<MasterKey>> {
         let cached = self.cache();
         if cached.id() == id {
             return Ok(cached);
@@ -233,13 +228,16 @@ impl KeyProvider for FileKeyProvider {
         Ok(fresh)
     }
 
-    fn stage(&self, new: &MasterKey) -> Result<()> {
+    /// Keeps `new` beside the current key so a crash mid-rotation loses
+    /// nothing; `install` or `discard_pending` ends that state.
+    pub fn stage(&self, new: &MasterKey) -> Result<()> {
         let staged = self.staged_path();
         remove_if_exists(&staged)?;
         write_key_file(&staged, new)
     }
 
-    fn install(&self, new: MasterKey) -> Result<()> {
+    /// Makes `new` the current key, as the last step of a rotation.
+    pub fn install(&self, new: MasterKey) -> Result<()> {
         let staged = self.staged_path();
         if !staged.exists() {
             self.stage(&new)?;
@@ -250,7 +248,8 @@ impl KeyProvider for FileKeyProvider {
         Ok(())
     }
 
-    fn pending(&self) -> Result<Option<MasterKey>> {
+    /// A staged key left behind by an interrupted rotation, if any.
+    pub fn pending(&self) -> Result<Option<MasterKey>> {
         let staged = self.staged_path();
         if staged.exists() {
             read_key_file(&staged).map(Some)
@@ -259,7 +258,7 @@ impl KeyProvider for FileKeyProvider {
         }
     }
 
-    fn discard_pending(&self) -> Result<()> {
+    pub fn discard_pending(&self) -> Result<()> {
         remove_if_exists(&self.staged_path())?;
         sync_parent(&self.path)
     }

@@ -64,6 +64,7 @@ impl From<Error> for ApiError {
             | Error::Internal(_)
             | Error::Database(_)
             | Error::Unavailable(_)
+            | Error::KeyService(_)
             | Error::Migration(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after_secs = match &error {
@@ -73,7 +74,9 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             // Our errors carry no values, so the detail is safe to log.
             tracing::error!(code = error.code(), error = %error, "request failed");
-            let (code, message) = if status == StatusCode::SERVICE_UNAVAILABLE {
+            let (code, message) = if matches!(error, Error::KeyService(_)) {
+                ("unavailable", "the key service is unavailable; try again shortly")
+            } else if status == StatusCode::SERVICE_UNAVAILABLE {
                 ("unavailable", "the database is unavailable; try again shortly")
             } else {
                 ("internal", "internal error; the server log has the details")

@@ -89,14 +89,34 @@ impl fmt::Debug for UserRecord {
     }
 }
 
+/// A data key as the database stores it: opaque bytes, and which key
+/// provider (`file`, `transit`) and which of its keys wrapped them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub provider: String,
+    pub key_id: String,
+    pub blob: Vec<u8>,
+}
+
+impl fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrappedKey")
+            .field("provider", &self.provider)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone)]
 pub struct ProjectRecord {
     pub id: i64,
     pub slug: String,
     pub created_at: Millis,
-    /// The project's data key, wrapped by the master key `kek_id`.
+    /// The project's data key, wrapped by the master key `kek_id` of the
+    /// key provider `key_provider` (`file` or `transit`).
     pub wrapped_data_key: Vec<u8>,
     pub kek_id: String,
+    pub key_provider: String,
 }
 
 impl fmt::Debug for ProjectRecord {
@@ -105,7 +125,19 @@ impl fmt::Debug for ProjectRecord {
             .field("id", &self.id)
             .field("slug", &self.slug)
             .field("kek_id", &self.kek_id)
+            .field("key_provider", &self.key_provider)
             .finish_non_exhaustive()
+    }
+}
+
+impl ProjectRecord {
+    /// The project's data key as stored.
+    pub fn wrapped_key(&self) -> WrappedKey {
+        WrappedKey {
+            provider: self.key_provider.clone(),
+            key_id: self.kek_id.clone(),
+            blob: self.wrapped_data_key.clone(),
+        }
     }
 }
 

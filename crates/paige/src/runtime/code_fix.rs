@@ -95,7 +95,7 @@ impl Paige {
                         "the secret {name} already holds another value; choose another key (--key)"
                     )));
                 }
-                Some(self.secret_write(&project, &name, &rewritten.value)?)
+                Some(self.secret_write(&project, &name, &rewritten.value).await?)
             }
         };
         // The findings of the new content, with the new value among the

@@ -84,7 +84,7 @@ impl Paige {
         rollback_of: Option<i64>,
         actor: &Actor,
     ) -> Result<Vec<WriteOutcome>> {
-        let dek = Arc::new(self.data_key(project)?);
+        let dek = self.data_key(project).await?;
         let writes = entries
             .iter()
             .map(|&(key, value)| SecretWrite {
@@ -98,10 +98,15 @@ impl Paige {
 
     /// One checked write of a value, sealed for the version the store
     /// assigns, for a transaction that writes more than secrets.
-    pub(crate) fn secret_write(&self, project: &ProjectRecord, key: &str, value: &SecretString) -> Result<SecretWrite> {
+    pub(crate) async fn secret_write(
+        &self,
+        project: &ProjectRecord,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<SecretWrite> {
         rules::check_key(key)?;
         rules::check_value(value)?;
-        let dek = Arc::new(self.data_key(project)?);
+        let dek = self.data_key(project).await?;
         Ok(sealed_write(&dek, project.id, key, value))
     }
 
@@ -135,7 +140,7 @@ impl Paige {
             .sealed_secrets(slug)
             .await?
             .ok_or_else(|| Error::NotFound(format!("project {slug}")))?;
-        let dek = self.data_key(&project)?;
+        let dek = self.data_key(&project).await?;
         let secrets = sealed
             .into_iter()
             .map(|s| {

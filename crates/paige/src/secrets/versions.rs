@@ -43,7 +43,7 @@ impl Paige {
                     project.slug, self.config.secret_versions
                 ))
             })?;
-        let dek = self.data_key(project)?;
+        let dek = self.data_key(project).await?;
         // Bound to its version: a row copied under another number fails here.
         let value = crypto::open_value(&dek, project.id, key, version, &sealed).map_err(|source| Error::Integrity {
             project: project.slug.clone(),

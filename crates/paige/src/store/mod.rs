@@ -3,17 +3,18 @@
 //!
 //! Layers, each using only those below it: the traits and what they take
 //! (`traits.rs`, `code.rs`, `executions.rs`, `versions.rs`,
-//! `retention.rs`); the row mappers (`rows.rs`) and the group commit's
-//! planner (`group_commit.rs`); the two databases' differences
+//! `retention.rs`, `keys.rs`); the row mappers (`rows.rs`) and the group
+//! commit's planner (`group_commit.rs`); the two databases' differences
 //! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the statements,
 //! written once for both (`sql.rs`, `sql_code.rs`, `sql_executions.rs`,
-//! `sql_versions.rs`, `sql_retention.rs`). This file only names them.
+//! `sql_versions.rs`, `sql_retention.rs`, `sql_keys.rs`). This file only names them.
 
 pub mod accounts;
 mod backend;
 pub mod code;
 pub mod executions;
 mod group_commit;
+pub mod keys;
 pub mod postgres;
 mod postgres_group;
 pub mod retention;
@@ -24,6 +25,7 @@ mod sql_accounts;
 mod sql_code;
 mod sql_executions;
 mod sql_findings;
+mod sql_keys;
 mod sql_retention;
 mod sql_versions;
 pub mod sqlite;
@@ -35,8 +37,9 @@ pub use accounts::AccountStore;
 pub use backend::SqlStore;
 pub use code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeStore};
 pub use executions::ExecutionStore;
+pub use keys::KeyStore;
 pub use postgres::PostgresStore;
 pub use retention::RetentionStore;
 pub use sqlite::SqliteStore;
-pub use traits::{RewrapFn, SealFn, SecretWrite, Store, WrapFn};
+pub use traits::{RewrapFn, SealFn, SecretWrite, Store, WrapFn, WrapFuture};
 pub use versions::VersionStore;

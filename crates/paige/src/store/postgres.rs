@@ -110,7 +110,7 @@ pub(super) async fn sealed_secrets(pool: &PgPool, slug: &str) -> Result<Option<(
     // are read together, and a concurrent write is seen whole or not at
     // all. A project without values comes back as one row of NULLs.
     let rows = sqlx::query(
-        "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id,
+        "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider,
                 s.key, s.version, s.ciphertext
          FROM projects p
          LEFT JOIN secrets s ON s.project_id = p.id AND s.ciphertext IS NOT NULL

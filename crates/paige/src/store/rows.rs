@@ -26,7 +26,7 @@ macro_rules! insert_version_into {
 }
 pub(super) use insert_version_into;
 
-pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id";
+pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id, key_provider";
 
 pub(super) const EXECUTION_COLUMNS: &str = "id, project_id, status, trigger_kind, actor, command, secret_names, \
      started_at, finished_at, duration_ms, exit_code, signal, error, output_bytes, truncated, \
@@ -65,6 +65,7 @@ where
         created_at: row.get("created_at"),
         wrapped_data_key: row.get("wrapped_data_key"),
         kek_id: row.get("kek_id"),
+        key_provider: row.get("key_provider"),
     }
 }
 

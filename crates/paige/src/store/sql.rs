@@ -298,7 +298,6 @@ impl Store for SqlStore {
     async fn create_project(
         &self,
         slug: &str,
-        kek_id: &str,
         wrap: WrapFn<'_>,
         owner: Option<i64>,
         actor: &Actor,
@@ -307,21 +306,24 @@ impl Store for SqlStore {
         let now = now_millis();
         // Insert with an empty key to learn the id the key must be bound to.
         let id: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
-            "INSERT INTO projects (slug, created_at, wrapped_data_key, kek_id) VALUES ($1, $2, $3, $4)
+            "INSERT INTO projects (slug, created_at, wrapped_data_key, kek_id) VALUES ($1, $2, $3, '')
              RETURNING id"
         )
         .bind(slug)
         .bind(now)
         .bind(Vec::<u8>::new())
-        .bind(kek_id)
         .fetch_one(c)
         .await)
         .map_err(exists_or(format!("project {slug}")))?;
-        let wrapped = wrap(id);
+        // A key service's round trip happens inside the transaction: it is
+        // bounded by the provider's timeout, and a failure creates nothing.
+        let wrapped = wrap(id).await?;
         on!(tx.conn(), |c| sqlx::query(
-            "UPDATE projects SET wrapped_data_key = $1 WHERE id = $2"
+            "UPDATE projects SET wrapped_data_key = $1, kek_id = $2, key_provider = $3 WHERE id = $4"
         )
-        .bind(&wrapped)
+        .bind(&wrapped.blob)
+        .bind(&wrapped.key_id)
+        .bind(&wrapped.provider)
         .bind(id)
         .execute(c)
         .await
@@ -340,8 +342,9 @@ impl Store for SqlStore {
             id,
             slug: slug.to_owned(),
             created_at: now,
-            wrapped_data_key: wrapped,
-            kek_id: kek_id.to_owned(),
+            wrapped_data_key: wrapped.blob,
+            kek_id: wrapped.key_id,
+            key_provider: wrapped.provider,
         })
     }
 
@@ -369,7 +372,7 @@ impl Store for SqlStore {
 
     async fn projects_for_user(&self, user_id: i64) -> Result<Vec<(ProjectRecord, Role)>> {
         Ok(on!(self.reader(), |pool| sqlx::query(
-            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, m.role
+            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider, m.role
              FROM members m JOIN projects p ON p.id = m.project_id WHERE m.user_id = $1 ORDER BY p.slug"
         )
         .bind(user_id)
@@ -449,7 +452,7 @@ impl Store for SqlStore {
 
     async fn project_and_role(&self, slug: &str, user_id: i64) -> Result<Option<(ProjectRecord, Option<Role>)>> {
         Ok(on!(self.reader(), |pool| sqlx::query(
-            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, m.role
+            "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider, m.role
              FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = $1
              WHERE p.slug = $2"
         )
@@ -563,7 +566,7 @@ impl Store for SqlStore {
         // the projects that existed when the lock was taken.
         let lock = tx.for_update();
         let rows: Vec<(i64, Vec<u8>, String)> = on!(tx.conn(), |c| sqlx::query_as(&format!(
-            "SELECT id, wrapped_data_key, kek_id FROM projects ORDER BY id{lock}"
+            "SELECT id, wrapped_data_key, kek_id FROM projects WHERE key_provider = 'file' ORDER BY id{lock}"
         ))
         .fetch_all(c)
         .await)?;
@@ -594,7 +597,7 @@ impl Store for SqlStore {
 
     async fn kek_ids_in_use(&self) -> Result<Vec<String>> {
         Ok(on!(self.writer(), |pool| sqlx::query_scalar(
-            "SELECT DISTINCT kek_id FROM projects ORDER BY kek_id"
+            "SELECT DISTINCT kek_id FROM projects WHERE key_provider = 'file' ORDER BY kek_id"
         )
         .fetch_all(pool)
         .await)?)

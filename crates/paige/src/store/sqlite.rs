@@ -137,7 +137,7 @@ pub(super) async fn sealed_secrets(
     // all. The values come back as one JSON array (ciphertexts in hex):
     // one row to hand over instead of one per secret.
     let row = sqlx::query(
-        "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id,
+        "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider,
                 (SELECT json_group_array(json_array(key, version, hex(ciphertext))) FROM
                    (SELECT key, version, ciphertext FROM secrets
                     WHERE project_id = p.id AND ciphertext IS NOT NULL ORDER BY key)) AS sealed

@@ -16,21 +16,24 @@ use async_trait::async_trait;
 use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
+use super::keys::KeyStore;
 use super::retention::RetentionStore;
 use super::snapshot::PoolStat;
 use super::versions::VersionStore;
 use crate::error::Result;
 use crate::model::{
     Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
-    WriteOutcome,
+    WrappedKey, WriteOutcome,
 };
 
 /// Seals the value of one write for the version the store assigns. Owned,
 /// so a store may run it on another task (the SQLite store's group commit).
 pub type SealFn = Arc<dyn Fn(i64) -> Vec<u8> + Send + Sync>;
 
-/// Produces a wrapped data key for the project id the store assigns.
-pub type WrapFn<'a> = &'a (dyn Fn(i64) -> Vec<u8> + Send + Sync);
+/// Produces a wrapped data key for the project id the store assigns. A
+/// future: a key service may take a round trip to wrap it.
+pub type WrapFn<'a> = &'a (dyn Fn(i64) -> WrapFuture<'a> + Send + Sync);
+pub type WrapFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<WrappedKey>> + Send + 'a>>;
 
 /// Re-wraps one project's data key: (project id, wrapped, kek id) -> new wrapped.
 pub type RewrapFn<'a> = &'a (dyn Fn(i64, &[u8], &str) -> Result<Vec<u8>> + Send + Sync);
@@ -56,7 +59,7 @@ impl fmt::Debug for SecretWrite {
 
 #[async_trait]
 pub trait Store:
-    ExecutionStore + CodeStore + AccountStore + VersionStore + RetentionStore + Send + Sync + fmt::Debug
+    ExecutionStore + CodeStore + AccountStore + VersionStore + RetentionStore + KeyStore + Send + Sync + fmt::Debug
 {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;
@@ -82,7 +85,6 @@ pub trait Store:
     async fn create_project(
         &self,
         slug: &str,
-        kek_id: &str,
         wrap: WrapFn<'_>,
         owner: Option<i64>,
         actor: &Actor,
@@ -127,7 +129,7 @@ pub trait Store:
     // Master key rotation.
     /// Re-wraps every project's data key in one transaction; returns how many.
     async fn rewrap_data_keys(&self, new_kek_id: &str, rewrap: RewrapFn<'_>, actor: &Actor) -> Result<usize>;
-    /// The distinct master key ids that wrap data keys now.
+    /// The distinct ids of the master key files that wrap data keys now.
     async fn kek_ids_in_use(&self) -> Result<Vec<String>>;
 
     // Audit.

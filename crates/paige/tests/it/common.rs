@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use paige::config::BotUsers;
+use paige::config::{BotUsers, KmsConfig, KmsKind};
 use paige::model::Actor;
 use paige::{Config, Paige};
 use secrecy::SecretString;
@@ -34,12 +34,15 @@ pub struct Env {
     database_url: Option<String>,
     /// The test's own database, dropped with the last `Env` on it.
     pg: Option<Arc<PgDatabase>>,
+    /// The key provider (the master key file unless set).
+    kms: KmsConfig,
 }
 
 /// How to make an [`Env`]: where its data dir lies, then which store.
 #[derive(Debug)]
 pub struct EnvBuilder {
     data_dir: PathBuf,
+    kms: KmsConfig,
 }
 
 impl EnvBuilder {
@@ -47,6 +50,13 @@ impl EnvBuilder {
     /// set); parents that do not exist are left for `paige` to create.
     pub fn data_dir(mut self, relative: &str) -> Self {
         self.data_dir = PathBuf::from(relative);
+        self
+    }
+
+    /// The key provider (`tests/it/kms` sets Transit); the CLI and
+    /// `serve` of the environment get it as `PAIGE_KMS*` variables.
+    pub fn kms(mut self, kms: KmsConfig) -> Self {
+        self.kms = kms;
         self
     }
 
@@ -73,7 +83,7 @@ impl EnvBuilder {
     async fn open(self, database_url: Option<String>, pg: Option<Arc<PgDatabase>>) -> Env {
         let dir = test_dir();
         let data_dir = dir.path().join(self.data_dir);
-        Env::open_in(dir, data_dir, database_url, pg).await
+        Env::open_in(dir, data_dir, database_url, pg, self.kms).await
     }
 }
 
@@ -81,6 +91,7 @@ impl Env {
     pub fn builder() -> EnvBuilder {
         EnvBuilder {
             data_dir: PathBuf::from("data"),
+            kms: KmsConfig::default(),
         }
     }
 
@@ -107,12 +118,22 @@ impl Env {
                 use std::os::unix::fs::DirBuilderExt;
                 let data_dir = dir.path().join("data");
                 std::fs::DirBuilder::new().mode(0o700).create(&data_dir).unwrap();
-                std::fs::copy(self.data_dir.join("master.key"), data_dir.join("master.key")).unwrap();
+                // With a key service there is no file to copy.
+                if self.kms.kind == KmsKind::File {
+                    std::fs::copy(self.data_dir.join("master.key"), data_dir.join("master.key")).unwrap();
+                }
                 data_dir
             }
             None => self.data_dir.clone(),
         };
-        Env::open_in(dir, data_dir, self.database_url.clone(), self.pg.clone()).await
+        Env::open_in(
+            dir,
+            data_dir,
+            self.database_url.clone(),
+            self.pg.clone(),
+            self.kms.clone(),
+        )
+        .await
     }
 
     /// Opens the library on `data_dir` (in `dir`) and the store named.
@@ -121,9 +142,11 @@ impl Env {
         data_dir: PathBuf,
         database_url: Option<String>,
         pg: Option<Arc<PgDatabase>>,
+        kms: KmsConfig,
     ) -> Env {
         let bot_uid_base = bot_uid_base(&data_dir);
-        let config = configuration(&data_dir, bot_uid_base, database_url.as_deref());
+        let mut config = configuration(&data_dir, bot_uid_base, database_url.as_deref());
+        config.kms = kms.clone();
         let paige = Paige::open(&config).await.unwrap();
         Env {
             dir,
@@ -132,12 +155,15 @@ impl Env {
             bot_uid_base,
             database_url,
             pg,
+            kms,
         }
     }
 
     /// The configuration this environment was opened with, to open it again.
     pub fn config(&self) -> Config {
-        configuration(&self.data_dir, self.bot_uid_base, self.database_url.as_deref())
+        let mut config = configuration(&self.data_dir, self.bot_uid_base, self.database_url.as_deref());
+        config.kms = self.kms.clone();
+        config
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -230,6 +256,17 @@ impl Env {
             .env("USER", "tester");
         if let Some(url) = &self.database_url {
             command.env("PAIGE_DATABASE_URL", url);
+        }
+        if let Some(transit) = &self.kms.transit {
+            use secrecy::ExposeSecret;
+            if self.kms.kind == KmsKind::Transit {
+                command.env("PAIGE_KMS", "transit");
+            }
+            command
+                .env("PAIGE_KMS_ADDRESS", &transit.address)
+                .env("PAIGE_KMS_KEY", &transit.key)
+                .env("PAIGE_KMS_MOUNT", &transit.mount)
+                .env("PAIGE_KMS_TOKEN", transit.token.expose_secret());
         }
         command
     }

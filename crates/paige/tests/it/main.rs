@@ -12,6 +12,7 @@ mod cli;
 mod durability;
 mod files;
 mod hooks;
+mod kms;
 mod metrics;
 mod outage;
 mod rotation;

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use paige::Paige;
-use paige::crypto::{self, CryptoError, FileKeyProvider, KeyProvider, MasterKey};
+use paige::crypto::{self, CryptoError, FileKeyProvider, MasterKey};
 use secrecy::ExposeSecret;
 
 use crate::common::{Env, actor, both_backends, stderr, stdout};

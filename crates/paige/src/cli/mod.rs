@@ -1,14 +1,26 @@
-//! The `paige` command line (SPEC §6). Each subcommand is a thin call into
-//! [`Paige`]; values and passwords are read from standard input only.
+//! The `paige` command line (SPEC §6). The project commands run through a
+//! [`Backend`]: this machine's store, or a server's API after `paige
+//! login` (see `remote/`). Values, passwords and tokens are read from
+//! standard input or a hidden prompt only, never from the command line.
 
+mod actor;
+mod backend;
+mod commands;
+mod config_file;
+mod failure;
+mod logs;
+mod push;
+mod remote;
 mod runtime;
 mod serve;
+mod target;
+mod views;
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -16,10 +28,14 @@ use zeroize::Zeroizing;
 use crate::Paige;
 use crate::config::{BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_UID_BASE};
 use crate::error::{Error, Result};
-use crate::model::{Actor, Page, SecretMeta, format_utc};
-use crate::projects::parse_role;
 use crate::runtime::sandbox::MIN_UID_BASE;
-use crate::secrets::{dotenv, rules};
+use crate::secrets::rules;
+use backend::Backend;
+use commands::{AuditArgs, ExecutionsCommand, MembersCommand, ProjectsCommand, SecretsCommand};
+use failure::{CliError, CliResult};
+use target::Target;
+
+pub use actor::local_actor;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,18 +71,29 @@ pub struct Cli {
     /// projects' bots and every process's command line.
     #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
     pub insecure_bots_as_paige_user: bool,
+    /// The server to use: a name stored by `paige login`, or a URL (its
+    /// token then from PAIGE_TOKEN). Default: the default stored server.
+    #[arg(long, global = true, env = "PAIGE_SERVER", value_name = "NAME|URL")]
+    pub server: Option<String>,
+    /// Use this machine's data dir or database even when a server is configured.
+    #[arg(long, global = true)]
+    pub local: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the HTTP API until SIGTERM or Ctrl-C.
+    /// Serve the HTTP API until SIGTERM or Ctrl-C (local only).
     Serve(serve::ServeArgs),
-    /// Manage user accounts.
+    /// Store a server and an API token for it (read from stdin or a hidden prompt).
+    Login(remote::login::LoginArgs),
+    /// Revoke the stored token on its server and forget it.
+    Logout(remote::login::LogoutArgs),
+    /// Manage user accounts (local only).
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Manage API tokens.
+    /// Manage API tokens (local only).
     #[command(subcommand)]
     Tokens(TokensCommand),
     /// Manage projects.
@@ -78,7 +105,7 @@ pub enum Command {
     /// Set, list and delete a project's secrets (values are never shown).
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Manage the master key.
+    /// Manage the master key (local only).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Show a project's audit log, newest first.
@@ -86,8 +113,19 @@ pub enum Command {
     /// Replace a project's bot code.
     #[command(subcommand)]
     Code(runtime::CodeCommand),
-    /// Run a command as one execution of a project, locally, with its secrets.
+    /// A project's executions and their redacted logs.
+    #[command(subcommand)]
+    Executions(ExecutionsCommand),
+    /// Print an execution's redacted log; --follow until it ends.
+    Logs(logs::LogsArgs),
+    /// Run one execution of a project: locally with its secrets, or on the
+    /// server with --remote.
     Run(runtime::RunArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,58 +143,28 @@ pub enum TokensCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ProjectsCommand {
-    /// Create a project, optionally with an owner.
-    Create {
-        slug: String,
-        #[arg(long)]
-        owner: Option<String>,
-    },
-    /// List all projects.
-    List,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MembersCommand {
-    /// Add a member to a project, or change their role.
-    Add {
-        slug: String,
-        email: String,
-        /// owner, admin, developer or viewer.
-        role: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SecretsCommand {
-    /// Set a secret; the value is read from standard input, never the command line.
-    Set { slug: String, key: String },
-    /// List keys with when and by whom each was last updated.
-    List {
-        slug: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a secret.
-    Rm { slug: String, key: String },
-    /// Import a .env file: every line is applied, or none.
-    Import { slug: String, file: PathBuf },
-}
-
-#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a new master key and re-wrap every project's data key with it.
     Rotate,
 }
 
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    pub slug: String,
-    /// How many events to show.
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
-    #[arg(long)]
-    pub json: bool,
+/// Parses the command line, with `--help` saying which back end is in use.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    // Only help pays for reading the config file twice.
+    let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
+    let command = if asks_help {
+        let note = target::describe(&args);
+        command.before_help(note.clone()).before_long_help(note)
+    } else {
+        command
+    };
+    let mut matches = command.get_matches_from(args);
+    match Cli::from_arg_matches_mut(&mut matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -172,22 +180,78 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            e.exit_code()
         }
     }
 }
 
-/// The actor recorded for changes made from this machine's command line.
-fn cli_actor() -> Actor {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    Actor {
-        name: format!("cli:{user}"),
-        user_id: None,
-        request_id: None,
+async fn execute(cli: Cli) -> CliResult<ExitCode> {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "paige", &mut io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Login(args) => {
+            remote::login::login(cli.server.as_deref(), args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Logout(args) => {
+            remote::login::logout(cli.server.as_deref(), args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    match target::resolve(cli.server.as_deref(), cli.local)? {
+        Target::Remote(client) => remote_command(&client, cli.command).await,
+        Target::Local => local_command(cli).await,
     }
 }
 
-async fn execute(cli: Cli) -> Result<ExitCode> {
+/// A command against a server: the project commands, or a refusal naming
+/// the local-only ones.
+async fn remote_command(client: &remote::Client, command: Command) -> CliResult<ExitCode> {
+    let backend = Backend::Remote(client);
+    let server = format!("{} ({})", client.name, client.url());
+    match command {
+        Command::Run(args) if args.remote => {
+            if !args.command.is_empty() {
+                return Err(CliError::usage(
+                    "`paige run --remote` runs the project's own entry point; a command after -- runs only locally",
+                ));
+            }
+            return logs::run_remote(client, &args.slug, args.event.as_deref()).await;
+        }
+        Command::Serve(_) => return Err(commands::local_only("serve", &server)),
+        Command::Users(_) => return Err(commands::local_only("users", &server)),
+        Command::Tokens(_) => return Err(commands::local_only("tokens", &server)),
+        Command::Keys(_) => return Err(commands::local_only("keys rotate", &server)),
+        Command::Run(_) => {
+            return Err(CliError::usage(format!(
+                "`paige run` without --remote runs the bot on this machine with its secrets, which lives on                  the server {server}: add --remote to run it there, or --local to run it here"
+            )));
+        }
+        other => shared_command(&backend, other).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The commands both back ends have.
+async fn shared_command(backend: &Backend<'_>, command: Command) -> CliResult<()> {
+    match command {
+        Command::Projects(command) => commands::projects(backend, command).await,
+        Command::Members(command) => commands::members(backend, command).await,
+        Command::Secrets(command) => commands::secrets(backend, command).await,
+        Command::Audit(args) => commands::audit(backend, args).await,
+        Command::Executions(command) => commands::executions(backend, command).await,
+        Command::Logs(args) => logs::logs(backend, args).await,
+        Command::Code(runtime::CodeCommand::Push { slug, dir, json }) => {
+            commands::push(backend, &slug, &dir, json).await
+        }
+        _ => Err(CliError::usage("this command does not run here")),
+    }
+}
+
+async fn local_command(cli: Cli) -> CliResult<ExitCode> {
     let resource_limits = match &cli.command {
         Command::Serve(args) => args.resource_limits(),
         _ => crate::runtime::limits::ResourceLimits::default(),
@@ -211,8 +275,8 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
     result
 }
 
-async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
-    let actor = cli_actor();
+async fn dispatch(paige: &Paige, command: Command) -> CliResult<ExitCode> {
+    let actor = local_actor();
     match command {
         Command::Users(UsersCommand::Create { email }) => {
             let password = read_password()?;
@@ -229,154 +293,28 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
             println!("revoked token #{id}");
         }
         Command::Serve(args) => serve::serve(paige, args).await?,
-        Command::Projects(ProjectsCommand::Create { slug, owner }) => {
-            let project = paige.create_project(&slug, owner.as_deref(), &actor).await?;
-            match owner {
-                Some(owner) => println!("created project {} (owner {owner})", project.slug),
-                None => println!("created project {}", project.slug),
-            }
-        }
-        Command::Projects(ProjectsCommand::List) => {
-            for project in paige.list_projects().await? {
-                println!("{}\t{}", project.slug, format_utc(project.created_at));
-            }
-        }
-        Command::Members(MembersCommand::Add { slug, email, role }) => {
-            let role = parse_role(&role)?;
-            paige.add_member(&slug, &email, role, &actor).await?;
-            println!("{email} is now {role} of {slug}");
-        }
-        Command::Secrets(command) => secrets(paige, command, &actor).await?,
         Command::Keys(KeysCommand::Rotate) => {
             let count = paige.rotate_master_key(&actor).await?;
             println!("master key rotated: {count} data keys re-wrapped");
         }
-        Command::Audit(args) => audit(paige, &args).await?,
-        Command::Code(command) => runtime::code(paige, command, &actor).await?,
-        Command::Run(args) => return runtime::run(paige, args, &actor).await,
+        Command::Run(args) => {
+            if args.remote {
+                return Err(CliError::usage(
+                    "`paige run --remote` needs a server: `paige login --server URL`, or --server and PAIGE_TOKEN",
+                ));
+            }
+            return Ok(runtime::run(paige, args, &actor).await?);
+        }
+        other => shared_command(&Backend::Local { paige, actor }, other).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Result<()> {
-    match command {
-        SecretsCommand::Set { slug, key } => {
-            // Check the key before asking for a value nobody can use.
-            rules::check_key(&key)?;
-            let value = read_value(&key)?;
-            let set = paige.set_secret(&slug, &key, &value, actor).await?;
-            if let Some(warning) = set.warning {
-                eprintln!("warning: {warning}");
-            }
-            let verb = if set.outcome.created { "created" } else { "overwrote" };
-            println!("{verb} {key} in {slug} (version {})", set.outcome.version);
-        }
-        SecretsCommand::List { slug, json } => {
-            let secrets = paige.list_secrets(&slug).await?;
-            if json {
-                print_json(&SecretList::from(&secrets))?;
-            } else {
-                print_secret_table(&secrets);
-            }
-        }
-        SecretsCommand::Rm { slug, key } => {
-            let version = paige.delete_secret(&slug, &key, actor).await?;
-            println!("deleted {key} from {slug} (was version {version})");
-        }
-        SecretsCommand::Import { slug, file } => {
-            let text = Zeroizing::new(
-                std::fs::read_to_string(&file)
-                    .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", file.display())))?,
-            );
-            let entries: Vec<(String, SecretString)> =
-                dotenv::parse(&text)?.into_iter().map(|e| (e.key, e.value)).collect();
-            let outcomes = paige.import_secrets(&slug, &entries, actor).await?;
-            let created = outcomes.iter().filter(|o| o.created).count();
-            println!(
-                "imported {} secrets into {slug} ({created} created, {} overwritten)",
-                outcomes.len(),
-                outcomes.len() - created
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn audit(paige: &Paige, args: &AuditArgs) -> Result<()> {
-    let project = paige.project(&args.slug).await?;
-    let page = Page {
-        before_id: None,
-        limit: args.limit,
-    };
-    let events = paige.audit_events(&project, page).await?;
-    if args.json {
-        let events: Vec<_> = events
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "id": e.id, "at": format_utc(e.at), "actor": e.actor, "action": e.action,
-                    "key": e.key, "version": e.version, "request_id": e.request_id, "detail": e.detail,
-                })
-            })
-            .collect();
-        return print_json(&serde_json::json!({ "events": events }));
-    }
-    for e in events {
-        println!(
-            "{}  {:<18} {:<24} {} {}",
-            format_utc(e.at),
-            e.action,
-            e.actor,
-            e.key
-                .map(|k| format!("{k} v{}", e.version.unwrap_or_default()))
-                .unwrap_or_default(),
-            e.detail.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct SecretList<'a> {
-    secrets: Vec<SecretListEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct SecretListEntry<'a> {
-    key: &'a str,
-    updated_at: String,
-    updated_by: &'a str,
-    version: i64,
-}
-
-impl<'a> From<&'a Vec<SecretMeta>> for SecretList<'a> {
-    fn from(secrets: &'a Vec<SecretMeta>) -> Self {
-        Self {
-            secrets: secrets
-                .iter()
-                .map(|s| SecretListEntry {
-                    key: &s.key,
-                    updated_at: format_utc(s.updated_at),
-                    updated_by: &s.updated_by,
-                    version: s.version,
-                })
-                .collect(),
-        }
-    }
-}
-
-fn print_json(value: &impl Serialize) -> Result<()> {
+fn print_json(value: &impl Serialize) -> CliResult<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Config(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
+    // A reader that stopped reading (`| head`) is not an error worth a panic.
+    let _ = writeln!(io::stdout().lock(), "{text}");
     Ok(())
-}
-
-fn print_secret_table(secrets: &[SecretMeta]) {
-    let width = secrets.iter().map(|s| s.key.len()).max().unwrap_or(0).max(3);
-    println!("{:<width$}  {:<24}  UPDATED BY", "KEY", "UPDATED (UTC)");
-    for s in secrets {
-        println!("{:<width$}  {:<24}  {}", s.key, format_utc(s.updated_at), s.updated_by);
-    }
 }
 
 /// Reads a secret value: a hidden prompt on a terminal, otherwise all of

@@ -32,6 +32,10 @@ pub enum CodeCommand {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     pub slug: String,
+    /// Run the project's bot on the server (its entry point, its limits)
+    /// and follow its output; the exit status is the execution's.
+    #[arg(long)]
+    pub remote: bool,
     /// A JSON file whose contents are the event handed to the command on stdin.
     #[arg(long)]
     pub event: Option<PathBuf>,
@@ -45,28 +49,6 @@ pub struct RunArgs {
     /// point (`node app.js` in its code).
     #[arg(last = true)]
     pub command: Vec<String>,
-}
-
-pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<()> {
-    match command {
-        CodeCommand::Push { slug, dir, json } => {
-            let summary = paige.push_code(&slug, &dir, actor).await?;
-            for finding in &summary.warnings {
-                eprintln!("warning: {}", finding.message(&slug));
-            }
-            if json {
-                let warnings: Vec<_> = summary.warnings.iter().map(|f| f.to_json(&slug)).collect();
-                super::print_json(&serde_json::json!({
-                    "files": summary.files,
-                    "bytes": summary.bytes,
-                    "warnings": warnings,
-                }))?;
-            } else {
-                println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs one execution with live, redacted output, and returns the exit

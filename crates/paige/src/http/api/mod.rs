@@ -7,6 +7,7 @@ mod executions;
 mod members;
 mod projects;
 mod secrets;
+mod stream;
 
 use std::sync::Arc;
 
@@ -31,8 +32,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::create_token))
         .routes(routes!(auth::revoke_token))
+        .routes(routes!(auth::revoke_current_token))
+        .routes(routes!(auth::me))
         .routes(routes!(projects::list_projects, projects::create_project))
-        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(secrets::list_secrets, secrets::import_secrets))
         .routes(routes!(secrets::put_secret, secrets::delete_secret))
         .routes(routes!(members::list_members, members::add_member))
         .routes(routes!(members::remove_member))
@@ -40,6 +43,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::put_code))
         .routes(routes!(executions::list_executions, executions::run_execution))
         .routes(routes!(executions::get_execution))
+        .routes(routes!(stream::execution_log))
+        .routes(routes!(stream::run_streamed))
 }
 
 /// Declares the two ways to authenticate in the OpenAPI document.

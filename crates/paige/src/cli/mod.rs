@@ -156,7 +156,7 @@ pub fn parse() -> Cli {
     let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
     let command = if asks_help {
         let note = target::describe(&args);
-        command.before_help(note.clone()).before_long_help(note)
+        with_note(command, &note)
     } else {
         command
     };
@@ -165,6 +165,15 @@ pub fn parse() -> Cli {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     }
+}
+
+/// Puts `note` at the top of the help of `command` and every subcommand.
+fn with_note(mut command: clap::Command, note: &str) -> clap::Command {
+    let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| with_note(sub, note));
+    }
+    command.before_help(note.to_owned()).before_long_help(note.to_owned())
 }
 
 /// Runs a parsed command line and returns the process exit code.

@@ -11,6 +11,7 @@ mod cli;
 mod durability;
 mod files;
 mod outage;
+mod remote;
 mod rotation;
 mod rules;
 mod runtime;

@@ -173,10 +173,12 @@ impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
 /// `?before=&limit=` of a newest-first listing, failing with 400.
 #[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items older than this id (the `next_before` of the previous page).
     before: Option<i64>,
-    /// Page size, 1–200 (default 50).
+    /// Page size, 1–200 (default 50; larger is taken as 200).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

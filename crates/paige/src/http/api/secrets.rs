@@ -30,7 +30,7 @@ pub struct SecretList {
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
     /// UTF-8, 4 bytes to 64 KiB, no NUL. Write-only: never returned.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 4)]
     value: SecretString,
 }
 

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Before paige opens anything: which descriptors it was given without
     // close-on-exec, so that no bot gets them.
@@ -11,6 +9,6 @@ fn main() -> ExitCode {
     if let Err(e) = paige::hardening::harden_process() {
         eprintln!("warning: could not disable core dumps and memory access: {e}");
     }
-    let cli = paige::cli::Cli::parse();
+    let cli = paige::cli::parse();
     paige::cli::run(cli)
 }

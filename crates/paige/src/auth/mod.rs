@@ -73,9 +73,15 @@ impl Paige {
 
     /// The user an API token belongs to, if it is valid and not revoked.
     pub async fn user_for_token(&self, presented: &str) -> Result<Option<UserRecord>> {
+        Ok(self.token(presented).await?.map(|(user, _)| user))
+    }
+
+    /// The user an API token belongs to and the token's id, if it is valid
+    /// and not revoked (the id lets a client revoke the token it holds).
+    pub async fn token(&self, presented: &str) -> Result<Option<(UserRecord, i64)>> {
         let hash = tokens::hash_token(presented);
         let found = self.store.token_by_hash(&hash).await?;
-        Ok(found.and_then(|(user, stored)| tokens::hashes_match(&stored, &hash).then_some(user)))
+        Ok(found.and_then(|(user, id, stored)| tokens::hashes_match(&stored, &hash).then_some((user, id))))
     }
 
     pub async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<()> {

@@ -1,17 +1,29 @@
-//! The `paige` command line (SPEC §6). Each subcommand is a thin call into
-//! [`Paige`]; values and passwords are read from standard input only.
+//! The `paige` command line (SPEC §6). The project commands run through a
+//! [`Backend`]: this machine's store, or a server's API after `paige
+//! login` (see `remote/`). Values, passwords and tokens are read from
+//! standard input or a hidden prompt only, never from the command line.
 
+mod actor;
+mod backend;
 mod backup;
+mod commands;
+mod config_file;
+mod failure;
 mod kms;
+mod log_format;
 mod logs;
+mod push;
+mod remote;
 mod runtime;
 mod serve;
+mod target;
+mod views;
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -21,10 +33,14 @@ use crate::config::{
     BotUsers, Config, DEFAULT_DATA_DIR, DEFAULT_SECRET_VERSIONS, DEFAULT_UID_BASE, MAX_SECRET_VERSIONS, Retention,
 };
 use crate::error::{Error, Result};
-use crate::model::{Actor, Page, SecretMeta, format_utc};
-use crate::projects::parse_role;
 use crate::runtime::sandbox::MIN_UID_BASE;
-use crate::secrets::{dotenv, rules};
+use crate::secrets::rules;
+use backend::Backend;
+use commands::{AuditArgs, ExecutionsCommand, MembersCommand, ProjectsCommand, SecretsCommand};
+use failure::{CliError, CliResult};
+use target::Target;
+
+pub use actor::local_actor;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +76,13 @@ pub struct Cli {
     /// projects' bots and every process's command line.
     #[arg(long, global = true, env = "PAIGE_INSECURE_BOTS_AS_PAIGE_USER")]
     pub insecure_bots_as_paige_user: bool,
+    /// The server to use: a name stored by `paige login`, or a URL (its
+    /// token then from PAIGE_TOKEN). Default: the default stored server.
+    #[arg(long, global = true, env = "PAIGE_SERVER", value_name = "NAME|URL")]
+    pub server: Option<String>,
+    /// Use this machine's data dir or database even when a server is configured.
+    #[arg(long, global = true)]
+    pub local: bool,
     /// Versions kept per key, the current one included: older ones are
     /// deleted by the write that passes the count. Every command that
     /// writes secrets (and every node) should be given the same number.
@@ -80,12 +103,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the HTTP API until SIGTERM or Ctrl-C.
+    /// Serve the HTTP API until SIGTERM or Ctrl-C (local only).
     Serve(serve::ServeArgs),
-    /// Manage user accounts.
+    /// Store a server and an API token for it (read from stdin or a hidden prompt).
+    Login(remote::login::LoginArgs),
+    /// Revoke the stored token on its server and forget it.
+    Logout(remote::login::LogoutArgs),
+    /// Manage user accounts (local only).
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Manage API tokens.
+    /// Manage API tokens (local only).
     #[command(subcommand)]
     Tokens(TokensCommand),
     /// Manage projects.
@@ -97,7 +124,7 @@ pub enum Command {
     /// Set, list and delete a project's secrets (values are never shown).
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Manage the master key and its provider (file or Transit).
+    /// Manage the master key and its provider, file or Transit (local only).
     #[command(subcommand)]
     Keys(kms::KeysCommand),
     /// Show a project's audit log, newest first.
@@ -105,11 +132,22 @@ pub enum Command {
     /// Replace a project's bot code.
     #[command(subcommand)]
     Code(runtime::CodeCommand),
-    /// Run a command as one execution of a project, locally, with its secrets.
+    /// A project's executions and their redacted logs.
+    #[command(subcommand)]
+    Executions(ExecutionsCommand),
+    /// Print an execution's redacted log; --follow until it ends.
+    Logs(logs::LogsArgs),
+    /// Run one execution of a project: locally with its secrets, or on the
+    /// server with --remote.
     Run(runtime::RunArgs),
-    /// Back up, verify and restore the store (see README, Backups).
+    /// Back up, verify and restore the store (local only; see README, Backups).
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,72 +164,32 @@ pub enum TokensCommand {
     Revoke { id: i64 },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ProjectsCommand {
-    /// Create a project, optionally with an owner.
-    Create {
-        slug: String,
-        #[arg(long)]
-        owner: Option<String>,
-    },
-    /// List all projects.
-    List,
-    /// Show a project's runtime mode, or set it: `http` (a warm HTTP
-    /// server behind /hooks/SLUG/…) or `event` (one process per event).
-    Mode { slug: String, mode: Option<String> },
+/// Parses the command line, with `--help` saying which back end is in use.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    // Only help pays for reading the config file twice.
+    let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
+    let command = if asks_help {
+        let note = target::describe(&args);
+        with_note(command, &note)
+    } else {
+        command
+    };
+    let mut matches = command.get_matches_from(args);
+    match Cli::from_arg_matches_mut(&mut matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
-#[derive(Debug, Subcommand)]
-pub enum MembersCommand {
-    /// Invite someone to a project with a role; they join when they accept
-    /// it in the dashboard (Projects page) after signing in with that email.
-    Add {
-        slug: String,
-        email: String,
-        /// owner, admin, developer or viewer.
-        role: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SecretsCommand {
-    /// Set a secret; the value is read from standard input, never the command line.
-    Set { slug: String, key: String },
-    /// List keys with when and by whom each was last updated.
-    List {
-        slug: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a secret.
-    Rm { slug: String, key: String },
-    /// Import a .env file: every line is applied, or none.
-    Import { slug: String, file: PathBuf },
-    /// List a key's kept versions with when and by whom each was set (never values).
-    Versions {
-        slug: String,
-        key: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Restore the value of a kept version as a new version (the value is never shown).
-    Rollback {
-        slug: String,
-        key: String,
-        /// The version whose value to restore.
-        #[arg(long, value_name = "VERSION")]
-        to: i64,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    pub slug: String,
-    /// How many events to show.
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
-    #[arg(long)]
-    pub json: bool,
+/// Puts `note` at the top of the help of `command` and every subcommand.
+fn with_note(mut command: clap::Command, note: &str) -> clap::Command {
+    let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| with_note(sub, note));
+    }
+    command.before_help(note.to_owned()).before_long_help(note.to_owned())
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -207,22 +205,82 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            e.exit_code()
         }
     }
 }
 
-/// The actor recorded for changes made from this machine's command line.
-fn cli_actor() -> Actor {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    Actor {
-        name: format!("cli:{user}"),
-        user_id: None,
-        request_id: None,
+async fn execute(cli: Cli) -> CliResult<ExitCode> {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "paige", &mut io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Login(args) => {
+            remote::login::login(cli.server.as_deref(), args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Logout(args) => {
+            remote::login::logout(cli.server.as_deref(), args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    match target::resolve(cli.server.as_deref(), cli.local)? {
+        Target::Remote(client) => remote_command(&client, cli.command).await,
+        Target::Local => local_command(cli).await,
     }
 }
 
-async fn execute(cli: Cli) -> Result<ExitCode> {
+/// A command against a server: the project commands, or a refusal naming
+/// the local-only ones.
+async fn remote_command(client: &remote::Client, command: Command) -> CliResult<ExitCode> {
+    let backend = Backend::Remote(client);
+    let server = format!("{} ({})", client.name, client.url());
+    match command {
+        Command::Run(args) if args.remote => {
+            if !args.command.is_empty() {
+                return Err(CliError::usage(
+                    "`paige run --remote` runs the project's own entry point; a command after -- runs only locally",
+                ));
+            }
+            return logs::run_remote(client, &args.slug, args.event.as_deref()).await;
+        }
+        Command::Serve(_) => return Err(commands::local_only("serve", &server)),
+        Command::Users(_) => return Err(commands::local_only("users", &server)),
+        Command::Tokens(_) => return Err(commands::local_only("tokens", &server)),
+        Command::Keys(_) => return Err(commands::local_only("keys", &server)),
+        Command::Backup(_) => return Err(commands::local_only("backup", &server)),
+        Command::Code(runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. }) => {
+            return Err(commands::local_only("code findings and code fix", &server));
+        }
+        Command::Run(_) => {
+            return Err(CliError::usage(format!(
+                "`paige run` without --remote runs the bot on this machine with its secrets, which lives on                  the server {server}: add --remote to run it there, or --local to run it here"
+            )));
+        }
+        other => shared_command(&backend, other).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The commands both back ends have.
+async fn shared_command(backend: &Backend<'_>, command: Command) -> CliResult<()> {
+    match command {
+        Command::Projects(command) => commands::projects(backend, command).await,
+        Command::Members(command) => commands::members(backend, command).await,
+        Command::Secrets(command) => commands::secrets(backend, command).await,
+        Command::Audit(args) => commands::audit(backend, args).await,
+        Command::Executions(command) => commands::executions(backend, command).await,
+        Command::Logs(args) => logs::logs(backend, args).await,
+        Command::Code(runtime::CodeCommand::Push { slug, dir, json }) => {
+            commands::push(backend, &slug, &dir, json).await
+        }
+        _ => Err(CliError::usage("this command does not run here")),
+    }
+}
+
+async fn local_command(cli: Cli) -> CliResult<ExitCode> {
     let (resource_limits, warm, retention) = match &cli.command {
         Command::Serve(args) => (args.resource_limits(), args.warm_options(), args.retention()),
         _ => (
@@ -253,7 +311,9 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         kms,
     };
     let command = match cli.command {
-        Command::Backup(command) if !command.opens_store() => return backup::without_store(&config, command).await,
+        Command::Backup(command) if !command.opens_store() => {
+            return Ok(backup::without_store(&config, command).await?);
+        }
         command => command,
     };
     let paige = Paige::open(&config).await?;
@@ -262,8 +322,8 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
     result
 }
 
-async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
-    let actor = cli_actor();
+async fn dispatch(paige: &Paige, command: Command) -> CliResult<ExitCode> {
+    let actor = local_actor();
     match command {
         Command::Users(UsersCommand::Create { email }) => {
             let password = read_password()?;
@@ -280,197 +340,29 @@ async fn dispatch(paige: &Paige, command: Command) -> Result<ExitCode> {
             println!("revoked token #{id}");
         }
         Command::Serve(args) => serve::serve(paige, args).await?,
-        Command::Projects(ProjectsCommand::Create { slug, owner }) => {
-            let project = paige.create_project(&slug, owner.as_deref(), &actor).await?;
-            match owner {
-                Some(owner) => println!("created project {} (owner {owner})", project.slug),
-                None => println!("created project {}", project.slug),
-            }
-        }
-        Command::Projects(ProjectsCommand::List) => {
-            for project in paige.list_projects().await? {
-                println!("{}\t{}", project.slug, format_utc(project.created_at));
-            }
-        }
-        Command::Projects(ProjectsCommand::Mode { slug, mode }) => match mode {
-            None => println!("{}", paige.runtime_mode(&slug).await?),
-            Some(mode) => {
-                let mode = crate::model::RuntimeMode::parse(&mode).ok_or_else(|| {
-                    Error::invalid(
-                        "invalid_runtime_mode",
-                        format!("the runtime mode must be `http` or `event`, not {mode:?}"),
-                    )
-                })?;
-                paige.set_runtime_mode(&slug, mode, &actor).await?;
-                println!("{slug}: runtime mode {mode}");
-            }
-        },
-        Command::Members(MembersCommand::Add { slug, email, role }) => {
-            let role = parse_role(&role)?;
-            let project = paige.project(&slug).await?;
-            let invite = paige.invite(&project, &email, role, &actor).await?;
-            println!(
-                "invited {} as {role} to {slug} (invitation #{}, open until {})",
-                invite.email,
-                invite.id,
-                format_utc(invite.expires_at)
-            );
-            eprintln!(
-                "They join when they accept it on the dashboard's Projects page, signed in as {}.",
-                invite.email
-            );
-        }
-        Command::Secrets(command) => secrets(paige, command, &actor).await?,
         Command::Keys(command) => kms::keys(paige, command, &actor).await?,
-        Command::Audit(args) => audit(paige, &args).await?,
-        Command::Code(command) => runtime::code(paige, command, &actor).await?,
-        Command::Run(args) => return runtime::run(paige, args, &actor).await,
-        Command::Backup(command) => return backup::with_store(paige, command).await,
+        Command::Backup(command) => return Ok(backup::with_store(paige, command).await?),
+        Command::Code(command @ (runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. })) => {
+            runtime::code(paige, command, &actor).await?;
+        }
+        Command::Run(args) => {
+            if args.remote {
+                return Err(CliError::usage(
+                    "`paige run --remote` needs a server: `paige login --server URL`, or --server and PAIGE_TOKEN",
+                ));
+            }
+            return Ok(runtime::run(paige, args, &actor).await?);
+        }
+        other => shared_command(&Backend::Local { paige, actor }, other).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn secrets(paige: &Paige, command: SecretsCommand, actor: &Actor) -> Result<()> {
-    match command {
-        SecretsCommand::Set { slug, key } => {
-            // Check the key before asking for a value nobody can use.
-            rules::check_key(&key)?;
-            let value = read_value(&key)?;
-            let set = paige.set_secret(&slug, &key, &value, actor).await?;
-            if let Some(warning) = set.warning {
-                eprintln!("warning: {warning}");
-            }
-            let verb = if set.outcome.created { "created" } else { "overwrote" };
-            println!("{verb} {key} in {slug} (version {})", set.outcome.version);
-        }
-        SecretsCommand::List { slug, json } => {
-            let secrets = paige.list_secrets(&slug).await?;
-            if json {
-                print_json(&SecretList::from(&secrets))?;
-            } else {
-                print_secret_table(&secrets);
-            }
-        }
-        SecretsCommand::Rm { slug, key } => {
-            let version = paige.delete_secret(&slug, &key, actor).await?;
-            println!("deleted {key} from {slug} (was version {version})");
-        }
-        SecretsCommand::Import { slug, file } => {
-            let text = Zeroizing::new(
-                std::fs::read_to_string(&file)
-                    .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", file.display())))?,
-            );
-            let entries: Vec<(String, SecretString)> =
-                dotenv::parse(&text)?.into_iter().map(|e| (e.key, e.value)).collect();
-            let outcomes = paige.import_secrets(&slug, &entries, actor).await?;
-            let created = outcomes.iter().filter(|o| o.created).count();
-            println!(
-                "imported {} secrets into {slug} ({created} created, {} overwritten)",
-                outcomes.len(),
-                outcomes.len() - created
-            );
-        }
-        SecretsCommand::Versions { slug, key, json } => {
-            let versions = paige.secret_versions(&slug, &key).await?;
-            if json {
-                let versions: Vec<_> = versions
-                    .iter()
-                    .map(|v| serde_json::json!({"version": v.version, "created_at": format_utc(v.updated_at), "created_by": v.updated_by}))
-                    .collect();
-                print_json(&serde_json::json!({ "key": key, "versions": versions }))?;
-            } else {
-                println!("{:<8}  {:<24}  SET BY", "VERSION", "SET (UTC)");
-                for v in &versions {
-                    println!("{:<8}  {:<24}  {}", v.version, format_utc(v.updated_at), v.updated_by);
-                }
-            }
-        }
-        SecretsCommand::Rollback { slug, key, to } => {
-            let outcome = paige.rollback_secret(&slug, &key, to, actor).await?;
-            println!(
-                "rolled {key} in {slug} back to the value of version {to} (now version {})",
-                outcome.version
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn audit(paige: &Paige, args: &AuditArgs) -> Result<()> {
-    let project = paige.project(&args.slug).await?;
-    let page = Page {
-        before_id: None,
-        limit: args.limit,
-    };
-    let events = paige.audit_events(&project, page).await?;
-    if args.json {
-        let events: Vec<_> = events
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "id": e.id, "at": format_utc(e.at), "actor": e.actor, "action": e.action,
-                    "key": e.key, "version": e.version, "request_id": e.request_id, "detail": e.detail,
-                })
-            })
-            .collect();
-        return print_json(&serde_json::json!({ "events": events }));
-    }
-    for e in events {
-        println!(
-            "{}  {:<18} {:<24} {} {}",
-            format_utc(e.at),
-            e.action,
-            e.actor,
-            e.key
-                .map(|k| format!("{k} v{}", e.version.unwrap_or_default()))
-                .unwrap_or_default(),
-            e.detail.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct SecretList<'a> {
-    secrets: Vec<SecretListEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct SecretListEntry<'a> {
-    key: &'a str,
-    updated_at: String,
-    updated_by: &'a str,
-    version: i64,
-}
-
-impl<'a> From<&'a Vec<SecretMeta>> for SecretList<'a> {
-    fn from(secrets: &'a Vec<SecretMeta>) -> Self {
-        Self {
-            secrets: secrets
-                .iter()
-                .map(|s| SecretListEntry {
-                    key: &s.key,
-                    updated_at: format_utc(s.updated_at),
-                    updated_by: &s.updated_by,
-                    version: s.version,
-                })
-                .collect(),
-        }
-    }
-}
-
-fn print_json(value: &impl Serialize) -> Result<()> {
+fn print_json(value: &impl Serialize) -> CliResult<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Config(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
+    // A reader that stopped reading (`| head`) is not an error worth a panic.
+    let _ = writeln!(io::stdout().lock(), "{text}");
     Ok(())
-}
-
-fn print_secret_table(secrets: &[SecretMeta]) {
-    let width = secrets.iter().map(|s| s.key.len()).max().unwrap_or(0).max(3);
-    println!("{:<width$}  {:<24}  UPDATED BY", "KEY", "UPDATED (UTC)");
-    for s in secrets {
-        println!("{:<width$}  {:<24}  {}", s.key, format_utc(s.updated_at), s.updated_by);
-    }
 }
 
 /// Reads a secret value: a hidden prompt on a terminal, otherwise all of

@@ -1,4 +1,4 @@
-//! `paige code push` and `paige run`: the runtime's commands.
+//! `paige code` and `paige run`: the runtime's commands.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +52,10 @@ pub enum CodeCommand {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     pub slug: String,
+    /// Run the project's bot on the server (its entry point, its limits)
+    /// and follow its output; the exit status is the execution's.
+    #[arg(long)]
+    pub remote: bool,
     /// A JSON file whose contents are the event handed to the command on stdin.
     #[arg(long)]
     pub event: Option<PathBuf>,
@@ -67,27 +71,12 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> Result<()> {
+/// `code findings` and `code fix`, on this machine's store (`code push`
+/// goes through the back end: `commands::push`).
+pub async fn code(paige: &Paige, command: CodeCommand, actor: &Actor) -> super::failure::CliResult<()> {
     match command {
-        CodeCommand::Push { slug, dir, json } => {
-            let summary = paige.push_code(&slug, &dir, actor).await?;
-            for finding in &summary.warnings {
-                eprintln!("warning: {}", message(&finding.finding, &slug, finding.id));
-            }
-            if let Some(notice) = summary.skipped.notice() {
-                eprintln!("note: {notice}");
-            }
-            if json {
-                let warnings: Vec<_> = summary.warnings.iter().map(|f| to_json(f, &slug)).collect();
-                super::print_json(&serde_json::json!({
-                    "files": summary.files,
-                    "bytes": summary.bytes,
-                    "warnings": warnings,
-                    "skipped": {"node_modules": summary.skipped.vendored, "binary": summary.skipped.binary},
-                }))?;
-            } else {
-                println!("pushed {} files ({} bytes) to {slug}", summary.files, summary.bytes);
-            }
+        CodeCommand::Push { .. } => {
+            return Err(Error::internal("code push is run through the back end").into());
         }
         CodeCommand::Findings { slug, json } => {
             let findings = paige.code_findings(&slug).await?;
@@ -154,7 +143,7 @@ async fn only_finding(paige: &Paige, slug: &str) -> Result<i64> {
 /// the time limit killed it (as `timeout(1)`); 127 when it did not start.
 pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
     // Diagnostics on stderr only when asked for, as `paige serve` does.
-    super::logs::init(None)?;
+    super::log_format::init(None)?;
     let event = match &args.event {
         Some(path) => {
             let text = std::fs::read(path)

@@ -141,7 +141,7 @@ impl ServeArgs {
 pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
     // Logs go to stderr; `PAIGE_LOG` (e.g. `debug`) sets the level,
     // `PAIGE_LOG_FORMAT=json` makes them JSON.
-    super::logs::init(Some("info"))?;
+    super::log_format::init(Some("info"))?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -27,6 +27,8 @@ pub enum Credential {
 pub struct Caller {
     pub user: UserRecord,
     pub credential: Credential,
+    /// The id of the API token presented, when it was one.
+    pub token_id: Option<i64>,
     pub request_id: Option<String>,
 }
 
@@ -46,7 +48,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         let authorization = parts.headers.get(header::AUTHORIZATION);
-        let (user, credential) = if let Some(value) = authorization {
+        let (user, credential, token_id) = if let Some(value) = authorization {
             let token = value
                 .to_str()
                 .ok()
@@ -59,9 +61,12 @@ impl FromRequestParts<AppState> for Caller {
                         "the Authorization header must be `Bearer <token>`",
                     )
                 })?;
-            (state.paige.user_for_token(token).await?, Credential::Token)
+            match state.paige.token(token).await? {
+                Some((user, id)) => (Some(user), Credential::Token, Some(id)),
+                None => (None, Credential::Token, None),
+            }
         } else if let Some(session) = signin::session_from_headers(&parts.headers) {
-            (state.paige.session_user(session).await?, Credential::Session)
+            (state.paige.session_user(session).await?, Credential::Session, None)
         } else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -82,6 +87,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             user,
             credential,
+            token_id,
             request_id,
         })
     }
@@ -167,10 +173,12 @@ impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
 /// `?before=&limit=` of a newest-first listing, failing with 400.
 #[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items older than this id (the `next_before` of the previous page).
     before: Option<i64>,
-    /// Page size, 1–200 (default 50).
+    /// Page size, 1–200 (default 50; larger is taken as 200).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
-    let doc = Arc::new(api::openapi_paths_for_clients(doc));
+    let doc = Arc::new(api::openapi::complete(doc));
     api.route("/api/v1/openapi.json", get(move || api::openapi_json(Arc::clone(&doc))))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))

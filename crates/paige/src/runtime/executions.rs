@@ -106,6 +106,16 @@ impl Paige {
         Ok(StoredExecution { record, log })
     }
 
+    /// One execution's record without its log: what a follower of the
+    /// log polls to learn that the execution has ended.
+    pub async fn execution_record(&self, slug: &str, id: i64) -> Result<ExecutionRecord> {
+        let project = self.project(slug).await?;
+        self.store
+            .execution(project.id, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("execution {id} of project {slug}")))
+    }
+
     /// Log lines of one execution after `after_seq`, for following a
     /// running execution.
     pub async fn execution_log(&self, slug: &str, id: i64, after_seq: Option<i64>, limit: u32) -> Result<Vec<LogLine>> {

@@ -187,16 +187,20 @@ impl Store for SqlStore {
         Ok(id)
     }
 
-    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, Vec<u8>)>> {
+    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, i64, Vec<u8>)>> {
         Ok(on!(self.reader(), |pool| sqlx::query(
-            "SELECT u.id, u.email, u.password_hash, u.created_at, t.token_hash
+            "SELECT u.id, u.email, u.password_hash, u.created_at, t.id AS token_id, t.token_hash
              FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
         )
         .bind(token_hash)
         .fetch_optional(pool)
         .await?
-        .map(|row| (user_from_row(&row), row.get("token_hash")))))
+        .map(|row| (
+            user_from_row(&row),
+            row.get("token_id"),
+            row.get("token_hash")
+        ))))
     }
 
     async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<bool> {

@@ -66,8 +66,8 @@ pub trait Store:
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user_by_id(&self, user_id: i64) -> Result<Option<UserRecord>>;
     async fn create_token(&self, user_id: i64, token_hash: &[u8], actor: &Actor) -> Result<i64>;
-    /// The unrevoked token with this hash: its owner and the stored hash.
-    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, Vec<u8>)>>;
+    /// The unrevoked token with this hash: its owner, its id and the stored hash.
+    async fn token_by_hash(&self, token_hash: &[u8]) -> Result<Option<(UserRecord, i64, Vec<u8>)>>;
     /// Revokes a token; `owner` limits it to that user's tokens. False if
     /// there was no such live token.
     async fn revoke_token(&self, token_id: i64, owner: Option<i64>, actor: &Actor) -> Result<bool>;

@@ -253,7 +253,12 @@ impl Env {
             .current_dir(fixtures())
             .env("PAIGE_DATA_DIR", &self.data_dir)
             .env("PAIGE_BOT_UID_BASE", self.bot_uid_base.to_string())
-            .env("USER", "tester");
+            .env("USER", "tester")
+            // No login of the machine's user applies: remote tests log in
+            // into the test's own config dir.
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("PAIGE_SERVER")
+            .env_remove("PAIGE_TOKEN");
         if let Some(url) = &self.database_url {
             command.env("PAIGE_DATABASE_URL", url);
         }
@@ -657,6 +662,16 @@ pub fn actor() -> Actor {
         user_id: None,
         request_id: None,
     }
+}
+
+/// The actor a local command records: `cli:<OS user>@<host>`, the user
+/// by uid (not `$USER`, which the harness sets).
+pub fn cli_actor() -> String {
+    let run = |program: &str, arg: &str| {
+        let out = Command::new(program).arg(arg).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    format!("cli:{}@{}", run("id", "-un"), run("uname", "-n"))
 }
 
 pub fn stdout(output: &Output) -> String {

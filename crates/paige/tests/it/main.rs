@@ -15,6 +15,7 @@ mod hooks;
 mod kms;
 mod metrics;
 mod outage;
+mod remote;
 mod rotation;
 mod rules;
 mod runtime;

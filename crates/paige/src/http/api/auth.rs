@@ -138,3 +138,48 @@ pub async fn revoke_token(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    email: String,
+    /// The id of the API token this request presented (absent for a session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<i64>,
+}
+
+/// Who the caller is: the CLI's `paige login` checks a token with it.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = Me)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        email: caller.user.email,
+        token_id: caller.token_id,
+    })
+}
+
+/// Revokes the API token this request presents (`paige logout`).
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/current", tag = "auth",
+    responses(
+        (status = 204, description = "revoked; it stops working at once"),
+        (status = 400, body = ErrorBody, description = "not_a_token: the request was made with a session"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_current_token(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    let id = caller.token_id.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_token",
+            "this request was not made with an API token; sign out instead",
+        )
+    })?;
+    state
+        .paige
+        .revoke_token(id, Some(caller.user.id), &caller.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -77,7 +77,7 @@ pub async fn put_code(
 pub struct RunEvent {
     /// Handed to the bot as JSON on its standard input.
     #[schema(value_type = Object)]
-    event: serde_json::Map<String, serde_json::Value>,
+    pub(super) event: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RequestShape for RunEvent {

@@ -28,6 +28,7 @@ pub struct MemberList {
 pub struct AddMember {
     email: String,
     /// owner, admin, developer or viewer.
+    #[schema(pattern = "^(owner|admin|developer|viewer)$")]
     role: String,
 }
 

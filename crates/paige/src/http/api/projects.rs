@@ -27,7 +27,8 @@ pub struct ProjectList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    /// 1–63 of a-z, 0-9, `-`; starts with a letter.
+    /// 1–63 of a-z, 0-9, `-`; starts with a letter, does not end with `-`.
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", min_length = 1, max_length = 63)]
     slug: String,
 }
 

@@ -30,7 +30,7 @@ pub struct SecretList {
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
     /// UTF-8, 4 bytes to 64 KiB, no NUL. Write-only: never returned.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 4)]
     value: SecretString,
 }
 
@@ -138,4 +138,74 @@ pub async fn delete_secret(
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
     state.paige.delete_secret(&project.slug, &key, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSecrets {
+    /// The text of a `.env` file (as `paige secrets import` reads it).
+    #[schema(value_type = String, format = Password)]
+    dotenv: SecretString,
+}
+
+impl RequestShape for ImportSecrets {
+    const SHAPE: &'static str = r#"{"dotenv": string}"#;
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    /// Keys written, with their new versions.
+    secrets: Vec<ImportedSecret>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedSecret {
+    key: String,
+    version: i64,
+    /// True when the key was new.
+    created: bool,
+}
+
+/// Imports a `.env` file: every line is applied, or none.
+#[utoipa::path(
+    post, path = "/api/v1/projects/{slug}/secrets", tag = "secrets",
+    params(("slug" = String, Path)),
+    request_body = ImportSecrets,
+    responses(
+        (status = 200, body = Imported),
+        (status = 400, body = ErrorBody, description = "invalid_env_file and the key and value rules; nothing was written"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "too_many_secrets, project_too_large"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn import_secrets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    JsonBody(body): JsonBody<ImportSecrets>,
+) -> Result<Json<Imported>, ApiError> {
+    use secrecy::ExposeSecret;
+    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
+    let entries: Vec<(String, SecretString)> = crate::secrets::dotenv::parse(body.dotenv.expose_secret())?
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
+    let outcomes = state
+        .paige
+        .import_secrets(&project.slug, &entries, &caller.actor())
+        .await?;
+    Ok(Json(Imported {
+        secrets: outcomes
+            .into_iter()
+            .map(|o| ImportedSecret {
+                key: o.key,
+                version: o.version,
+                created: o.created,
+            })
+            .collect(),
+    }))
 }

@@ -57,6 +57,11 @@ async fn the_openapi_document_matches_the_routes(env: Env) {
         ("GET", "/api/v1/projects/{slug}/executions"),
         ("POST", "/api/v1/projects/{slug}/executions"),
         ("GET", "/api/v1/projects/{slug}/executions/{id}"),
+        ("GET", "/api/v1/me"),
+        ("DELETE", "/api/v1/tokens/current"),
+        ("POST", "/api/v1/projects/{slug}/secrets"),
+        ("GET", "/api/v1/projects/{slug}/executions/{id}/log"),
+        ("POST", "/api/v1/projects/{slug}/executions/stream"),
     ]
     .iter()
     .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -85,6 +90,39 @@ async fn the_openapi_document_matches_the_routes(env: Env) {
             "{method} {concrete} is documented but not routed"
         );
     }
+    // The document is complete where schemathesis found it was not:
+    // paging parameters are in the query, every authenticated route may
+    // answer 401, sign-in may answer 400, and path parameters carry the
+    // patterns the API enforces.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                assert!(operation["responses"]["401"].is_object(), "{method} {path}: no 401");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let place = parameter["in"].as_str().unwrap();
+                match name {
+                    "before" | "limit" | "after" | "follow" => {
+                        assert_eq!(place, "query", "{method} {path} {name}");
+                        assert_ne!(parameter["required"], true, "{method} {path} {name}");
+                    }
+                    "slug" | "key" => assert!(parameter["schema"]["pattern"].is_string(), "{method} {path} {name}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(doc["paths"]["/api/v1/auth/login"]["post"]["responses"]["400"].is_object());
+    assert!(
+        doc["paths"]["/api/v1/projects/{slug}/audit"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 3
+    );
+
     // And an undocumented path is not routed.
     let (status, body) = answer(
         server

@@ -424,7 +424,7 @@ async fn a_refused_push_changes_nothing(env: Env) {
     // Through the CLI too.
     let dir = env.dir.path().join("a-symlink-out");
     let out = env.cli(&["code", "push", "bot", dir.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "the usage class");
     assert!(
         stderr(&out).contains("symlink that points outside the directory"),
         "{}",

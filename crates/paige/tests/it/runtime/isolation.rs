@@ -92,7 +92,7 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
     assert_eq!(platform["PAIGE_EXECUTION_ID"], record.id.to_string());
     assert_eq!(record.secret_names, vec!["CRM_TOKEN", "OPENAI_API_KEY"]);
     assert_eq!(record.trigger, "manual");
-    assert_eq!(record.actor, "cli:tester");
+    assert_eq!(record.actor, crate::common::cli_actor());
 }
 
 #[tokio::test]

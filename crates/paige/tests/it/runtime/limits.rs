@@ -228,7 +228,7 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
 
     // An unknown project is an error, not an execution.
     let out = env.cli(&["run", "nope", "--", "/bin/true"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4), "the not-found class");
     assert!(stderr(&out).contains("project nope not found"), "{}", stderr(&out));
     // A bad event file is refused before anything runs.
     let event = env.dir.path().join("bad.json");
@@ -237,7 +237,7 @@ async fn a_missing_entry_point_is_a_clear_error_not_a_panic() {
         &["run", "empty", "--event", event.to_str().unwrap(), "--", "/bin/true"],
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "the usage class");
     assert!(stderr(&out).contains("is not valid JSON"), "{}", stderr(&out));
 }
 

@@ -58,9 +58,11 @@ async fn logs_follow_shows_lines_while_the_bot_prints_and_ends_with_it() {
     let status = wait(&mut logs);
     assert!(status.success(), "logs ended with the bot");
     let status = wait(&mut run);
-    assert_eq!(status.code(), Some(0));
     let mut out = String::new();
     std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "run --remote: {err}{out}");
     assert_eq!(out, "first line, before waiting\nsecond line, after waiting\n");
 }
 

@@ -77,7 +77,29 @@ async fn login_then_every_remote_command_matches_the_local_one() {
     let added = ok(&run(
         remote.cli(&["members", "add", "bot", "viewer@example.com", "viewer"], b"")
     ));
-    assert_eq!(added.trim(), "viewer@example.com is now viewer of bot");
+    // An invitation (the viewer joins by accepting it), the same on both back ends.
+    assert!(
+        added.starts_with("invited viewer@example.com as viewer to bot (invitation #"),
+        "{added}"
+    );
+    // The viewer accepts it with a token of their own; then they are a member.
+    let invite: i64 = added
+        .split("invitation #")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let viewer_token = ok(&remote.local(&["tokens", "create", "viewer@example.com"], b""));
+    let accepted = reqwest::Client::new()
+        .post(format!("{}/api/v1/invites/{invite}/accept", remote.server.base))
+        .bearer_auth(viewer_token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert!(accepted.status().is_success(), "{}", accepted.status());
     let members = json(&run(remote.cli(&["members", "list", "bot", "--json"], b"")));
     assert_eq!(
         members,

@@ -31,13 +31,15 @@ async fn a_key_history_page_rolls_back_for_writers_and_only_shows_for_viewers(en
 
     let list = owner.get("/projects/bot/settings/secrets").await;
     assert!(
-        list.body.contains("href=\"secrets/API_TOKEN/versions\">History</a>"),
+        list.body
+            .contains("href=\"secrets/API_TOKEN/versions\" aria-label=\"History of API_TOKEN\">History</a>"),
         "{}",
         list.body
     );
     let list = viewer.get("/projects/bot/settings/secrets").await;
     assert!(
-        list.body.contains("href=\"secrets/API_TOKEN/versions\">History</a>"),
+        list.body
+            .contains("href=\"secrets/API_TOKEN/versions\" aria-label=\"History of API_TOKEN\">History</a>"),
         "{}",
         list.body
     );

@@ -242,6 +242,18 @@ async fn members_and_audit(env: Env) {
         .await;
     assert_eq!(refused.status, 403);
 
+    // Each row's actions say whose they are (screen readers list them alone).
+    let listed = alice.get(page).await;
+    assert!(
+        listed.body.contains("aria-label=\"Remove bob@example.com\">Remove</a>"),
+        "{}",
+        listed.body
+    );
+    assert!(
+        listed
+            .body
+            .contains("aria-label=\"Change the role of bob@example.com\"")
+    );
     let confirm = alice.get("/projects/bot/members/remove?email=bob@example.com").await;
     assert!(confirm.body.contains("Remove bob@example.com?"));
     let removed = alice

@@ -44,6 +44,12 @@ pub struct ExecutionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PurgeLabels {
+    /// `executions`, `log_lines` or `audit_events`.
+    pub what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     /// `sqlite_writer`, `sqlite_reader` or `postgres`.
     pub pool: &'static str,
@@ -70,6 +76,10 @@ pub struct Metrics {
     pub redactor_bytes: Counter<u64, AtomicU64>,
     /// Secret occurrences the redactor masked.
     pub redactor_masks: Counter<u64, AtomicU64>,
+    /// Retention sweeps that removed something.
+    pub retention_runs: Counter<u64, AtomicU64>,
+    /// Records the retention sweep removed, by kind.
+    pub retention_purged: Family<PurgeLabels, Counter<u64, AtomicU64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -135,6 +145,18 @@ impl Metrics {
             "Secret occurrences masked in bot output",
             redactor_masks.clone(),
         );
+        let retention_runs = Counter::default();
+        registry.register(
+            "retention_runs",
+            "Retention sweeps that purged old records",
+            retention_runs.clone(),
+        );
+        let retention_purged = Family::<PurgeLabels, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "retention_purged",
+            "Records purged by retention, by kind",
+            retention_purged.clone(),
+        );
         Self {
             registry,
             requests,
@@ -146,6 +168,8 @@ impl Metrics {
             db_pool,
             redactor_bytes,
             redactor_masks,
+            retention_runs,
+            retention_purged,
         }
     }
 
@@ -172,6 +196,10 @@ mod tests {
     fn every_family_is_in_the_text() {
         let metrics = global();
         metrics.group_commit_batch.observe(3.0);
+        metrics
+            .retention_purged
+            .get_or_create(&PurgeLabels { what: "executions" })
+            .inc();
         let text = metrics.encode();
         for family in [
             "paige_http_requests",
@@ -183,6 +211,8 @@ mod tests {
             "paige_db_pool_connections",
             "paige_redactor_bytes",
             "paige_redactor_masks",
+            "paige_retention_runs",
+            "paige_retention_purged",
         ] {
             assert!(text.contains(&format!("# TYPE {family} ")), "{family} missing:\n{text}");
         }

@@ -54,6 +54,19 @@ impl RetentionCounters {
         self.executions.fetch_add(counts.executions, Ordering::Relaxed);
         self.log_lines.fetch_add(counts.log_lines, Ordering::Relaxed);
         self.audit_events.fetch_add(counts.audit_events, Ordering::Relaxed);
+        // And the process's metrics (`/metrics`), which every node exports.
+        let metrics = crate::metrics::global();
+        metrics.retention_runs.inc();
+        for (what, count) in [
+            ("executions", counts.executions),
+            ("log_lines", counts.log_lines),
+            ("audit_events", counts.audit_events),
+        ] {
+            metrics
+                .retention_purged
+                .get_or_create(&crate::metrics::PurgeLabels { what })
+                .inc_by(count);
+        }
     }
 
     /// The totals so far.

@@ -113,6 +113,15 @@ async fn retention_purges_old_executions_with_their_logs_and_keeps_newer_ones(en
         .await;
     assert_eq!(kept, 1);
     assert_eq!(env.paige.retention_counters().totals(), counts);
+    // And in /metrics' registry (process-wide: other tests may add to it).
+    let scrape = paige::metrics::global().encode();
+    let purged: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("paige_retention_purged_total{what=\"executions\"} "))
+        .unwrap_or_else(|| panic!("no retention family: {scrape}"))
+        .parse()
+        .unwrap();
+    assert!(purged >= counts.executions, "{purged} < {}", counts.executions);
 
     // Nothing more to purge: no record, nothing counted.
     assert!(env.paige.purge_expired(now_millis()).await.unwrap().is_empty());

@@ -133,3 +133,73 @@ fn resolve(path: &str, target: &[u8]) -> String {
     }
     parts.join("/")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, content: &str) -> CodeEntry {
+        CodeEntry {
+            path: path.into(),
+            kind: CodeKind::File,
+            content: content.into(),
+        }
+    }
+
+    fn link(path: &str, target: &str) -> CodeEntry {
+        CodeEntry {
+            path: path.into(),
+            kind: CodeKind::Symlink,
+            content: target.into(),
+        }
+    }
+
+    fn refused(entries: Vec<CodeEntry>, limits: &CodeLimits) -> String {
+        check_tree(entries, limits).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_tree_is_counted_like_a_local_push() {
+        let entries = vec![
+            file("app.js", "abc"),
+            file("lib/a.js", "de"),
+            link("a.js", "lib/a.js"),
+            link("lib/up", ".."),
+            link("dir", "lib"),
+        ];
+        let (entries, summary) = check_tree(entries, &CodeLimits::default()).unwrap();
+        assert_eq!((entries.len(), summary.files, summary.bytes), (5, 2, 5));
+    }
+
+    #[test]
+    fn what_a_directory_could_not_hold_is_refused() {
+        let limits = CodeLimits::default();
+        let twice = refused(vec![file("a.js", "1"), file("a.js", "2")], &limits);
+        assert!(twice.contains("appears twice"), "{twice}");
+        let clash = refused(vec![file("lib", "1"), file("lib/a.js", "2")], &limits);
+        assert!(clash.contains("also a directory"), "{clash}");
+        for bad in ["../x.js", "/etc/passwd", "a//b.js", "./a.js", ".paige-tmp"] {
+            let said = refused(vec![file(bad, "1")], &limits);
+            assert!(said.contains("invalid code path"), "{bad}: {said}");
+        }
+        let outside = refused(vec![file("a.js", "1"), link("l", "../a.js")], &limits);
+        assert!(outside.contains("points outside"), "{outside}");
+        let absolute = refused(vec![link("l", "/etc/passwd")], &limits);
+        assert!(absolute.contains("absolute target"), "{absolute}");
+        let dangling = refused(vec![link("l", "missing.js")], &limits);
+        assert!(dangling.contains("does not resolve"), "{dangling}");
+    }
+
+    #[test]
+    fn the_code_limits_apply() {
+        let limits = CodeLimits {
+            max_file_bytes: 4,
+            max_total_bytes: 6,
+            max_files: 2,
+            ..CodeLimits::default()
+        };
+        assert!(refused(vec![file("a", "12345")], &limits).contains("at most 4 bytes"));
+        assert!(refused(vec![file("a", "1234"), file("b", "123")], &limits).contains("larger than 6"));
+        assert!(refused(vec![file("a", "1"), file("b", "1"), file("c", "1")], &limits).contains("more than 2 files"));
+    }
+}

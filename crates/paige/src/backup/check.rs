@@ -1,11 +1,12 @@
-//! Checking a store with the master key: every data key unwraps and every
-//! current value opens. Counts and the place of each failure are reported;
+//! Checking a store with the master key: every data key unwraps, every
+//! current value opens and every kept previous version opens. Counts and the place of each failure are reported;
 //! a value is opened, dropped (zeroized) and never shown.
 
 use std::fmt;
 
-use crate::crypto::{self, Keyring};
+use crate::crypto::{self, DataKey, Keyring};
 use crate::error::{Error, Result};
+use crate::model::{ProjectRecord, SealedSecret};
 use crate::store::Store;
 
 /// What a check with the key found.
@@ -15,6 +16,10 @@ pub struct KeyCheck {
     pub data_keys_ok: usize,
     pub values: usize,
     pub values_ok: usize,
+    /// Kept previous versions (`secret_versions`), counted apart from the
+    /// current values.
+    pub versions: usize,
+    pub versions_ok: usize,
     /// Where each failure is: project slug, key name and version. Names,
     /// never values.
     pub failures: Vec<String>,
@@ -30,8 +35,8 @@ impl fmt::Display for KeyCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} of {} data keys unwrap, {} of {} values open",
-            self.data_keys_ok, self.projects, self.values_ok, self.values
+            "{} of {} data keys unwrap, {} of {} values open, {} of {} kept versions open",
+            self.data_keys_ok, self.projects, self.values_ok, self.values, self.versions_ok, self.versions
         )
     }
 }
@@ -60,19 +65,38 @@ pub async fn check_with_key(store: &dyn Store, keys: &Keyring) -> Result<KeyChec
             }
         };
         check.data_keys_ok += 1;
-        let Some((_, sealed)) = store.sealed_secrets(&project.slug).await? else {
-            continue;
+        let current = match store.sealed_secrets(&project.slug).await? {
+            Some((_, sealed)) => sealed,
+            None => Vec::new(),
         };
-        for secret in sealed {
-            check.values += 1;
-            match crypto::open_value(&dek, project.id, &secret.key, secret.version, &secret.ciphertext) {
-                Ok(_value) => check.values_ok += 1,
-                Err(e) => check.failures.push(format!(
-                    "project {}, key {} version {}: the value does not open: {e}",
-                    project.slug, secret.key, secret.version
-                )),
-            }
-        }
+        let (opened, failed) = open_each(&dek, &project, &current, "version");
+        check.values += current.len();
+        check.values_ok += opened;
+        check.failures.extend(failed);
+        // A kept version is sealed for its own version number, like the
+        // current value was when it was written; a rollback opens it.
+        let kept = store.kept_versions(project.id).await?;
+        let (opened, failed) = open_each(&dek, &project, &kept, "kept version");
+        check.versions += kept.len();
+        check.versions_ok += opened;
+        check.failures.extend(failed);
     }
     Ok(check)
+}
+
+/// Opens each sealed value with the project's data key: how many opened,
+/// and where each one that did not is (`what` names the kind of row).
+fn open_each(dek: &DataKey, project: &ProjectRecord, sealed: &[SealedSecret], what: &str) -> (usize, Vec<String>) {
+    let mut opened = 0;
+    let mut failures = Vec::new();
+    for secret in sealed {
+        match crypto::open_value(dek, project.id, &secret.key, secret.version, &secret.ciphertext) {
+            Ok(_value) => opened += 1,
+            Err(e) => failures.push(format!(
+                "project {}, key {} {what} {}: it does not open: {e}",
+                project.slug, secret.key, secret.version
+            )),
+        }
+    }
+    (opened, failures)
 }

@@ -253,9 +253,9 @@ impl Backend<'_> {
         }
     }
 
-    /// Pushes the code tree in `dir`. Locally it replaces the stored tree
-    /// at once; remotely each file is written in turn (`progress` is told
-    /// of each), and files removed from `dir` stay on the server.
+    /// Pushes the code tree in `dir`, replacing the stored tree at once,
+    /// locally or through the API's whole-tree `PUT …/code` (`progress`
+    /// follows the upload's building and answer).
     pub async fn push_code(&self, slug: &str, dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> CliResult<CodePushed> {
         match self {
             Self::Local { paige, actor } => {

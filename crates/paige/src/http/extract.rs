@@ -97,6 +97,8 @@ impl FromRequestParts<AppState> for Caller {
 pub trait RequestShape: DeserializeOwned {
     /// The shape, for error messages, e.g. `{"value": string}`.
     const SHAPE: &'static str;
+    /// The largest body accepted, in bytes.
+    const LIMIT: usize = BODY_LIMIT;
 }
 
 /// A JSON body: `application/json`, at most [`BODY_LIMIT`] bytes, exactly
@@ -112,7 +114,7 @@ impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("request bodies are limited to {BODY_LIMIT} bytes"),
+                format!("request bodies are limited to {} bytes", T::LIMIT),
             )
         };
         let headers = request.headers();
@@ -132,24 +134,21 @@ impl<S: Send + Sync, T: RequestShape> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT) {
+        if declared.is_some_and(|len| len > T::LIMIT) {
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-            .await
-            .map_err(|e| {
-                let over_limit =
-                    std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                if over_limit {
-                    too_large()
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unreadable_body",
-                        "the request body could not be read",
-                    )
-                }
-            })?;
+        let bytes = axum::body::to_bytes(request.into_body(), T::LIMIT).await.map_err(|e| {
+            let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "the request body could not be read",
+                )
+            }
+        })?;
         // serde's own messages can quote the input, so they are not passed on.
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             let what = match e.classify() {

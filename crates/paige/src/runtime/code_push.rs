@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use paige_redact::Redactor;
 
 use super::code::{CodeLimits, CodeSummary, Skipped, check_code_path, collect_blocking, project_code_dir};
+use super::code_tree::check_tree;
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::code_limits::too_large;
@@ -39,10 +40,41 @@ impl Paige {
         let project = self.project(slug).await?;
         let source = dir.to_path_buf();
         let limits = *limits;
-        let (entries, mut summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
+        let (entries, summary) = tokio::task::spawn_blocking(move || collect_blocking(&source, &limits))
             .await
             .map_err(|e| Error::internal(format!("the code push stopped: {e}")))??;
-        let (entries, findings, skipped) = self.guard_code(&project, entries).await?;
+        self.replace_tree(&project, entries, summary, actor).await
+    }
+
+    /// Replaces the project's whole code with `entries` (the API's
+    /// `PUT …/code`), checked by the rules of a local push
+    /// (`code_tree::check_tree`) and stored the same way, atomically.
+    pub async fn push_code_entries(
+        &self,
+        slug: &str,
+        entries: Vec<CodeEntry>,
+        limits: &CodeLimits,
+        actor: &Actor,
+    ) -> Result<CodeSummary> {
+        let project = self.project(slug).await?;
+        let limits = *limits;
+        let (entries, summary) = tokio::task::spawn_blocking(move || check_tree(entries, &limits))
+            .await
+            .map_err(|e| Error::internal(format!("the code push stopped: {e}")))??;
+        self.replace_tree(&project, entries, summary, actor).await
+    }
+
+    /// The end of every whole-tree push: the code guard (a flow secret
+    /// refuses it all), then one transaction replacing the stored tree
+    /// with its findings.
+    async fn replace_tree(
+        &self,
+        project: &ProjectRecord,
+        entries: Vec<NewCodeEntry>,
+        mut summary: CodeSummary,
+        actor: &Actor,
+    ) -> Result<CodeSummary> {
+        let (entries, findings, skipped) = self.guard_code(project, entries).await?;
         let changed = self
             .store
             .replace_code(project.id, CodeChange { entries, findings }, "code.push", actor)

@@ -39,6 +39,7 @@ pub mod code;
 mod code_cache;
 mod code_fix;
 mod code_push;
+pub mod code_tree;
 pub mod env;
 mod exec_group;
 mod execution;

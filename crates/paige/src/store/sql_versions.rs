@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::backend::{SqlStore, on};
 use super::versions::VersionStore;
 use crate::error::Result;
-use crate::model::SecretMeta;
+use crate::model::{SealedSecret, SecretMeta};
 
 #[async_trait]
 impl VersionStore for SqlStore {
@@ -44,5 +44,22 @@ impl VersionStore for SqlStore {
         .bind(version)
         .fetch_optional(pool)
         .await)?)
+    }
+
+    async fn kept_versions(&self, project_id: i64) -> Result<Vec<SealedSecret>> {
+        let rows: Vec<(String, i64, Vec<u8>)> = on!(self.reader(), |pool| sqlx::query_as(
+            "SELECT key, version, ciphertext FROM secret_versions WHERE project_id = $1 ORDER BY key, version"
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, version, ciphertext)| SealedSecret {
+                key,
+                version,
+                ciphertext,
+            })
+            .collect())
     }
 }

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::SecretMeta;
+use crate::model::{SealedSecret, SecretMeta};
 
 #[async_trait]
 pub trait VersionStore: Send + Sync {
@@ -19,4 +19,8 @@ pub trait VersionStore: Send + Sync {
 
     /// The ciphertext of one kept version of a key; `None` if it is not kept.
     async fn sealed_version(&self, project_id: i64, key: &str, version: i64) -> Result<Option<Vec<u8>>>;
+
+    /// Every kept previous version of a project (not the current values),
+    /// by key and version: what `backup verify --with-key` opens.
+    async fn kept_versions(&self, project_id: i64) -> Result<Vec<SealedSecret>>;
 }

@@ -139,9 +139,11 @@ async fn a_backup_under_ten_writers_holds_every_write_acknowledged_before_it() {
     assert!(verified.contains("integrity: ok"), "{verified}");
     assert!(verified.contains("1 of 1 data keys unwrap"), "{verified}");
     assert!(
-        verified.contains(&format!("{n} of {n} values open: ok", n = WRITERS * KEYS_PER_WRITER)),
+        verified.contains(&format!("{n} of {n} values open", n = WRITERS * KEYS_PER_WRITER)),
         "{verified}"
     );
+    // The overwritten values' kept versions open too.
+    assert!(verified.contains("kept versions open: ok"), "{verified}");
 
     let fresh = data_dir_with_key(&env, "restored", env.data_dir());
     let restored = ok(&env
@@ -303,7 +305,10 @@ async fn verify_checks_the_live_store_with_the_key(env: Env) {
     env.set("proj", "API_KEY", "live-verify-value-1").await;
     env.set("proj", "OTHER", "live-verify-value-2").await;
     let out = ok(&env.cli(&["backup", "verify"], b""));
-    assert!(out.contains("1 of 1 data keys unwrap, 2 of 2 values open: ok"), "{out}");
+    assert!(
+        out.contains("1 of 1 data keys unwrap, 2 of 2 values open, 0 of 0 kept versions open: ok"),
+        "{out}"
+    );
     assert!(!out.contains("live-verify-value"), "{out}");
 
     if env.is_postgres() {
@@ -325,7 +330,10 @@ async fn verify_checks_the_live_store_with_the_key(env: Env) {
     let out = env.cli(&["backup", "verify"], b"");
     assert!(!out.status.success());
     let said = stdout(&out);
-    assert!(said.contains("1 of 2 values open: FAILED"), "{said}");
+    assert!(
+        said.contains("1 of 2 values open, 0 of 0 kept versions open: FAILED"),
+        "{said}"
+    );
     assert!(said.contains("key OTHER version 1"), "{said}");
 }
 
@@ -361,5 +369,8 @@ async fn restored_with_pg_restore_verifies(env: &Env) {
         .output()
         .unwrap();
     let said = ok(&restored);
-    assert!(said.contains("2 of 2 values open: ok"), "{said}");
+    assert!(
+        said.contains("2 of 2 values open, 0 of 0 kept versions open: ok"),
+        "{said}"
+    );
 }

@@ -157,16 +157,4 @@ impl Client {
         let path = format!("{}/executions/{id}", project(slug));
         self.json(self.request(Method::GET, &path)).await
     }
-
-    /// Writes one file of the project's code; answers the API's summary.
-    pub async fn put_code_file(&self, slug: &str, path: &str, bytes: Vec<u8>) -> CliResult<serde_json::Value> {
-        let encoded: Vec<String> = path.split('/').map(segment).collect();
-        let url = format!("{}/code/{}", project(slug), encoded.join("/"));
-        self.json(
-            self.request(Method::PUT, &url)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(bytes),
-        )
-        .await
-    }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod code_tree;
 mod executions;
 mod findings;
 mod invites;
@@ -52,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invites::accept_invite))
         .routes(routes!(invites::decline_invite))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(code_tree::push_tree))
         .routes(routes!(executions::put_code))
         .routes(routes!(findings::list_findings))
         .routes(routes!(findings::fix_finding))

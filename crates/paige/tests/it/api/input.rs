@@ -212,6 +212,52 @@ fn table() -> Vec<Bad> {
         status: 409,
         code: "already_exists",
     });
+    // The whole-tree code push: nothing of a refused tree is stored.
+    for (what, body, status, code) in [
+        (
+            "tree content not base64",
+            r#"{"entries":[{"path":"app.js","kind":"file","content":"not base64!"}]}"#,
+            400,
+            "invalid_content",
+        ),
+        (
+            "tree path with ..",
+            r#"{"entries":[{"path":"../app.js","kind":"file","content":"MQ=="}]}"#,
+            400,
+            "invalid_code_path",
+        ),
+        (
+            "tree symlink outside",
+            r#"{"entries":[{"path":"l","kind":"symlink","content":"Li4vZXRj"}]}"#,
+            400,
+            "invalid_code_path",
+        ),
+        (
+            "tree entry of an unknown kind",
+            r#"{"entries":[{"path":"d","kind":"device","content":""}]}"#,
+            400,
+            "invalid_json",
+        ),
+    ] {
+        bad.push(Bad {
+            what,
+            method: Method::PUT,
+            path: "/api/v1/projects/proj/code".into(),
+            content_type: Some("application/json"),
+            body: body.as_bytes().to_vec(),
+            status,
+            code,
+        });
+    }
+    bad.push(Bad {
+        what: "tree not sent as JSON",
+        method: Method::PUT,
+        path: "/api/v1/projects/proj/code".into(),
+        content_type: Some("application/x-tar"),
+        body: b"app.js".to_vec(),
+        status: 415,
+        code: "unsupported_media_type",
+    });
     bad.push(Bad {
         what: "audit page size that is not a number",
         method: Method::GET,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod follow;
+mod push;
 mod roundtrip;
 
 use std::process::Output;

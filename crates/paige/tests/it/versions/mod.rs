@@ -5,3 +5,4 @@ mod dashboard;
 mod history;
 mod retention;
 mod rollback;
+mod verify;

@@ -120,6 +120,19 @@ impl Backend<'_> {
         }
     }
 
+    /// Posts the WhatsApp test message to an `http` project's bot. Locally
+    /// the bot runs in this process and stops with it.
+    pub async fn test_event(&self, slug: &str) -> CliResult<ExecutionSummary> {
+        match self {
+            Self::Local { paige, actor } => {
+                let sent = paige.send_whatsapp_test_event(slug, actor).await;
+                paige.stop_warm_bots().await;
+                Ok(ExecutionSummary::from(&paige.execution(slug, sent?).await?.record))
+            }
+            Self::Remote(client) => client.test_event(slug).await,
+        }
+    }
+
     pub async fn secret_versions(&self, slug: &str, key: &str) -> CliResult<VersionList> {
         match self {
             Self::Local { paige, .. } => Ok(VersionList {

@@ -33,6 +33,14 @@ pub enum ProjectsCommand {
     /// Show a project's runtime mode, or set it: `http` (a warm HTTP
     /// server behind /hooks/SLUG/…) or `event` (one process per event).
     Mode { slug: String, mode: Option<String> },
+    /// Post a WhatsApp Cloud API test message to an `http` project's bot
+    /// (signed when the project has WHATSAPP_APP_SECRET); prints its
+    /// execution.
+    TestEvent {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +169,16 @@ pub async fn projects(backend: &Backend<'_>, command: ProjectsCommand) -> CliRes
                 Some(_) => println!("{slug}: runtime mode {}", view.mode),
                 None => println!("{}", view.mode),
             }
+        }
+        ProjectsCommand::TestEvent { slug, json } => {
+            let sent = backend.test_event(&slug).await?;
+            if json {
+                return print_json(&sent);
+            }
+            let answer = sent
+                .response_status
+                .map_or_else(String::new, |s| format!(", the bot answered {s}"));
+            println!("test event sent: execution {} {}{answer}", sent.id, sent.status);
         }
     }
     Ok(())

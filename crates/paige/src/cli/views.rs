@@ -129,6 +129,9 @@ pub struct ExecutionSummary {
     pub actor: String,
     pub started_at: String,
     pub secret_names: Vec<String>,
+    /// A forwarded webhook's answer status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<i32>,
 }
 
 impl From<&ExecutionRecord> for ExecutionSummary {
@@ -143,6 +146,7 @@ impl From<&ExecutionRecord> for ExecutionSummary {
             actor: r.actor.clone(),
             started_at: format_utc(r.started_at),
             secret_names: r.secret_names.clone(),
+            response_status: r.response_status,
         }
     }
 }

@@ -58,6 +58,7 @@ async fn forward_to(State(state): State<AppState>, slug: String, request: Reques
         headers: parts.headers,
         body,
         client,
+        https: state.options.secure_cookies,
     };
     match state.paige.forward_webhook(&slug, hook).await {
         Ok(answer) => into_response(answer),

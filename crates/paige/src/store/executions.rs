@@ -95,6 +95,10 @@ pub trait ExecutionStore: Send + Sync {
     /// ran it. Returns how many. Safe to run on every node at once.
     async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64>;
 
+    /// Moves the deadline of a `running` execution (a warm process's start
+    /// record, renewed while the process lives).
+    async fn extend_execution_deadline(&self, execution_id: i64, deadline_at: Millis) -> Result<()>;
+
     /// The runtime mode of a project; `None` if there is no such project.
     async fn runtime_mode(&self, project_id: i64) -> Result<Option<RuntimeMode>>;
 

@@ -160,6 +160,18 @@ impl ExecutionStore for SqlStore {
         .rows_affected()))
     }
 
+    async fn extend_execution_deadline(&self, execution_id: i64, deadline_at: Millis) -> Result<()> {
+        on!(self.writer(), |pool| sqlx::query(
+            "UPDATE executions SET deadline_at = $1 WHERE id = $2 AND status = 'running'"
+        )
+        .bind(deadline_at)
+        .bind(execution_id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
     async fn runtime_mode(&self, project_id: i64) -> Result<Option<RuntimeMode>> {
         let mode: Option<String> = on!(self.reader(), |pool| sqlx::query_scalar(
             "SELECT runtime_mode FROM projects WHERE id = $1"

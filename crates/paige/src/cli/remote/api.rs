@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 use super::{Client, segment};
 use crate::cli::failure::{Class, CliError, CliResult};
 use crate::cli::views::{
-    AuditList, ExecutionDetail, ExecutionList, Imported, InviteEntry, MemberList, ProjectEntry, ProjectList,
-    RolledBack, RuntimeModeView, SecretList, SecretWritten, VersionList,
+    AuditList, ExecutionDetail, ExecutionList, ExecutionSummary, Imported, InviteEntry, MemberList, ProjectEntry,
+    ProjectList, RolledBack, RuntimeModeView, SecretList, SecretWritten, VersionList,
 };
 
 /// The caller, as `GET /api/v1/me` says.
@@ -77,6 +77,11 @@ impl Client {
                 .json(&body),
         )
         .await
+    }
+
+    pub async fn test_event(&self, slug: &str) -> CliResult<ExecutionSummary> {
+        self.json(self.request(Method::POST, &format!("{}/test-event", project(slug))))
+            .await
     }
 
     pub async fn secret_versions(&self, slug: &str, key: &str) -> CliResult<VersionList> {

@@ -112,13 +112,6 @@ pub async fn send_test_event(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<(StatusCode, Json<ExecutionSummary>), ApiError> {
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::RunBot).await?;
-    if state.paige.runtime_mode(&project.slug).await? != RuntimeMode::Http {
-        return Err(Error::invalid(
-            "not_http_mode",
-            "the test event is a webhook for `http` projects; run an `event` project's bot with POST …/executions",
-        )
-        .into());
-    }
     let (paige, slug, actor) = (state.paige.clone(), project.slug.clone(), caller.actor());
     let id = tokio::spawn(async move { paige.send_whatsapp_test_event(&slug, &actor).await })
         .await

@@ -18,7 +18,7 @@ use super::output::OutputRouter;
 use super::socket::SocketDir;
 use crate::Paige;
 use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
-use crate::model::{Actor, ProjectRecord, now_millis};
+use crate::model::{Actor, Millis, ProjectRecord, now_millis};
 use crate::runtime::bwrap::{HOME_DIR, SOCKET_DIR};
 use crate::runtime::capture::Capture;
 use crate::runtime::child::{ChildSpec, Confinement};
@@ -55,6 +55,15 @@ pub(super) fn fingerprint(code: &Path, secrets: &Resolved) -> Fingerprint {
     hash.finalize().into()
 }
 
+/// How long a start record's deadline reaches past its last renewal. The
+/// idle sweep renews it (every few seconds, when half of it is gone); a
+/// process serving a request is renewed once given back, well within it.
+const START_LEASE: Duration = Duration::from_secs(10 * 60);
+
+fn lease_end(from: Millis) -> Millis {
+    from.saturating_add(Millis::try_from(START_LEASE.as_millis()).unwrap_or(Millis::MAX))
+}
+
 /// A running bot process.
 #[derive(Debug)]
 pub(super) struct BotProcess {
@@ -68,6 +77,11 @@ pub(super) struct BotProcess {
     output: Option<OutputRouter>,
     /// The start record: output outside any request, and how it ended.
     start_record: Option<ExecutionRecord>,
+    /// The start record's deadline in the store.
+    lease_until: Millis,
+    /// The seq after the start record's lines written so far (its closing
+    /// note must not reuse one).
+    next_start_seq: i64,
     paige: Paige,
     _code: CodeTree,
 }
@@ -100,8 +114,10 @@ impl BotProcess {
             command: &argv,
             secret_names: &secret_names,
             started_at,
-            // A warm process may live for days; the sweep must not fail it.
-            deadline_at: i64::MAX / 2,
+            // A warm process may live for days: its start record has a
+            // lease, renewed while it lives (`renew_lease`), so the sweep
+            // fails it only once the server that ran it is gone.
+            deadline_at: lease_end(started_at),
             request: None,
         };
         let actor = Actor {
@@ -163,6 +179,8 @@ impl BotProcess {
             socket,
             output,
             start_record: Some(start_record),
+            lease_until: lease_end(started_at),
+            next_start_seq: 0,
             paige: paige.clone(),
             _code: code,
         };
@@ -211,7 +229,10 @@ impl BotProcess {
     }
 
     /// Writes the start record's new lines.
-    pub(super) async fn append_start_lines(&self, lines: &[LogLine]) {
+    pub(super) async fn append_start_lines(&mut self, lines: &[LogLine]) {
+        if let Some(last) = lines.last() {
+            self.next_start_seq = last.seq + 1;
+        }
         if let Some(record) = &self.start_record
             && !lines.is_empty()
         {
@@ -230,6 +251,23 @@ impl BotProcess {
     /// True if the process is still running.
     pub(super) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Moves the start record's deadline on, once half of its lease is gone.
+    pub(super) async fn renew_lease(&mut self) {
+        let now = now_millis();
+        let half = Millis::try_from(START_LEASE.as_millis() / 2).unwrap_or(Millis::MAX);
+        let Some(record) = &self.start_record else {
+            return;
+        };
+        if self.lease_until.saturating_sub(now) > half {
+            return;
+        }
+        let until = lease_end(now);
+        match self.paige.store.extend_execution_deadline(record.id, until).await {
+            Ok(()) => self.lease_until = until,
+            Err(e) => tracing::warn!(error = %e, execution = record.id, "a bot's start record could not be renewed"),
+        }
     }
 
     /// Stops the process (it handles nothing now) and closes its start record.
@@ -269,7 +307,7 @@ impl BotProcess {
             let mut lines = lines;
             if let Some(note) = note {
                 lines.push(LogLine {
-                    seq: lines.last().map_or(0, |l| l.seq + 1),
+                    seq: lines.last().map_or(self.next_start_seq, |l| l.seq + 1),
                     stream: Stream::System,
                     at: now_millis(),
                     text: note.to_owned(),
@@ -291,7 +329,10 @@ impl BotProcess {
             });
             let now = now_millis();
             let outcome = end.outcome(now, now - started_at, output.unwrap_or_default());
-            let _ = record::close(self.paige.store.as_ref(), record, &lines, outcome).await;
+            let id = record.id;
+            if let Err(e) = record::close(self.paige.store.as_ref(), record, &lines, outcome).await {
+                tracing::warn!(error = %e, execution = id, "a bot's start record could not be finished");
+            }
         }
         full
     }

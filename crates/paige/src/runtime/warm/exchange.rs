@@ -28,6 +28,10 @@ pub struct HookRequest {
     pub body: Bytes,
     /// The caller's address, for `X-Forwarded-For`.
     pub client: Option<IpAddr>,
+    /// The caller reached paige over TLS (`paige serve --secure-cookies`:
+    /// the operator says users come over HTTPS, directly or through a
+    /// proxy), for `X-Forwarded-Proto`.
+    pub https: bool,
 }
 
 /// The bot's answer, or paige's own when the bot could not give one.
@@ -111,7 +115,7 @@ pub(super) fn to_bot(request: &HookRequest, execution_id: i64) -> Result<Request
     }
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
+        HeaderValue::from_static(if request.https { "https" } else { "http" }),
     );
     headers.insert(
         HeaderName::from_static("x-paige-execution-id"),

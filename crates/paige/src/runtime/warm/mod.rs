@@ -214,7 +214,21 @@ impl Paige {
         let mut outcome = end.outcome(now_millis(), elapsed, output);
         outcome.error = outcome.error.map(|e| redact(&e));
         outcome.response_status = Some(i32::from(response.status.as_u16()));
-        record::close(self.store.as_ref(), execution, &lines, outcome).await?;
+        if trigger == Trigger::Webhook {
+            // The closing write is off the answer's path (one fsync'd
+            // transaction less per webhook). The record is already durable
+            // (`running`, written before forwarding): if the server dies
+            // before this write commits, the abandoned-execution sweep
+            // fails it at its deadline; only its log lines are lost.
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move {
+                if let Err(e) = record::close(store.as_ref(), execution, &lines, outcome).await {
+                    tracing::error!(error = %e, execution = execution_id, "a webhook's execution could not be finished");
+                }
+            });
+        } else {
+            record::close(self.store.as_ref(), execution, &lines, outcome).await?;
+        }
         Ok(response)
     }
 
@@ -296,13 +310,15 @@ impl Paige {
     }
 
     /// Stops, every `every`, the warm processes idle for longer than
-    /// the idle limit. Runs until the server stops.
+    /// the idle limit, and renews the others' start records. Runs until
+    /// the server stops.
     pub async fn stop_idle_bots(self, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             self.warm.stop_idle(self.config.warm.idle).await;
+            self.warm.renew_leases().await;
         }
     }
 
@@ -320,10 +336,12 @@ impl Paige {
             .ok_or_else(|| Error::NotFound(format!("project {slug}")))
     }
 
-    /// Sets a project's runtime mode (audited). Its warm processes, if
-    /// any, stop as they go idle.
+    /// Sets a project's runtime mode (audited). Its warm processes stop at
+    /// once (one serving a request stops when it has answered).
     pub async fn set_runtime_mode(&self, slug: &str, mode: RuntimeMode, actor: &Actor) -> Result<()> {
         let project = self.project(slug).await?;
-        self.store.set_runtime_mode(project.id, mode, actor).await
+        self.store.set_runtime_mode(project.id, mode, actor).await?;
+        self.warm.stop_project(project.id).await;
+        Ok(())
     }
 }

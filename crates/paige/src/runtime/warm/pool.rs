@@ -82,6 +82,37 @@ impl Pools {
         }
     }
 
+    /// Stops a project's idle processes at once, and those serving as soon
+    /// as they answer (its runtime mode changed).
+    pub(super) async fn stop_project(&self, project_id: i64) {
+        let pool = {
+            let projects = self.projects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            projects.get(&project_id).cloned()
+        };
+        let Some(pool) = pool else {
+            return;
+        };
+        let idle = {
+            let mut state = pool.state.lock().await;
+            // No fingerprint is the newest: a process given back stops.
+            state.newest = None;
+            std::mem::take(&mut state.idle)
+        };
+        for bot in idle {
+            bot.stop("stopped: the project's runtime mode changed").await;
+        }
+    }
+
+    /// Renews the start records' leases of the idle processes.
+    pub(super) async fn renew_leases(&self) {
+        for pool in self.all() {
+            let mut state = pool.state.lock().await;
+            for bot in &mut state.idle {
+                bot.renew_lease().await;
+            }
+        }
+    }
+
     /// Stops every idle process (a server shutting down).
     pub(super) async fn stop_all(&self) {
         self.stop_idle(Duration::ZERO).await;

@@ -70,6 +70,12 @@ impl Paige {
     /// Posts the WhatsApp test message to the project's warm bot; returns
     /// the execution that recorded it.
     pub async fn send_whatsapp_test_event(&self, slug: &str, actor: &Actor) -> Result<i64> {
+        if self.runtime_mode(slug).await? != crate::model::RuntimeMode::Http {
+            return Err(Error::invalid(
+                "not_http_mode",
+                "the test event is a webhook for `http` projects; run an `event` project's bot with POST …/executions",
+            ));
+        }
         let body = serde_json::to_vec(&whatsapp_message(now_millis()))
             .map_err(|e| Error::internal(format!("the test event cannot be encoded: {e}")))?;
         let mut headers = HeaderMap::new();
@@ -98,6 +104,7 @@ impl Paige {
             headers,
             body: Bytes::from(body),
             client: None,
+            https: false,
         };
         let answer = self.forward_as(slug, request, Trigger::Test, Some(actor)).await?;
         answer.execution_id.ok_or_else(|| {

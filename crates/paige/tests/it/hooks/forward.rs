@@ -4,15 +4,14 @@
 use paige::runtime::ExecutionStatus;
 
 use super::{client, execution_of, express_project, log_text, serve, signature};
-use crate::common::Env;
+use crate::common::{Env, both_backends};
 
 const VERIFY: &str = "verify-token-4f1c9a";
 const APP_SECRET: &str = "app-secret-9b7e2d51c0";
 const TOKEN: &str = "tok-live-7d3f9e1a2b";
 
-#[tokio::test]
-async fn the_whatsapp_handshake_and_signed_messages_reach_the_express_bot() {
-    let env = Env::sqlite().await;
+both_backends!(the_whatsapp_handshake_and_signed_messages_reach_the_express_bot);
+async fn the_whatsapp_handshake_and_signed_messages_reach_the_express_bot(env: Env) {
     express_project(
         &env,
         "shop",
@@ -211,5 +210,88 @@ async fn the_runtime_mode_is_set_by_the_cli_new_projects_are_http() {
     assert_eq!(
         env.paige.runtime_mode("modes").await.unwrap(),
         paige::model::RuntimeMode::Event
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_proto_is_https_when_the_server_is_declared_behind_tls_whatever_the_caller_says() {
+    let env = Env::sqlite().await;
+    express_project(&env, "tls", &[]).await;
+    let server = serve(&env, &[("PAIGE_SECURE_COOKIES", "true")]);
+    let echo = client()
+        .post(format!("{}/hooks/tls/echo", server.base))
+        .header("x-forwarded-proto", "gopher")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echo.status(), 200);
+    let seen: serde_json::Value = echo.json().await.unwrap();
+    assert_eq!(seen["proto"], "https");
+
+    // Without the option, `http`, also whatever the caller says.
+    let env = Env::sqlite().await;
+    express_project(&env, "plain", &[]).await;
+    let server = serve(&env, &[]);
+    let echo = client()
+        .post(format!("{}/hooks/plain/echo", server.base))
+        .header("x-forwarded-proto", "https")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    let seen: serde_json::Value = echo.json().await.unwrap();
+    assert_eq!(seen["proto"], "http");
+}
+
+#[tokio::test]
+async fn paige_projects_test_event_sends_the_message_locally_and_through_a_server() {
+    let env = Env::sqlite().await;
+    let actor = crate::common::actor();
+    env.paige
+        .create_user(
+            "owner@example.com",
+            &crate::common::secret("correct horse battery"),
+            &actor,
+        )
+        .await
+        .unwrap();
+    let (_, token) = env.paige.create_token("owner@example.com", &actor).await.unwrap();
+    let token = token.expose().to_owned();
+    env.paige
+        .create_project("wa", Some("owner@example.com"), &actor)
+        .await
+        .unwrap();
+    env.set("wa", "WHATSAPP_APP_SECRET", APP_SECRET).await;
+    env.paige.push_code("wa", &super::express_bot(), &actor).await.unwrap();
+
+    // Locally: the bot runs in the CLI's process, and stops with it.
+    let local = env.cli(&["projects", "test-event", "wa"], b"");
+    let out = crate::common::stdout(&local);
+    assert!(local.status.success(), "{}", crate::common::stderr(&local));
+    assert!(out.contains("succeeded, the bot answered 200"), "{out}");
+
+    // Through a server, `--json`.
+    let server = serve(&env, &[]);
+    let vars = [("PAIGE_SERVER", server.base.as_str()), ("PAIGE_TOKEN", token.as_str())];
+    let remote = env.cli_with_env(&["projects", "test-event", "wa", "--json"], b"", &vars);
+    assert!(remote.status.success(), "{}", crate::common::stderr(&remote));
+    let sent: serde_json::Value = serde_json::from_str(&crate::common::stdout(&remote)).unwrap();
+    assert_eq!(sent["trigger"], "test");
+    assert_eq!(sent["response_status"], 200);
+    let execution = env.paige.execution("wa", sent["id"].as_i64().unwrap()).await.unwrap();
+    assert!(log_text(&execution).contains("message from 16505551234: Hello from Paige"));
+
+    // An `event` project: a clear refusal, nothing sent.
+    env.paige
+        .set_runtime_mode("wa", paige::model::RuntimeMode::Event, &actor)
+        .await
+        .unwrap();
+    let refused = env.cli_with_env(&["projects", "test-event", "wa"], b"", &vars);
+    assert!(!refused.status.success());
+    assert!(
+        crate::common::stderr(&refused).contains("`http` projects"),
+        "{}",
+        crate::common::stderr(&refused)
     );
 }

@@ -7,16 +7,15 @@ use std::time::Duration;
 use paige::runtime::{ExecutionRequest, ExecutionStatus, Limits, Trigger};
 
 use super::{client, execution_of, express_project, log_text, serve};
-use crate::common::{Env, actor, fixtures};
+use crate::common::{Env, actor, both_backends, fixtures};
 
 async fn get_text(http: &reqwest::Client, url: String) -> (u16, String) {
     let r = http.get(url).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn an_overwrite_and_a_code_push_reach_the_very_next_request_never_the_one_in_flight() {
-    let env = Env::sqlite().await;
+both_backends!(an_overwrite_and_a_code_push_reach_the_very_next_request_never_the_one_in_flight);
+async fn an_overwrite_and_a_code_push_reach_the_very_next_request_never_the_one_in_flight(env: Env) {
     express_project(&env, "rot", &[("API_TOKEN", "old-value-1")]).await;
     let server = serve(&env, &[]);
     let http = client();
@@ -189,4 +188,64 @@ async fn another_projects_bot_cannot_reach_this_ones_socket() {
     let text = log_text(&stored);
     assert!(!text.contains("CONNECTED"), "{text}");
     assert_eq!(text.matches("refused ENOENT").count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn changing_the_runtime_mode_stops_the_warm_processes_at_once() {
+    let env = Env::sqlite().await;
+    let paige = &env.paige;
+    paige
+        .create_user(
+            "owner@example.com",
+            &crate::common::secret("correct horse battery"),
+            &actor(),
+        )
+        .await
+        .unwrap();
+    let (_, token) = paige.create_token("owner@example.com", &actor()).await.unwrap();
+    let token = token.expose().to_owned();
+    paige
+        .create_project("modal", Some("owner@example.com"), &actor())
+        .await
+        .unwrap();
+    paige.push_code("modal", &super::express_bot(), &actor()).await.unwrap();
+    let server = serve(&env, &[("PAIGE_BOT_PROCESSES", "1")]);
+    let http = client();
+    let (status, _) = get_text(&http, format!("{}/hooks/modal/version", server.base)).await;
+    assert_eq!(status, 200);
+    let start_record = || async {
+        paige
+            .list_executions(
+                "modal",
+                paige::model::Page {
+                    before_id: None,
+                    limit: 100,
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.trigger == "start")
+            .expect("the warm process has a start record")
+    };
+    assert_eq!(start_record().await.status, ExecutionStatus::Running);
+
+    let set = http
+        .put(format!("{}/api/v1/projects/modal/runtime", server.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "mode": "event" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.text().await.unwrap());
+    // Stopped when the answer came, not at the idle limit (300 s).
+    let stopped = start_record().await;
+    assert_ne!(
+        stopped.status,
+        ExecutionStatus::Running,
+        "{stopped:?} {}",
+        std::fs::read_to_string(&server.log).unwrap()
+    );
+    let text = log_text(&paige.execution("modal", stopped.id).await.unwrap());
+    assert!(text.contains("runtime mode changed"), "{text}");
 }

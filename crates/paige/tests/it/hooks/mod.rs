@@ -64,7 +64,20 @@ pub async fn execution_of(env: &Env, slug: &str, response: &reqwest::Response) -
         .unwrap()
         .parse()
         .unwrap();
-    env.paige.execution(slug, id).await.unwrap()
+    finished(env, slug, id).await
+}
+
+/// Execution `id` once finished: a webhook's execution is finished just
+/// after its answer is sent (the closing write is off the answer's path).
+pub async fn finished(env: &Env, slug: &str, id: i64) -> StoredExecution {
+    for _ in 0..100 {
+        let execution = env.paige.execution(slug, id).await.unwrap();
+        if execution.record.status != paige::model::execution::ExecutionStatus::Running {
+            return execution;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("execution {id} is still running 5 s after its answer");
 }
 
 pub use crate::runtime::log_text;

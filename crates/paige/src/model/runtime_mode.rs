@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::error::{Error, Result};
+
 /// A project's runtime mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RuntimeMode {
@@ -27,6 +29,17 @@ impl RuntimeMode {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// A mode a user named (API, dashboard, CLI), or the error that says
+    /// which names there are.
+    pub fn named(s: &str) -> Result<Self> {
+        Self::parse(s).ok_or_else(|| {
+            Error::invalid(
+                "invalid_runtime_mode",
+                format!("the runtime mode must be `http` or `event`, not {s:?}"),
+            )
+        })
     }
 }
 

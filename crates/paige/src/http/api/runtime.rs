@@ -79,12 +79,7 @@ pub async fn put_runtime(
     JsonBody(body): JsonBody<SetRuntime>,
 ) -> Result<Json<RuntimeView>, ApiError> {
     let (project, _) = state.paige.authorize(&caller.user, &slug, Action::PushCode).await?;
-    let mode = RuntimeMode::parse(&body.mode).ok_or_else(|| {
-        Error::invalid(
-            "invalid_runtime_mode",
-            format!("the runtime mode must be `http` or `event`, not {:?}", body.mode),
-        )
-    })?;
+    let mode = RuntimeMode::named(&body.mode)?;
     state
         .paige
         .set_runtime_mode(&project.slug, mode, &caller.actor())

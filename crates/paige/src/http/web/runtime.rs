@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::pages::PageError;
 use super::session::Posted;
 use crate::auth::roles::Action;
-use crate::error::Error;
 use crate::http::AppState;
 use crate::model::RuntimeMode;
 
@@ -24,12 +23,7 @@ pub async fn save(
     Posted { user, form }: Posted<ModeForm>,
 ) -> Result<Response, PageError> {
     let (project, _) = state.paige.authorize(&user.user, &slug, Action::PushCode).await?;
-    let mode = RuntimeMode::parse(&form.mode).ok_or_else(|| {
-        Error::invalid(
-            "invalid_runtime_mode",
-            format!("the runtime mode must be `http` or `event`, not {:?}", form.mode),
-        )
-    })?;
+    let mode = RuntimeMode::named(&form.mode)?;
     state.paige.set_runtime_mode(&project.slug, mode, &user.actor()).await?;
     Ok(Redirect::to(&format!("/projects/{}/executions", project.slug)).into_response())
 }

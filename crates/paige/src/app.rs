@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::crypto::keys::ensure_private_dir;
 use crate::crypto::{DataKey, Keyring};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ProjectRecord;
 use crate::retention::RetentionCounters;
 use crate::store::sqlite::DB_FILE;
@@ -95,16 +95,7 @@ impl Paige {
     /// A project's data key: from this node's cache, else unwrapped by the
     /// provider that wrapped it.
     pub(crate) async fn data_key(&self, project: &ProjectRecord) -> Result<Arc<DataKey>> {
-        self.keys
-            .data_key(project.id, &project.wrapped_key())
-            .await
-            .map_err(|e| match e {
-                Error::DataKey { source, .. } => Error::DataKey {
-                    project: project.slug.clone(),
-                    source,
-                },
-                other => other,
-            })
+        self.keys.project_key(project).await
     }
 
     /// The node's keyring (its providers and cache), for `paige keys`.

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::crypto::{self, DataKey, Keyring};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{ProjectRecord, SealedSecret};
 use crate::store::Store;
 
@@ -47,16 +47,7 @@ pub async fn check_with_key(store: &dyn Store, keys: &Keyring) -> Result<KeyChec
     let mut check = KeyCheck::default();
     for project in store.list_projects().await? {
         check.projects += 1;
-        let dek = keys
-            .data_key(project.id, &project.wrapped_key())
-            .await
-            .map_err(|e| match e {
-                Error::DataKey { source, .. } => Error::DataKey {
-                    project: project.slug.clone(),
-                    source,
-                },
-                other => other,
-            });
+        let dek = keys.project_key(&project).await;
         let dek = match dek {
             Ok(dek) => dek,
             Err(e) => {

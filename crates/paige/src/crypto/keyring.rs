@@ -10,6 +10,7 @@ use super::cache::DataKeyCache;
 use super::keys::{DataKey, FileKeyProvider};
 use super::provider::{Provider, WrappedKey};
 use crate::error::{Error, Result};
+use crate::model::ProjectRecord;
 
 pub struct Keyring {
     primary: Provider,
@@ -69,6 +70,20 @@ impl Keyring {
         let key = Arc::new(self.require(&wrapped.provider)?.unwrap(project_id, wrapped).await?);
         self.cache.insert(project_id, &wrapped.blob, Arc::clone(&key));
         Ok(key)
+    }
+
+    /// `project`'s data key, as [`Keyring::data_key`], with a failure to
+    /// unwrap it naming the project.
+    pub async fn project_key(&self, project: &ProjectRecord) -> Result<Arc<DataKey>> {
+        self.data_key(project.id, &project.wrapped_key())
+            .await
+            .map_err(|e| match e {
+                Error::DataKey { source, .. } => Error::DataKey {
+                    project: project.slug.clone(),
+                    source,
+                },
+                other => other,
+            })
     }
 
     pub fn cache(&self) -> &DataKeyCache {

@@ -11,10 +11,9 @@ use super::remote::Client;
 use super::views::{
     AuditEntry, AuditList, CodePushed, ExecutionDetail, ExecutionList, ExecutionSummary, Imported, ImportedEntry,
     InviteEntry, MemberEntry, MemberList, ProjectEntry, ProjectList, RolledBack, RuntimeModeView, SecretEntry,
-    SecretList, SecretWritten, VersionEntry, VersionList,
+    SecretList, SecretWritten, SkippedView, VersionEntry, VersionList,
 };
 use crate::Paige;
-use crate::error::Error;
 use crate::model::{Actor, Page, RuntimeMode, format_utc};
 use crate::projects::parse_role;
 use crate::secrets::dotenv;
@@ -101,12 +100,7 @@ impl Backend<'_> {
         match self {
             Self::Local { paige, actor } => {
                 if let Some(mode) = mode {
-                    let parsed = RuntimeMode::parse(mode).ok_or_else(|| {
-                        Error::invalid(
-                            "invalid_runtime_mode",
-                            format!("the runtime mode must be `http` or `event`, not {mode:?}"),
-                        )
-                    })?;
+                    let parsed = RuntimeMode::named(mode)?;
                     paige.set_runtime_mode(slug, parsed, actor).await?;
                 }
                 Ok(RuntimeModeView {
@@ -273,15 +267,11 @@ impl Backend<'_> {
         match self {
             Self::Local { paige, actor } => {
                 let summary = paige.push_code(slug, dir, actor).await?;
-                let skipped = (summary.skipped.vendored + summary.skipped.binary > 0).then(
-                    || serde_json::json!({"node_modules": summary.skipped.vendored, "binary": summary.skipped.binary}),
-                );
                 Ok(CodePushed {
                     files: summary.files,
                     bytes: summary.bytes,
                     warnings: summary.warnings.iter().map(|f| to_json(f, slug)).collect(),
-                    skipped,
-                    skipped_notice: summary.skipped.notice(),
+                    skipped: SkippedView::of(summary.skipped),
                 })
             }
             Self::Remote(client) => super::push::push_remote(client, slug, dir, progress).await,

@@ -366,7 +366,7 @@ pub async fn push(backend: &Backend<'_>, slug: &str, dir: &std::path::Path, json
             eprintln!("warning: {message}");
         }
     }
-    if let Some(notice) = &pushed.skipped_notice {
+    if let Some(notice) = pushed.skipped.and_then(|skipped| skipped.notice()) {
         eprintln!("note: {notice}");
     }
     if json {

@@ -18,7 +18,7 @@ use reqwest::Method;
 
 use super::failure::{Class, CliError, CliResult};
 use super::remote::Client;
-use super::views::CodePushed;
+use super::views::{CodePushed, SkippedView};
 use crate::model::CodeKind;
 use crate::runtime::CodeLimits;
 use crate::runtime::code::{Skipped, collect_blocking};
@@ -71,8 +71,6 @@ pub async fn push_remote(
         vendored: count("node_modules"),
         binary: count("binary"),
     };
-    let skipped = (skips.vendored + skips.binary > 0)
-        .then(|| serde_json::json!({"node_modules": skips.vendored, "binary": skips.binary}));
     Ok(CodePushed {
         files: usize::try_from(answer["files"].as_u64().unwrap_or(summary.files as u64)).unwrap_or(usize::MAX),
         bytes: answer["bytes"].as_u64().unwrap_or(summary.bytes),
@@ -82,8 +80,7 @@ pub async fn push_remote(
             .flatten()
             .map(local_shape)
             .collect(),
-        skipped,
-        skipped_notice: skips.notice(),
+        skipped: SkippedView::of(skips),
     })
 }
 

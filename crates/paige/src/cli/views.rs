@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{AuditEvent, ExecutionRecord, LogLine, SecretMeta, format_utc};
-use crate::runtime::StoredExecution;
+use crate::runtime::{Skipped, StoredExecution};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProjectList {
@@ -199,12 +199,35 @@ pub struct CodePushed {
     pub bytes: u64,
     /// The code guard's findings (file, line, kind, key or rule, message).
     pub warnings: Vec<serde_json::Value>,
-    /// Files the guard did not scan (`node_modules`, `binary`), when any.
+    /// Files the guard did not scan, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<serde_json::Value>,
-    /// The same in words, for stderr.
-    #[serde(skip)]
-    pub skipped_notice: Option<String>,
+    pub skipped: Option<SkippedView>,
+}
+
+/// Files the code guard did not scan, by reason, named as in the API.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SkippedView {
+    pub binary: usize,
+    pub node_modules: usize,
+}
+
+impl SkippedView {
+    /// `None` when the guard scanned every file.
+    pub fn of(skips: Skipped) -> Option<Self> {
+        (skips != Skipped::default()).then_some(Self {
+            binary: skips.binary,
+            node_modules: skips.vendored,
+        })
+    }
+
+    /// The runtime's own words for it, for stderr.
+    pub fn notice(&self) -> Option<String> {
+        Skipped {
+            vendored: self.node_modules,
+            binary: self.binary,
+        }
+        .notice()
+    }
 }
 
 /// `members add`: the invitation made (the invitee joins by accepting it).

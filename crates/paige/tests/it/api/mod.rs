@@ -7,6 +7,7 @@ mod input;
 mod invites;
 mod leaks;
 mod matrix;
+mod next_request;
 mod openapi;
 mod shared_code;
 

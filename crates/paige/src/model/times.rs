@@ -23,18 +23,27 @@ pub struct Utc(pub Millis);
 impl std::fmt::Display for Utc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000) {
-            // Four-digit years, the only ones `[year]` writes unsigned and unpadded alike.
-            Ok(t) if (0..=9999).contains(&t.year()) => write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            ),
+            // Four-digit years, the only ones `[year]` writes unsigned and
+            // unpadded alike; the digits go into one buffer written at once.
+            Ok(t) if (0..=9999).contains(&t.year()) => {
+                let mut text = *b"0000-00-00T00:00:00.000Z";
+                let fields = [
+                    (0, 4, t.year().unsigned_abs()),
+                    (5, 2, u32::from(u8::from(t.month()))),
+                    (8, 2, u32::from(t.day())),
+                    (11, 2, u32::from(t.hour())),
+                    (14, 2, u32::from(t.minute())),
+                    (17, 2, u32::from(t.second())),
+                    (20, 3, u32::from(t.millisecond())),
+                ];
+                for (at, width, mut value) in fields {
+                    for digit in text[at..at + width].iter_mut().rev() {
+                        *digit = b'0' + (value % 10) as u8;
+                        value /= 10;
+                    }
+                }
+                f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+            }
             _ => f.write_str(&format_with_time(self.0)),
         }
     }

@@ -144,6 +144,12 @@ pub async fn answer(response: Response) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// The `name=value` of the session cookie a sign-in set.
+pub fn session_cookie(response: &Response) -> String {
+    let set = response.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
 /// Sends raw bytes as one HTTP/1.1 request and returns the status and body,
 /// for requests a client library would normalise (`..`, bad encodings).
 pub async fn raw_request(addr: std::net::SocketAddr, head_and_body: &str) -> (u16, String) {

@@ -7,10 +7,11 @@
 //! the library in this test's process; every check is on the second node,
 //! right after a request that succeeded there (so a cache would be warm).
 
+use reqwest::header::{AUTHORIZATION, COOKIE};
 use reqwest::{Client, Method};
 use serde_json::Value;
 
-use super::answer;
+use super::{answer, session_cookie};
 use crate::common::{Env, actor, both_backends, secret};
 use paige::model::Role;
 
@@ -85,7 +86,36 @@ async fn changes_apply_to_the_next_request_on_another_node(env: Env) {
     let (status, missing) = b(&bob).list("no-such-project").await;
     assert_eq!(status, 404, "{missing}");
 
-    // Demotion through node A: admin → viewer loses write on node B.
+    // Neither a token nor a session, or a header that is not a bearer
+    // token: 401 before anything is read.
+    let list_url = format!("{}/api/v1/projects/proj/secrets", nodes[1].base);
+    for request in [
+        client.get(&list_url),
+        client.get(&list_url).header(AUTHORIZATION, "Basic Ym9i"),
+    ] {
+        let (status, body) = answer(request.send().await.unwrap()).await;
+        assert_eq!((status, code(&body)), (401, "unauthenticated"), "{body}");
+    }
+
+    // Demotion through node A: admin → viewer loses write on node B, for
+    // a token and for a session signed in on node A alike.
+    let login = serde_json::json!({ "email": "bob@example.com", "password": super::PASSWORD });
+    let signed_in = client
+        .post(format!("{}/api/v1/auth/login", nodes[0].base))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&signed_in);
+    let session_put = |value: &str| {
+        client
+            .put(format!("{list_url}/BY_BOB_SESSION"))
+            .header(COOKIE, &cookie)
+            .json(&serde_json::json!({ "value": value }))
+            .send()
+    };
+    let (status, body) = answer(session_put("session-value-1").await.unwrap()).await;
+    assert_eq!(status, 201, "{body}");
     let (status, body) = b(&bob).put("WRITTEN_BY_BOB", "bob-value-1").await;
     assert_eq!(status, 201, "{body}");
     let change = serde_json::json!({ "email": "bob@example.com", "role": "viewer" });
@@ -95,11 +125,20 @@ async fn changes_apply_to_the_next_request_on_another_node(env: Env) {
     assert_eq!(status, 200, "{body}");
     let (status, body) = b(&bob).put("WRITTEN_BY_BOB", "bob-value-2").await;
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let (status, body) = answer(session_put("session-value-2").await.unwrap()).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let listed = client.get(&list_url).header(COOKIE, &cookie).send().await.unwrap();
+    let (status, by_session) = answer(listed).await;
+    assert_eq!(status, 200, "a viewer's session still lists: {by_session}");
     let (status, body) = b(&bob).list("proj").await;
     assert_eq!(status, 200, "a viewer still lists: {body}");
-    assert_eq!(body["secrets"][1]["key"], "WRITTEN_BY_BOB", "{body}");
     assert_eq!(
-        body["secrets"][1]["version"], 1,
+        body, by_session,
+        "a token's one statement lists what a session's reads list"
+    );
+    assert_eq!(body["secrets"][2]["key"], "WRITTEN_BY_BOB", "{body}");
+    assert_eq!(
+        body["secrets"][2]["version"], 1,
         "the refused write changed nothing: {body}"
     );
 
@@ -174,7 +213,7 @@ async fn changes_apply_to_the_next_request_on_another_node(env: Env) {
     for caller in [a(&alice), b(&alice)] {
         let (status, body) = caller.list("proj").await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["secrets"].as_array().unwrap().len(), 3, "{body}");
+        assert_eq!(body["secrets"].as_array().unwrap().len(), 4, "{body}");
     }
     for (i, mut node) in nodes.into_iter().enumerate() {
         assert!(node.still_running(), "node {i} stopped");

@@ -1,6 +1,7 @@
 //! Users, passwords and API tokens, and `Paige::authorize`: the role
 //! table of `roles.rs` applied to a user and a project.
 
+pub mod access;
 pub mod device;
 pub mod passwords;
 pub mod ratelimit;

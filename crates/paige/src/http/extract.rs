@@ -42,26 +42,46 @@ impl Caller {
     }
 }
 
+/// The bearer token of the `Authorization` header: `None` without the
+/// header, 401 when it is not `Bearer <token>`.
+fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            }),
+    )
+}
+
+/// The answer to a token that is not valid or has been revoked.
+pub fn invalid_token() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "the API token is not valid or has been revoked",
+    )
+}
+
+fn request_id(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<RequestId>().map(|id| id.0.clone())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
-        let authorization = parts.headers.get(header::AUTHORIZATION);
-        let (user, credential, token_id) = if let Some(value) = authorization {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthenticated",
-                        "the Authorization header must be `Bearer <token>`",
-                    )
-                })?;
-            match state.paige.token(token).await? {
+        let request_id = request_id(parts);
+        let (user, credential, token_id) = if let Some(token) = bearer(parts) {
+            match state.paige.token(token?).await? {
                 Some((user, id)) => (Some(user), Credential::Token, Some(id)),
                 None => (None, Credential::Token, None),
             }
@@ -74,15 +94,13 @@ impl FromRequestParts<AppState> for Caller {
                 "sign in, or send `Authorization: Bearer <token>`",
             ));
         };
-        let user = user.ok_or_else(|| {
-            ApiError::new(
+        let user = user.ok_or_else(|| match credential {
+            Credential::Token => invalid_token(),
+            Credential::Session => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                match credential {
-                    Credential::Token => "the API token is not valid or has been revoked",
-                    Credential::Session => "the session has expired; sign in again",
-                },
-            )
+                "the session has expired; sign in again",
+            ),
         })?;
         Ok(Self {
             user,
@@ -90,6 +108,31 @@ impl FromRequestParts<AppState> for Caller {
             token_id,
             request_id,
         })
+    }
+}
+
+/// The caller of a hot route, whose handler checks an API token in the
+/// same statement as the project and the caller's role there
+/// (`Paige::authorize_token`): the token as sent, or a caller signed in by
+/// session. A malformed `Authorization` header, or neither credential, is
+/// refused here as [`Caller`] refuses it.
+#[derive(Debug)]
+pub enum Credentials {
+    Token { token: String, request_id: Option<String> },
+    Session(Caller),
+}
+
+impl FromRequestParts<AppState> for Credentials {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            Some(token) => Ok(Self::Token {
+                token: token?.to_owned(),
+                request_id: request_id(parts),
+            }),
+            None => Caller::from_request_parts(parts, state).await.map(Self::Session),
+        }
     }
 }
 

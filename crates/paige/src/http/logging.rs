@@ -13,14 +13,16 @@ use rand::RngCore;
 
 use crate::metrics::{RequestLabels, RouteLabels};
 
-/// A random id per request, echoed in `x-request-id` and the audit log.
+/// A random id per request, echoed in `x-request-id` and the audit log. It
+/// needs to be unique, not secret: the thread's generator (a CSPRNG seeded
+/// from the OS) makes it without a system call per request.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
 impl RequestId {
     fn generate() -> Self {
         let mut bytes = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        rand::thread_rng().fill_bytes(&mut bytes);
         Self(hex::encode(bytes))
     }
 }

@@ -22,7 +22,7 @@ pub use execution::{ExecutionRecord, ExecutionStatus, LogLine, Stream};
 pub use findings::{CodeFinding, NewFinding};
 pub use invite::{INVITE_TTL_MS, Invitation, InviteAnswer, InviteState, NewInvite};
 pub use runtime_mode::RuntimeMode;
-pub use times::{Millis, format_utc, now_millis};
+pub use times::{Millis, Utc, format_utc, now_millis};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {

@@ -2,13 +2,14 @@
 //! store ([`SqlStore`]) on the embedded SQLite database or on PostgreSQL.
 //!
 //! Layers, each using only those below it: the traits and what they take
-//! (`traits.rs`, `code.rs`, `executions.rs`, `versions.rs`,
+//! (`traits.rs`, `access.rs`, `code.rs`, `executions.rs`, `versions.rs`,
 //! `retention.rs`, `keys.rs`); the row mappers (`rows.rs`) and the group
 //! commit's planner (`group_commit.rs`); the two databases' differences
 //! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the statements,
-//! written once for both (`sql.rs`, `sql_code.rs`, `sql_executions.rs`,
+//! written once for both (`sql.rs`, `sql_access.rs`, `sql_code.rs`, `sql_executions.rs`,
 //! `sql_versions.rs`, `sql_retention.rs`, `sql_keys.rs`). This file only names them.
 
+pub mod access;
 pub mod accounts;
 mod backend;
 pub mod code;
@@ -21,6 +22,7 @@ pub mod retention;
 mod rows;
 pub mod snapshot;
 mod sql;
+mod sql_access;
 mod sql_accounts;
 mod sql_code;
 mod sql_executions;
@@ -33,6 +35,7 @@ mod sqlite_group;
 mod traits;
 pub mod versions;
 
+pub use access::{AccessStore, TokenAccess};
 pub use accounts::AccountStore;
 pub use backend::SqlStore;
 pub use code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeStore};

@@ -5,8 +5,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    CodeEntry, CodeKind, CodeMeta, CodeRevision, ExecutionRecord, ExecutionStatus, LogLine, ProjectRecord, Stream,
-    UserRecord,
+    CodeEntry, CodeKind, CodeMeta, CodeRevision, ExecutionRecord, ExecutionStatus, LogLine, ProjectRecord, SecretMeta,
+    Stream, UserRecord,
 };
 
 /// The statement of every audit record, with its columns; each insert
@@ -25,6 +25,19 @@ macro_rules! insert_version_into {
     };
 }
 pub(super) use insert_version_into;
+
+/// The columns of a listing (`key, version, updated_at, updated_by`) as
+/// the listing's keys.
+pub(super) fn secret_metas(rows: Vec<(String, i64, i64, String)>) -> Vec<SecretMeta> {
+    rows.into_iter()
+        .map(|(key, version, updated_at, updated_by)| SecretMeta {
+            key,
+            version,
+            updated_at,
+            updated_by,
+        })
+        .collect()
+}
 
 pub(super) const PROJECT_COLUMNS: &str = "id, slug, created_at, wrapped_data_key, kek_id, key_provider";
 

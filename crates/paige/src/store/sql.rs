@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use super::backend::{Backend, Conn, SqlStore, on};
 use super::rows::insert_audit_into;
-use super::rows::{PROJECT_COLUMNS, project_from_row, unique_violation, user_from_row};
+use super::rows::{PROJECT_COLUMNS, project_from_row, secret_metas, unique_violation, user_from_row};
 use super::snapshot::PoolStat;
 use super::sqlite::sqlite_json;
 use super::traits::{RewrapFn, SecretWrite, Store, WrapFn};
@@ -545,15 +545,7 @@ impl Store for SqlStore {
             }
             Backend::Postgres(pool) => sqlx::query_as(listing!()).bind(project_id).fetch_all(pool).await?,
         };
-        Ok(rows
-            .into_iter()
-            .map(|(key, version, updated_at, updated_by)| SecretMeta {
-                key,
-                version,
-                updated_at,
-                updated_by,
-            })
-            .collect())
+        Ok(secret_metas(rows))
     }
 
     async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {

@@ -30,6 +30,9 @@ pub const DB_FILE: &str = "paige.db";
 const READ_CONNECTIONS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const ROW_BUFFER: usize = 1_024;
+// Neither pool pings a connection before handing it out (sqlx's default):
+// a connection to a local file has no peer to lose, and the ping is a
+// round trip to the connection's thread, as costly as a small query.
 
 /// Opens the embedded store (the name the rest of paige knows it by).
 #[derive(Debug)]
@@ -52,11 +55,13 @@ impl SqliteStore {
             .row_buffer_size(ROW_BUFFER);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(SqlStore::sqlite(SqlitePools { writer, reader }))

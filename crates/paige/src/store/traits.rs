@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::access::AccessStore;
 use super::accounts::AccountStore;
 use super::code::CodeStore;
 use super::executions::ExecutionStore;
@@ -59,7 +60,16 @@ impl fmt::Debug for SecretWrite {
 
 #[async_trait]
 pub trait Store:
-    ExecutionStore + CodeStore + AccountStore + VersionStore + RetentionStore + KeyStore + Send + Sync + fmt::Debug
+    ExecutionStore
+    + CodeStore
+    + AccountStore
+    + AccessStore
+    + VersionStore
+    + RetentionStore
+    + KeyStore
+    + Send
+    + Sync
+    + fmt::Debug
 {
     // Users and tokens.
     async fn create_user(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<UserRecord>;

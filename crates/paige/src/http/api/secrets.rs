@@ -2,28 +2,68 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::timestamp;
 use crate::auth::roles::Action;
+use crate::error::Error;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiPath, Caller, JsonBody, RequestShape};
+use crate::http::extract::{ApiPath, Caller, Credentials, JsonBody, RequestShape, invalid_token};
+use crate::model::{SecretMeta, Utc};
 
+/// One key of a listing, borrowed from what the store read.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SecretView {
-    key: String,
-    updated_at: String,
-    updated_by: String,
+pub struct SecretView<'a> {
+    key: &'a str,
+    #[serde(serialize_with = "display")]
+    #[schema(value_type = String)]
+    updated_at: Utc,
+    updated_by: &'a str,
     version: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SecretList {
-    secrets: Vec<SecretView>,
+pub struct SecretList<'a> {
+    #[serde(serialize_with = "views")]
+    #[schema(value_type = Vec<SecretView>)]
+    secrets: &'a [SecretMeta],
+}
+
+/// A time written as text straight into the output.
+fn display<S: serde::Serializer>(time: &Utc, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(time)
+}
+
+fn views<S: serde::Serializer>(secrets: &&[SecretMeta], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(secrets.iter().map(|s| SecretView {
+        key: &s.key,
+        updated_at: Utc(s.updated_at),
+        updated_by: &s.updated_by,
+        version: s.version,
+    }))
+}
+
+/// The listing's JSON, written straight into a body sized for it.
+fn listing_response(secrets: &[SecretMeta]) -> Result<Response, ApiError> {
+    // A key line is `{"key":…,"updated_at":"…24…","updated_by":…,"version":N}`.
+    let guess = 16
+        + secrets
+            .iter()
+            .map(|s| 72 + s.key.len() + s.updated_by.len())
+            .sum::<usize>();
+    let mut body = Vec::with_capacity(guess);
+    serde_json::to_writer(&mut body, &SecretList { secrets })
+        .map_err(|e| ApiError::from(Error::internal(e.to_string())))?;
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,22 +101,22 @@ pub struct SecretWritten {
 )]
 pub async fn list_secrets(
     State(state): State<AppState>,
-    caller: Caller,
+    credentials: Credentials,
     ApiPath(slug): ApiPath<String>,
-) -> Result<Json<SecretList>, ApiError> {
-    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ListKeys).await?;
-    let secrets = state.paige.list_secrets_in(&project).await?;
-    Ok(Json(SecretList {
-        secrets: secrets
-            .into_iter()
-            .map(|s| SecretView {
-                key: s.key,
-                updated_at: timestamp(s.updated_at),
-                updated_by: s.updated_by,
-                version: s.version,
-            })
-            .collect(),
-    }))
+) -> Result<Response, ApiError> {
+    let secrets = match credentials {
+        // One statement: the token, the membership and the keys.
+        Credentials::Token { token, .. } => state
+            .paige
+            .list_secrets_for_token(&token, &slug)
+            .await?
+            .ok_or_else(invalid_token)?,
+        Credentials::Session(caller) => {
+            let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ListKeys).await?;
+            state.paige.list_secrets_in(&project).await?
+        }
+    };
+    listing_response(&secrets)
 }
 
 /// Sets a secret: 201 when the key is new, 200 when it is overwritten.
@@ -98,15 +138,24 @@ pub async fn list_secrets(
 )]
 pub async fn put_secret(
     State(state): State<AppState>,
-    caller: Caller,
+    credentials: Credentials,
     ApiPath((slug, key)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> Result<(StatusCode, Json<SecretWritten>), ApiError> {
-    let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
-    let set = state
-        .paige
-        .set_secret(&project.slug, &key, &body.value, &caller.actor())
-        .await?;
+    let actor = match credentials {
+        // One statement for the token, the membership and the role.
+        Credentials::Token { token, request_id } => state
+            .paige
+            .authorize_token(&token, &slug, Action::WriteSecrets)
+            .await?
+            .ok_or_else(invalid_token)?
+            .actor(request_id),
+        Credentials::Session(caller) => {
+            state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
+            caller.actor()
+        }
+    };
+    let set = state.paige.set_secret(&slug, &key, &body.value, &actor).await?;
     let status = if set.outcome.created {
         StatusCode::CREATED
     } else {

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 
+use super::session_cookie;
 use crate::common::{Env, both_backends, contains};
 
 const PLANTED: &str = "planted-api-value-6c1f0e9d2b";
@@ -49,13 +50,7 @@ async fn no_value_token_or_password_leaks_through_responses_logs_or_audit(env: E
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    let cookie = login.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&login);
     let session_id = cookie.split_once('=').unwrap().1.to_owned();
     seen.push(record(login).await);
 

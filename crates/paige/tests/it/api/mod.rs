@@ -7,6 +7,7 @@ mod input;
 mod invites;
 mod leaks;
 mod matrix;
+mod next_request;
 mod openapi;
 mod shared_code;
 
@@ -141,6 +142,12 @@ pub async fn answer(response: Response) -> (u16, serde_json::Value) {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
     };
     (status, body)
+}
+
+/// The `name=value` of the session cookie a sign-in set.
+pub fn session_cookie(response: &Response) -> String {
+    let set = response.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
 }
 
 /// Sends raw bytes as one HTTP/1.1 request and returns the status and body,

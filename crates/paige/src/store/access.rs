@@ -1,0 +1,42 @@
+//! Persistence for the API's hot reads: who holds a token, what they may
+//! do in one project and, for a listing, that project's keys, all read by
+//! one statement.
+//!
+//! There is no cache in front of it: every request reads the token, the
+//! membership and the role as committed at that moment, so a revocation,
+//! a removal or a demotion made through any node or by the local CLI
+//! applies to the very next request everywhere. One statement costs one
+//! round trip, which is what a cache would have saved.
+//!
+//! The implementation is `sql_access.rs`.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{Role, SecretMeta};
+
+/// A valid (unrevoked) API token, its user, and that user's place in one
+/// project.
+#[derive(Debug, Clone)]
+pub struct TokenAccess {
+    pub token_id: i64,
+    /// The stored hash, for the constant-time comparison.
+    pub token_hash: Vec<u8>,
+    pub user_id: i64,
+    pub email: String,
+    /// The project's id and the user's role in it; `None` when there is no
+    /// such project or the user is not a member of it (the same answer).
+    pub member: Option<(i64, Role)>,
+}
+
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// The unrevoked token whose hash is `token_hash`, with its user's role
+    /// in project `slug`; `None` when there is no such token.
+    async fn token_access(&self, token_hash: &[u8], slug: &str) -> Result<Option<TokenAccess>>;
+
+    /// Like [`AccessStore::token_access`], with the current keys of the
+    /// project by key (empty unless the user is a member), from the same
+    /// statement and so the same snapshot.
+    async fn token_listing(&self, token_hash: &[u8], slug: &str) -> Result<Option<(TokenAccess, Vec<SecretMeta>)>>;
+}

@@ -1,0 +1,121 @@
+//! The [`AccessStore`] of the SQL store: a token, its user's role in one
+//! project and, for a listing, the project's keys, in one statement.
+//!
+//! The statement is the same text on both databases except the aggregate
+//! that folds the keys into one JSON column (one row to hand over instead
+//! of one per key, which on SQLite costs more than the query itself).
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::access::{AccessStore, TokenAccess};
+use super::backend::{Backend, SqlStore, on};
+use super::rows::secret_metas;
+use crate::error::{Error, Result};
+use crate::model::{Role, SecretMeta};
+
+/// The token, its user and their membership of the project `$2`. A user
+/// who is not a member, and a project that does not exist, both leave
+/// `m.project_id` and `m.role` NULL.
+macro_rules! access {
+    ($listing:expr) => {
+        concat!(
+            "SELECT t.id AS token_id, t.token_hash, u.id AS user_id, u.email, m.project_id, m.role",
+            $listing,
+            " FROM api_tokens t JOIN users u ON u.id = t.user_id
+              LEFT JOIN projects p ON p.slug = $2
+              LEFT JOIN members m ON m.project_id = p.id AND m.user_id = u.id
+              WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        )
+    };
+}
+
+/// The project's current keys as a JSON array of `[key, version,
+/// updated_at, updated_by]`, by key (NULL or `[]` when there are none or
+/// the user is not a member).
+const SQLITE_LISTING: &str = access!(
+    ", (SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
+         (SELECT key, version, updated_at, updated_by FROM secrets
+          WHERE project_id = m.project_id AND ciphertext IS NOT NULL ORDER BY key)) AS listing"
+);
+const POSTGRES_LISTING: &str = access!(
+    ", (SELECT json_agg(json_build_array(key, version, updated_at, updated_by) ORDER BY key)::text
+        FROM secrets WHERE project_id = m.project_id AND ciphertext IS NOT NULL) AS listing"
+);
+
+fn access_from_row<R>(row: &R) -> Result<TokenAccess>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let project_id: Option<i64> = row.try_get("project_id")?;
+    let role: Option<String> = row.try_get("role")?;
+    let member = match (project_id, role) {
+        (Some(id), Some(role)) => Some((
+            id,
+            Role::parse(&role).ok_or_else(|| Error::corrupt(format!("member role {role:?}")))?,
+        )),
+        _ => None,
+    };
+    Ok(TokenAccess {
+        token_id: row.try_get("token_id")?,
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        email: row.try_get("email")?,
+        member,
+    })
+}
+
+/// The keys of a listing column; none when the user is not a member.
+fn listing(access: &TokenAccess, json: Option<&str>) -> Result<Vec<SecretMeta>> {
+    let (Some(_), Some(json)) = (access.member, json) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(String, i64, i64, String)> =
+        serde_json::from_str(json).map_err(|e| Error::corrupt(format!("malformed key listing: {e}")))?;
+    Ok(secret_metas(rows))
+}
+
+#[async_trait]
+impl AccessStore for SqlStore {
+    async fn token_access(&self, token_hash: &[u8], slug: &str) -> Result<Option<TokenAccess>> {
+        let row = on!(self.reader(), |pool| sqlx::query(access!(""))
+            .bind(token_hash)
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(access_from_row));
+        row.transpose()
+    }
+
+    async fn token_listing(&self, token_hash: &[u8], slug: &str) -> Result<Option<(TokenAccess, Vec<SecretMeta>)>> {
+        let statement = match self.reader() {
+            Backend::Sqlite(_) => SQLITE_LISTING,
+            Backend::Postgres(_) => POSTGRES_LISTING,
+        };
+        let found = on!(self.reader(), |pool| {
+            match sqlx::query(statement)
+                .bind(token_hash)
+                .bind(slug)
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => {
+                    let access = access_from_row(&row)?;
+                    let json: Option<String> = row.try_get("listing")?;
+                    Some((access, json))
+                }
+                None => None,
+            }
+        });
+        let Some((access, json)) = found else {
+            return Ok(None);
+        };
+        let keys = listing(&access, json.as_deref())?;
+        Ok(Some((access, keys)))
+    }
+}

@@ -7,14 +7,16 @@
 //! PostgreSQL, interleaved in time across projects as real traffic is).
 //! Projects have one owner each, a user owning 100 projects.
 //!
-//! Then, against the real `paige` binary, on projects spread over the
-//! whole id range:
-//! - `paige serve` start: until `/healthz` answers, several starts;
+//! Then, on projects spread over the whole id range, in-process: opening
+//! the store (`Paige::open`), one run of each sweep every node makes each
+//! minute (abandoned executions, retention), warm `resolve`; and against
+//! the real `paige` binary:
+//! - `paige serve` start: until `/healthz` answers, several starts, and
+//!   the first `PUT` after each start;
 //! - sequential API latency (p50/p99/max): list a project's secrets, list
 //!   its executions, list its audit, `PUT` one key (durable);
-//! - `resolve`: in-process (`Paige::resolve`, data key cached, the warm
-//!   path of a server), and the `resolve` phase and wall time of
-//!   `paige run SLUG -- /bin/true` (a fresh process each time);
+//! - the `resolve` phase and wall time of `paige run SLUG -- /bin/true`
+//!   (a fresh process each time);
 //! - a local CLI command (`paige secrets list SLUG --json`): wall time,
 //!   which includes opening the store;
 //! - the database's size.
@@ -109,8 +111,12 @@ impl Settings {
 
     /// The real binary with this store selected.
     fn paige(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
-        command.env("PAIGE_DATA_DIR", &self.data).env_remove("PAIGE_DATABASE_URL");
+        // PAIGE_SCALE_BIN: another build, to compare on the same store.
+        let binary = std::env::var_os("PAIGE_SCALE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_paige").into());
+        let mut command = Command::new(binary);
+        command
+            .env("PAIGE_DATA_DIR", &self.data)
+            .env_remove("PAIGE_DATABASE_URL");
         if let Some(url) = &self.url {
             command.env("PAIGE_DATABASE_URL", url);
         }
@@ -187,7 +193,7 @@ async fn fill_executions(s: &Settings) {
     let columns = "project_id, status, trigger_kind, actor, command, secret_names, started_at, finished_at, \
                    duration_ms, exit_code, output_bytes, truncated, deadline_at";
     let values = "p.id, 'succeeded', 'webhook', 'bench', '[\"node\",\"app.js\"]', $3, \
-                  $4 + n.i * $5 + p.id % 1000, $4 + n.i * $5 + p.id % 1000 + 12, 12, 0, 120, 0, \
+                  $4 + n.i * $5 + p.id % 1000, $4 + n.i * $5 + p.id % 1000 + 12, 12, 0, 120, FALSE, \
                   $4 + n.i * $5 + p.id % 1000 + 90000";
     let mut from = 0;
     match &s.url {
@@ -266,7 +272,13 @@ fn summary(name: &str, mut times: Vec<Duration>) -> String {
         at(0.99),
         at(1.0)
     );
-    println!("  {name}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n={})", at(0.5), at(0.99), at(1.0), times.len());
+    println!(
+        "  {name}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n={})",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        times.len()
+    );
     line
 }
 
@@ -307,7 +319,10 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("paige serve exited: {status}");
             }
-            assert!(started.elapsed() < Duration::from_secs(300), "paige serve never answered");
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "paige serve never answered"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -337,9 +352,32 @@ where
     times
 }
 
-/// Tokens for the owners of the sampled projects, made through the library.
-async fn tokens(s: &Settings, sample: &[usize]) -> Vec<(String, String)> {
+/// The in-process figures (opening the store, the sweep every node runs
+/// each minute, warm `resolve`), and tokens for the owners of the sampled
+/// projects, made through the library.
+async fn in_process(s: &Settings, sample: &[usize]) -> (Vec<(String, String)>, Vec<String>) {
+    let mut results = Vec::new();
+    let mut opens = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let paige = Paige::open(&s.config()).await.expect("open");
+        opens.push(started.elapsed());
+        paige.close().await;
+    }
+    results.push(summary("open", opens));
     let paige = Paige::open(&s.config()).await.expect("open");
+    let (mut abandoned, mut purge) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let started = Instant::now();
+        paige.fail_abandoned_executions().await.expect("sweep");
+        abandoned.push(started.elapsed());
+        let started = Instant::now();
+        paige.purge_expired(paige::model::now_millis()).await.expect("purge");
+        purge.push(started.elapsed());
+    }
+    results.push(summary("sweep_abandoned", abandoned));
+    results.push(summary("sweep_retention", purge));
+
     let mut tokens = std::collections::HashMap::new();
     let mut out = Vec::new();
     for &n in sample {
@@ -362,12 +400,10 @@ async fn tokens(s: &Settings, sample: &[usize]) -> Vec<(String, String)> {
         times.push(started.elapsed());
         assert_eq!(resolved.secrets.len(), s.secrets);
     }
-    RESOLVE.get_or_init(|| summary("resolve_inprocess", times));
+    results.push(summary("resolve_inprocess", times));
     paige.close().await;
-    out
+    (out, results)
 }
-
-static RESOLVE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// `paige run SLUG -- /bin/true`: the `resolve` phase it logs, and its
 /// wall time; then a local `paige secrets list SLUG --json`.
@@ -393,9 +429,17 @@ fn cli_figures(s: &Settings, sample: &[(String, String)]) -> Vec<String> {
             resolve.push(Duration::from_micros(us));
         }
         let started = Instant::now();
-        let out = s.paige().args(["secrets", "list", slug, "--json"]).output().expect("list");
+        let out = s
+            .paige()
+            .args(["secrets", "list", slug, "--json"])
+            .output()
+            .expect("list");
         list.push(started.elapsed());
-        assert!(out.status.success(), "paige secrets list: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "paige secrets list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut lines = vec![summary("run_wall", wall), summary("cli_list_wall", list)];
     if !resolve.is_empty() {
@@ -427,22 +471,35 @@ async fn database_size(s: &Settings) -> u64 {
 }
 
 async fn measure(s: &Settings) -> Vec<String> {
-    let sample = s.sample();
-    let sample = tokens(s, &sample).await;
-    let mut results = vec![RESOLVE.get().cloned().unwrap_or_default()];
+    let (sample, mut results) = in_process(s, &s.sample()).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .build()
         .expect("client");
 
-    let mut starts = Vec::new();
-    for _ in 0..SERVE_STARTS - 1 {
-        let (server, took) = Server::start(s, &client).await;
+    // Each start, then at once one PUT: it waits for whatever the server
+    // does on the writer first (the sweep runs as it starts).
+    let (mut starts, mut first_puts) = (Vec::new(), Vec::new());
+    let mut server = None;
+    for k in 0..SERVE_STARTS {
+        let (started, took) = Server::start(s, &client).await;
         starts.push(took);
-        server.stop();
+        let (slug, token) = &sample[k % sample.len()];
+        let put = timed_requests(1, |_| {
+            client
+                .put(format!("{}/api/v1/projects/{slug}/secrets/SECRET_051", started.base))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "value": format!("first-put-{k}-{}", "w".repeat(24)) }))
+        })
+        .await;
+        first_puts.extend(put);
+        if k + 1 < SERVE_STARTS {
+            started.stop();
+        } else {
+            server = Some(started);
+        }
     }
-    let (server, took) = Server::start(s, &client).await;
-    starts.push(took);
+    let server = server.expect("a server");
     println!(
         "  serve start until /healthz: {}",
         starts
@@ -452,6 +509,7 @@ async fn measure(s: &Settings) -> Vec<String> {
             .join(", ")
     );
     results.push(summary("serve_start", starts));
+    results.push(summary("first_put", first_puts));
 
     let api = |k: usize, tail: &str| {
         let (slug, token) = &sample[k % sample.len()];

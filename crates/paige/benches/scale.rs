@@ -23,9 +23,11 @@
 //!
 //! Run: `bench/scale.sh [PROJECTS] [EXECUTIONS]`; `PAIGE_DATABASE_URL`
 //! names an empty PostgreSQL database to use instead of SQLite.
-//! `PAIGE_SCALE_DIR` keeps the store there: a later run with the same
-//! sizes skips the fill and measures again (before/after a change).
-//! `PAIGE_SCALE_STAGE=fill` stops after the fill.
+//! The store is kept in `PAIGE_SCALE_DIR` (default `target/tmp/scale-N`;
+//! the script uses a temporary dir unless told): a later run with the same
+//! sizes skips the fill and measures again (before/after a change, with
+//! `PAIGE_SCALE_BIN` naming the other build). `PAIGE_SCALE_STAGE=fill`
+//! stops after the fill.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

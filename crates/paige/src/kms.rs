@@ -83,8 +83,17 @@ impl Paige {
     /// provider the database uses that this node lacks, or (on a shared
     /// database) a master key file other than the one the database uses.
     pub(crate) async fn check_keys(&self) -> Result<()> {
-        for (provider, _, count) in self.store.data_key_counts().await? {
+        for provider in self.store.key_providers_in_use().await? {
             if self.keys.provider(&provider).is_none() {
+                // Counted only for the message: counting reads every project.
+                let count: i64 = self
+                    .store
+                    .data_key_counts()
+                    .await?
+                    .iter()
+                    .filter(|(p, _, _)| *p == provider)
+                    .map(|(_, _, n)| n)
+                    .sum();
                 return Err(Error::Config(format!(
                     "{count} data keys are wrapped by the {provider} key provider, which this node is not \
                      configured with: {}",

@@ -31,6 +31,9 @@ pub trait KeyStore: Send + Sync {
     /// Replaces one data key if it is still `old`; false if another process
     /// changed it meanwhile (nothing is written then).
     async fn replace_data_key(&self, project_id: i64, old: &WrappedKey, new: &WrappedKey) -> Result<bool>;
-    /// How many data keys each (provider, key id) wraps.
+    /// The providers that wrap data keys, without reading every project
+    /// (every start of paige asks).
+    async fn key_providers_in_use(&self) -> Result<Vec<String>>;
+    /// How many data keys each (provider, key id) wraps: reads every project.
     async fn data_key_counts(&self) -> Result<Vec<(String, String, i64)>>;
 }

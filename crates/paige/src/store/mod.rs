@@ -16,6 +16,8 @@ pub mod code;
 pub mod executions;
 mod group_commit;
 pub mod keys;
+#[cfg(test)]
+mod plans;
 pub mod postgres;
 mod postgres_group;
 pub mod retention;

@@ -592,8 +592,10 @@ impl Store for SqlStore {
     }
 
     async fn kek_ids_in_use(&self) -> Result<Vec<String>> {
+        // Every start on PostgreSQL asks: a few index probes, not a read
+        // of every project.
         Ok(on!(self.writer(), |pool| sqlx::query_scalar(
-            "SELECT DISTINCT kek_id FROM projects WHERE key_provider = 'file' ORDER BY kek_id"
+            super::sql_keys::KEK_IDS_IN_USE
         )
         .fetch_all(pool)
         .await)?)

@@ -14,6 +14,13 @@ use crate::model::{Actor, ExecutionRecord, LogLine, Millis, NewAudit, Page, Runt
 /// limit of bound values.
 const LINES_PER_INSERT: usize = 1_000;
 
+/// The sweep every node runs each minute: it reads only the running
+/// executions (the partial index `executions_running`), however many
+/// finished ones are kept.
+pub(super) const FAIL_ABANDONED: &str =
+    "UPDATE executions SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, error = $2
+     WHERE status = 'running' AND deadline_at < $1";
+
 /// Inserts log lines, one statement per thousand.
 async fn insert_lines(mut conn: Conn<'_>, execution_id: i64, lines: &[LogLine]) -> Result<()> {
     for chunk in lines.chunks(LINES_PER_INSERT) {
@@ -149,15 +156,12 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn fail_abandoned_executions(&self, now: Millis) -> Result<u64> {
-        Ok(on!(self.writer(), |pool| sqlx::query(
-            "UPDATE executions SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, error = $2
-             WHERE status = 'running' AND deadline_at < $1"
-        )
-        .bind(now)
-        .bind(ABANDONED_ERROR)
-        .execute(pool)
-        .await?
-        .rows_affected()))
+        Ok(on!(self.writer(), |pool| sqlx::query(FAIL_ABANDONED)
+            .bind(now)
+            .bind(ABANDONED_ERROR)
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 
     async fn extend_execution_deadline(&self, execution_id: i64, deadline_at: Millis) -> Result<()> {

@@ -8,6 +8,24 @@ use super::keys::{KeyStore, NotWrappedBy};
 use crate::error::Result;
 use crate::model::WrappedKey;
 
+/// The distinct providers, each found by one jump in the `projects_by_key`
+/// index (a loose index scan, written as a recursive query since neither
+/// database does it by itself): a few index probes, whatever the number of
+/// projects.
+pub(super) const KEY_PROVIDERS_IN_USE: &str = "WITH RECURSIVE found(v) AS (
+       SELECT MIN(key_provider) FROM projects
+       UNION ALL
+       SELECT (SELECT MIN(key_provider) FROM projects WHERE key_provider > found.v) FROM found WHERE found.v IS NOT NULL)
+     SELECT v FROM found WHERE v IS NOT NULL";
+
+/// The distinct master key ids of the file provider, the same way.
+pub(super) const KEK_IDS_IN_USE: &str = "WITH RECURSIVE found(v) AS (
+       SELECT MIN(kek_id) FROM projects WHERE key_provider = 'file'
+       UNION ALL
+       SELECT (SELECT MIN(kek_id) FROM projects WHERE key_provider = 'file' AND kek_id > found.v)
+       FROM found WHERE found.v IS NOT NULL)
+     SELECT v FROM found WHERE v IS NOT NULL";
+
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn data_keys_batch(
@@ -60,6 +78,12 @@ impl KeyStore for SqlStore {
         .await
         .map(|done| done.rows_affected()))?;
         Ok(done == 1)
+    }
+
+    async fn key_providers_in_use(&self) -> Result<Vec<String>> {
+        Ok(on!(self.writer(), |pool| sqlx::query_scalar(KEY_PROVIDERS_IN_USE)
+            .fetch_all(pool)
+            .await)?)
     }
 
     async fn data_key_counts(&self) -> Result<Vec<(String, String, i64)>> {

@@ -8,16 +8,27 @@ use super::retention::{LOG_LINES_PER_DELETE, RetentionStore};
 use crate::error::Result;
 use crate::model::Millis;
 
+/// The oldest expired executions, by start time rather than by id: the
+/// index on `started_at` then reads only the expired rows. In id order
+/// SQLite walked the whole table to learn that nothing had expired (10
+/// million rows at 10,000 projects, 1.7 s on the writer connection, once a
+/// minute).
+pub(super) const EXPIRED_EXECUTIONS: &str = "SELECT id FROM executions WHERE started_at < $1 AND status <> 'running'
+     ORDER BY started_at, id LIMIT $2";
+
+/// The oldest expired audit records, by time (`audit_by_time`), for the
+/// same reason.
+pub(super) const EXPIRED_AUDIT: &str = "DELETE FROM audit_events WHERE id IN
+     (SELECT id FROM audit_events WHERE at < $1 ORDER BY at, id LIMIT $2)";
+
 #[async_trait]
 impl RetentionStore for SqlStore {
     async fn expired_executions(&self, before: Millis, limit: i64) -> Result<Vec<i64>> {
-        Ok(on!(self.writer(), |pool| sqlx::query_scalar(
-            "SELECT id FROM executions WHERE started_at < $1 AND status <> 'running' ORDER BY id LIMIT $2"
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await)?)
+        Ok(on!(self.writer(), |pool| sqlx::query_scalar(EXPIRED_EXECUTIONS)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
     }
 
     async fn delete_execution(&self, execution_id: i64) -> Result<(u64, u64)> {
@@ -56,13 +67,11 @@ impl RetentionStore for SqlStore {
     }
 
     async fn delete_audit_before(&self, before: Millis, limit: i64) -> Result<u64> {
-        Ok(on!(self.writer(), |pool| sqlx::query(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)"
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(pool)
-        .await?
-        .rows_affected()))
+        Ok(on!(self.writer(), |pool| sqlx::query(EXPIRED_AUDIT)
+            .bind(before)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 }

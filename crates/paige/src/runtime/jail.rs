@@ -67,11 +67,14 @@ pub async fn launch(
     limits: ResourceLimits,
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
-    let group = Arc::new(ExecGroup::create(backend, name, limits)?);
-    let mut launch = match launch::spawn(spec, configure) {
-        Ok(launch) => launch,
+    // `bwrap` first: it execs and clones its namespaces while the group is
+    // made, and runs nothing of the bot before `Launch::start` lets it.
+    let mut launch = launch::spawn(spec, configure)?;
+    let group = match ExecGroup::create(backend, name, limits) {
+        Ok(group) => Arc::new(group),
         Err(e) => {
-            remove_later(group);
+            let _ = launch.child.start_kill();
+            let _ = launch.child.wait().await;
             return Err(e);
         }
     };

@@ -316,9 +316,19 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         }
         command => command,
     };
+    let opening = std::time::Instant::now();
     let paige = Paige::open(&config).await?;
+    let opened = opening.elapsed();
     let result = dispatch(&paige, command).await;
+    let closing = std::time::Instant::now();
     paige.close().await;
+    // The process's own phases around an execution's (`runtime::timing`).
+    tracing::debug!(
+        target: "paige::runtime::timing",
+        open_us = opened.as_micros(),
+        close_us = closing.elapsed().as_micros(),
+        "store"
+    );
     result
 }
 

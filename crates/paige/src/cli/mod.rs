@@ -316,6 +316,13 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         }
         command => command,
     };
+    if let Command::Run(args) = &command
+        && !args.remote
+        && config.bot_users != BotUsers::SameAsPaige
+    {
+        // Its cgroup set-up warms while the store opens (see `prepare_limits`).
+        crate::runtime::jail::prepare_limits();
+    }
     let opening = std::time::Instant::now();
     let paige = Paige::open(&config).await?;
     let opened = opening.elapsed();

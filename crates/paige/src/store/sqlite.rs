@@ -51,8 +51,11 @@ impl SqliteStore {
             // A whole project (up to 1,000 keys) fits the row channel, so the
             // database thread never stalls on a listing.
             .row_buffer_size(ROW_BUFFER);
+        // A connection to a local file does not go stale: no ping (a round
+        // trip to its thread) before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let migrator = sqlx::migrate!("./migrations/sqlite");
@@ -61,6 +64,7 @@ impl SqliteStore {
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(SqlStore::sqlite(SqlitePools { writer, reader }))

@@ -12,7 +12,11 @@
 //!   with a full sync (every other write, the execution's closing record
 //!   among them) fsyncs the WAL up to its own end, so it makes this one
 //!   durable too. A lost opening record takes its `execution.start` audit
-//!   record with it (one transaction): nothing is half-recorded.
+//!   record with it (one transaction): nothing is half-recorded. One
+//!   case still syncs: the first write to a WAL that does not exist yet
+//!   (the last connection's close checkpointed and deleted it, as every
+//!   `paige run` does at its end) has SQLite fsync the new WAL's header
+//!   and its directory, whatever `synchronous` says.
 //! - **PostgreSQL**: the transaction commits with `SET LOCAL
 //!   synchronous_commit = off`. The server has it once the commit returns,
 //!   so a crash of paige loses nothing; a crash of the database server

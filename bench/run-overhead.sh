@@ -37,11 +37,42 @@ for n in 10 100; do
   direct[$n]="env$args /bin/true"
 done
 
+# bubblewrap's own cost: bwrap with the layout paige gives a bot run from
+# here (runtime/bwrap.rs; its generated /etc files bound from plain files,
+# no info and block pipes, no cgroup), with the 100 variables, running
+# /bin/true, then the same with the user switch paige adds as root.
+etc=$work/etc && mkdir -p "$etc"
+echo "paige:x:$(id -u):$(id -g):Paige bot:/tmp:/bin/sh" >"$etc/passwd"
+echo "paige:x:$(id -g):" >"$etc/group"
+printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' >"$etc/nsswitch.conf"
+bw="bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try --die-with-parent --new-session"
+[ "$(id -u)" = 0 ] || bw="$bw --unshare-user --disable-userns"
+for d in /usr /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ -L "$d" ]; then bw="$bw --symlink $(readlink "$d") $d"; elif [ -d "$d" ]; then bw="$bw --ro-bind $d $d"; fi
+done
+bw="$bw --dir /etc"
+for e in /etc/ssl /etc/ca-certificates /etc/pki /etc/crypto-policies /etc/resolv.conf /etc/hosts /etc/host.conf \
+  /etc/gai.conf /etc/services /etc/protocols /etc/ld.so.cache /etc/ld.so.conf /etc/ld.so.conf.d /etc/alternatives \
+  /etc/localtime /etc/mime.types; do bw="$bw --ro-bind-try $e $e"; done
+bw="$bw --proc /proc --dev /dev --perms 01777 --size 67108864 --tmpfs /tmp --perms 01777 --size 67108864 --tmpfs /dev/shm"
+bw="$bw --ro-bind $etc/passwd /etc/passwd --ro-bind $etc/group /etc/group --ro-bind $etc/nsswitch.conf /etc/nsswitch.conf"
+here=$(pwd -P); parent=""
+for p in $(echo "${here#/}" | tr / ' '); do parent="$parent/$p"; [ "$parent" = "$here" ] || bw="$bw --dir $parent"; done
+bw="$bw --ro-bind $here $here --remount-ro / --chdir $here --cap-drop ALL"
+switch="/usr/bin/env -u PWD --"
+if [ "$(id -u)" = 0 ]; then
+  bw="$bw --cap-add CAP_SETUID --cap-add CAP_SETGID --cap-add CAP_SETPCAP"
+  switch="$switch /usr/bin/setpriv --reuid=200001 --regid=200001 --clear-groups --inh-caps=-all --bounding-set=-all --"
+fi
+
 json=$work/results.json
 hyperfine -N --warmup 30 --runs "$RUNS" --export-json "$json" \
+  -n "/bin/true" "/bin/true" \
   -n "env K=V (10) /bin/true" "${direct[10]}" \
   -n "paige run (10 secrets) -- /bin/true" "$PAIGE run bench-10 -- /bin/true" \
   -n "env K=V (100) /bin/true" "${direct[100]}" \
+  -n "bwrap (100) /bin/true" "${direct[100]/ \/bin\/true/} $bw -- /bin/true" \
+  -n "bwrap (100) + env/setpriv /bin/true" "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true" \
   -n "paige run (100 secrets) -- /bin/true" "$PAIGE run bench-100 -- /bin/true" \
   >/dev/null
 
@@ -58,4 +89,13 @@ for n in (10, 100):
     paige, direct = by[f"paige run ({n} secrets) -- /bin/true"], by[f"env K=V ({n}) /bin/true"]
     print(f"{n:>3} secrets: paige run {paige*1e3:.2f} ms, direct {direct*1e3:.2f} ms, "
           f"overhead {(paige-direct)*1e3:.2f} ms, ratio {paige/direct:.2f}x")
+# bwrap's own cost: bwrap running /bin/true against /bin/true; the goal is
+# paige <= the floor + that + 1 ms.
+true_, floor = by["/bin/true"], by["env K=V (100) /bin/true"]
+bwrap, switched = by["bwrap (100) /bin/true"], by["bwrap (100) + env/setpriv /bin/true"]
+paige = by["paige run (100 secrets) -- /bin/true"]
+own, own_switched = bwrap - true_, switched - true_
+print(f"bwrap's own cost {own*1e3:.2f} ms ({own_switched*1e3:.2f} ms with paige's env -u PWD and user switch); "
+      f"goal floor + bwrap + 1 ms = {(floor+own)*1e3+1:.2f} ms ({(floor+own_switched)*1e3+1:.2f} ms); "
+      f"paige run is {(paige-floor-own)*1e3:.2f} ms ({(paige-floor-own_switched)*1e3:.2f} ms) over floor + bwrap")
 PY

@@ -316,9 +316,26 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         }
         command => command,
     };
+    if let Command::Run(args) = &command
+        && !args.remote
+        && config.bot_users != BotUsers::SameAsPaige
+    {
+        // Its cgroup set-up warms while the store opens (see `prepare_limits`).
+        crate::runtime::jail::prepare_limits();
+    }
+    let opening = std::time::Instant::now();
     let paige = Paige::open(&config).await?;
+    let opened = opening.elapsed();
     let result = dispatch(&paige, command).await;
+    let closing = std::time::Instant::now();
     paige.close().await;
+    // The process's own phases around an execution's (`runtime::timing`).
+    tracing::debug!(
+        target: "paige::runtime::timing",
+        open_us = opened.as_micros(),
+        close_us = closing.elapsed().as_micros(),
+        "store"
+    );
     result
 }
 

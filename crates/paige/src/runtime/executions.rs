@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::execution::Execution;
 use super::prepare::Preparation;
+use super::sandbox::Isolation;
 use super::timing::Phases;
 use super::{ExecutionRecord, ExecutionRequest, ExecutionSlots, LOG_PAGE, LiveOutput, LogLine, StoredExecution};
 use crate::Paige;
@@ -135,6 +136,9 @@ impl Paige {
         live: Option<LiveOutput<'_>>,
     ) -> Result<ExecutionRecord> {
         let mut phases = Phases::start();
+        if Isolation::of(self.config.bot_users).sandboxed() {
+            super::jail::prepare_limits();
+        }
         let prepared = match self.prepare_execution(&project, &request, &mut phases).await? {
             Preparation::Ready(prepared) => prepared,
             Preparation::NoEntryPoint { argv, error } => {

@@ -67,11 +67,14 @@ pub async fn launch(
     limits: ResourceLimits,
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
-    let group = Arc::new(ExecGroup::create(backend, name, limits)?);
-    let mut launch = match launch::spawn(spec, configure) {
-        Ok(launch) => launch,
+    // `bwrap` first: it execs and clones its namespaces while the group is
+    // made, and runs nothing of the bot before `Launch::start` lets it.
+    let mut launch = launch::spawn(spec, configure)?;
+    let group = match ExecGroup::create(backend, name, limits) {
+        Ok(group) => Arc::new(group),
         Err(e) => {
-            remove_later(group);
+            let _ = launch.child.start_kill();
+            let _ = launch.child.wait().await;
             return Err(e);
         }
     };
@@ -98,6 +101,30 @@ pub async fn launch(
         hit,
         watchdog,
     })
+}
+
+/// Readies this machine's limits for a sandbox about to start, on a
+/// thread of its own, so none of it waits on the way to the bot: finds
+/// the [`Backend`] (the first time: probing, and removing groups a dead
+/// paige left) and, on cgroup v1, warms the kernel's cgroup migration
+/// lock. Putting a process in a cgroup takes that lock, and the first
+/// time in a while that costs an RCU grace period (measured 6 to 12 ms on
+/// a loaded 2-core machine); for about one grace period after it, further
+/// moves take microseconds. So paige moves itself into the cgroup it is
+/// already in (a no-op), now, while the execution resolves its secrets and
+/// records its start, and the sandbox's own move a few ms later finds the
+/// lock warm, or waits only for the rest of that grace period.
+pub fn prepare_limits() {
+    let spawned = std::thread::Builder::new().name("paige-limits".into()).spawn(|| {
+        if let Backend::CgroupV1 { pids, .. } = Backend::detect()
+            && let Some(own) = pids.parent()
+        {
+            // Best effort: a failure only leaves the lock cold.
+            let _ = std::fs::write(own.join("cgroup.procs"), std::process::id().to_string());
+        }
+    });
+    // No thread: the execution does it all on its way, as before.
+    drop(spawned);
 }
 
 /// Reads the group's counters until a limit is reached, then kills the

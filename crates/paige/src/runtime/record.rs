@@ -87,7 +87,10 @@ impl End {
 }
 
 /// Records a new `running` execution, with its `execution.start` audit
-/// record in the same transaction, and returns its record.
+/// record in the same transaction, and returns its record. The commit
+/// does not wait for the disk: a crash of paige leaves the record for the
+/// sweep of abandoned executions to fail, a power loss may take both back
+/// (see `ExecutionStore::create_execution`); [`close`] is durable.
 pub(super) async fn open(store: &dyn Store, new: NewExecution<'_>, actor: &Actor) -> Result<ExecutionRecord> {
     let id = store.create_execution(new.clone(), actor).await?;
     Ok(ExecutionRecord {

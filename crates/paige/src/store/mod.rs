@@ -5,7 +5,8 @@
 //! (`traits.rs`, `access.rs`, `code.rs`, `executions.rs`, `versions.rs`,
 //! `retention.rs`, `keys.rs`); the row mappers (`rows.rs`) and the group
 //! commit's planner (`group_commit.rs`); the two databases' differences
-//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`); and the statements,
+//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`, and `relaxed.rs`: the
+//! transaction that commits without waiting for the disk); and the statements,
 //! written once for both (`sql.rs`, `sql_access.rs`, `sql_code.rs`, `sql_executions.rs`,
 //! `sql_versions.rs`, `sql_retention.rs`, `sql_keys.rs`). This file only names them.
 
@@ -20,6 +21,7 @@ pub mod keys;
 mod plans;
 pub mod postgres;
 mod postgres_group;
+mod relaxed;
 pub mod retention;
 mod rows;
 pub mod snapshot;

@@ -5,6 +5,7 @@ use sqlx::QueryBuilder;
 
 use super::backend::{Conn, SqlStore, on};
 use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, NewExecution};
+use super::relaxed::RelaxedTx;
 use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
 use super::sql::insert_audit;
 use crate::error::{Error, Result};
@@ -43,8 +44,10 @@ async fn insert_lines(mut conn: Conn<'_>, execution_id: i64, lines: &[LogLine]) 
 #[async_trait]
 impl ExecutionStore for SqlStore {
     async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let id: i64 = on!(tx.conn(), |c| sqlx::query_scalar(
+        // On the way to the bot's exec: no fsync (see `relaxed.rs` for what
+        // a crash or a power loss does to it).
+        let mut tx = RelaxedTx::begin(self.writer()).await?;
+        let id: i64 = on!(tx.conn()?, |c| sqlx::query_scalar(
             "INSERT INTO executions
                (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at,
                 request_method, request_path)
@@ -61,7 +64,7 @@ impl ExecutionStore for SqlStore {
         .bind(new.request.map(|(_, path)| path))
         .fetch_one(c)
         .await)?;
-        insert_audit(tx.conn(), new.start_audit(id), actor, new.started_at).await?;
+        insert_audit(tx.conn()?, new.start_audit(id), actor, new.started_at).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -53,12 +54,17 @@ impl SqliteStore {
             // A whole project (up to 1,000 keys) fits the row channel, so the
             // database thread never stalls on a listing.
             .row_buffer_size(ROW_BUFFER);
+        // A connection to a local file does not go stale: no ping (a round
+        // trip to its thread) before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        if !schema_is_current(&writer, &migrator).await {
+            migrator.run(&writer).await?;
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .test_before_acquire(false)
@@ -66,6 +72,31 @@ impl SqliteStore {
             .await?;
         Ok(SqlStore::sqlite(SqlitePools { writer, reader }))
     }
+}
+
+/// True when every migration paige has is applied, unchanged (its
+/// checksum): the usual case, answered by one read, where the migrator
+/// would first create its table if missing and look for a failed
+/// migration. Anything else (a new database, a migration to apply, a
+/// failed or unknown one) is the migrator's to apply or report.
+async fn schema_is_current(pool: &SqlitePool, migrator: &Migrator) -> bool {
+    let Ok(applied) = sqlx::query_as::<_, (i64, Vec<u8>)>(
+        "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    else {
+        return false;
+    };
+    let ours: Vec<_> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .collect();
+    applied.len() == ours.len()
+        && applied
+            .iter()
+            .zip(ours)
+            .all(|((version, checksum), m)| *version == m.version && checksum[..] == m.checksum[..])
 }
 
 /// Makes the database file, and its WAL, shared-memory and journal files

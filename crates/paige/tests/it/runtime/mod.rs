@@ -10,6 +10,7 @@ mod jail;
 mod leak;
 mod limits;
 mod masking;
+mod record;
 mod sandbox;
 mod slots;
 

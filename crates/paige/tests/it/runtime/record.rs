@@ -1,0 +1,86 @@
+//! The execution's opening record, written without waiting for the disk
+//! (`store::relaxed`): a `kill -9` of `paige run` right after the bot
+//! started leaves the record and its audit record, which the sweep of
+//! abandoned executions then fails; and a secret written after it is
+//! durable as ever (the writer connection is back to a full sync: see the
+//! unit tests of `store::relaxed`).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use paige::model::Page;
+use paige::runtime::ExecutionStatus;
+
+use crate::common::{Env, both_backends};
+
+both_backends!(a_killed_paige_run_leaves_its_record_for_the_sweep);
+
+async fn a_killed_paige_run_leaves_its_record_for_the_sweep(env: Env) {
+    env.project("bot").await;
+    env.set("bot", "API_TOKEN", "tok-0123456789abcdef").await;
+    let mut run = env
+        .command(&["run", "bot", "--timeout", "60", "--", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The bot has started once its record is there (it is written before
+    // the spawn, and `sleep` runs for 30 s).
+    let started = Instant::now();
+    let record = loop {
+        let listed = env
+            .paige
+            .list_executions(
+                "bot",
+                Page {
+                    before_id: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        if let Some(record) = listed.into_iter().next() {
+            break record;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no execution was recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Killed with no chance to write anything more: the record is what the
+    // relaxed commit left in the WAL (or the server's) before the spawn.
+    run.kill().unwrap();
+    let exit = run.wait().unwrap();
+    assert!(!exit.success(), "paige run must have been killed");
+
+    let stored = env.paige.execution_record("bot", record.id).await.unwrap();
+    assert_eq!(stored.status, ExecutionStatus::Running);
+    assert_eq!(stored.command, ["sleep", "30"]);
+    assert_eq!(stored.secret_names, ["API_TOKEN"]);
+    let db = env.db().await;
+    let audits: i64 = db
+        .scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'execution.start' AND detail LIKE ?",
+            &[format!("execution #{} %", record.id).as_str().into()],
+        )
+        .await;
+    assert_eq!(audits, 1, "the audit record commits with the execution's");
+
+    // The sweep fails it once its deadline has passed (60 s + the margin).
+    let past_deadline = stored.started_at + 10 * 60 * 1_000;
+    assert_eq!(
+        env.paige
+            .store()
+            .fail_abandoned_executions(past_deadline)
+            .await
+            .unwrap(),
+        1
+    );
+    let swept = env.paige.execution_record("bot", record.id).await.unwrap();
+    assert_eq!(swept.status, ExecutionStatus::Failed);
+    assert!(swept.error.unwrap().starts_with("interrupted:"));
+
+    // A secret write afterwards is acknowledged as usual.
+    env.set("bot", "AFTER", "value-after-the-kill").await;
+    let resolved = env.paige.resolve("bot").await.unwrap();
+    assert_eq!(resolved.names(), ["AFTER", "API_TOKEN"]);
+}

@@ -109,13 +109,23 @@ async fn schema_is_current(pool: &SqlitePool, migrator: &Migrator) -> bool {
 fn make_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let io = |p: &Path, e: std::io::Error| Error::io("cannot make private", p, e);
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
+    // Only a database that does not exist yet is opened here. Closing any
+    // descriptor of a database file drops every POSIX lock this process
+    // holds on it, those of its open SQLite connections included (SQLite's
+    // "How To Corrupt", 2.2): another process may then take the file as
+    // unused, checkpoint and delete the WAL under those connections, which
+    // go on to read stale pages. A second `Paige` in one process (tests,
+    // tools) did exactly that.
+    match std::fs::OpenOptions::new()
+        .create_new(true)
         .write(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| io(path, e))?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(path, e)),
+    }
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);

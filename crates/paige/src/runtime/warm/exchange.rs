@@ -134,7 +134,12 @@ pub(super) fn to_bot(request: &HookRequest, execution_id: i64) -> Result<Request
 }
 
 /// Sends `request` to the bot listening on `socket`; its whole answer.
-pub(super) async fn exchange(socket: &Path, request: Request<Full<Bytes>>) -> Result<HookResponse, String> {
+pub(super) async fn exchange(
+    socket: &Path,
+    request: Request<Full<Bytes>>,
+    phases: &mut crate::runtime::timing::Phases,
+) -> Result<HookResponse, String> {
+    phases.mark("to_bot");
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| format!("cannot connect to the bot: {e}"))?;
@@ -142,17 +147,20 @@ pub(super) async fn exchange(socket: &Path, request: Request<Full<Bytes>>) -> Re
         .await
         .map_err(|e| format!("cannot talk HTTP to the bot: {e}"))?;
     let driver = tokio::spawn(connection);
+    phases.mark("connect");
     let answer = async {
         let response = sender
             .send_request(request)
             .await
             .map_err(|e| format!("the bot closed the connection without an answer: {e}"))?;
+        phases.mark("head");
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, RESPONSE_LIMIT)
             .collect()
             .await
             .map_err(|e| format!("the bot's answer could not be read: {e}"))?
             .to_bytes();
+        phases.mark("body");
         Ok(HookResponse {
             status: parts.status,
             headers: end_to_end(&parts.headers),

@@ -35,6 +35,7 @@ use crate::model::execution::{ExecutionStatus, LogLine};
 use crate::model::{Actor, RuntimeMode, now_millis};
 use crate::runtime::capture::Capture;
 use crate::runtime::record::{self, End, Output};
+use crate::runtime::timing::Phases;
 use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ENTRY_POINT, Trigger, deadline};
 use crate::store::executions::NewExecution;
 
@@ -68,16 +69,20 @@ impl Paige {
         by: Option<&Actor>,
     ) -> Result<HookResponse> {
         let not_found = || Error::NotFound("hook".to_owned());
+        let mut phases = Phases::start();
         let project = self.project(slug).await.map_err(|_| not_found())?;
+        phases.mark("project");
         if self.store.runtime_mode(project.id).await? != Some(RuntimeMode::Http) {
             return Err(not_found());
         }
+        phases.mark("mode");
         let Some(code) = self.code_tree(&project).await? else {
             return Err(not_found());
         };
         if !code.path.join(ENTRY_POINT).is_file() {
             return Err(not_found());
         }
+        phases.mark("code");
         let options = self.config.warm;
         let pool = self.warm.project(project.id, options.processes);
         let busy = || HookResponse::plain(StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1), None);
@@ -99,9 +104,13 @@ impl Paige {
         };
         let started = Instant::now();
         let started_at = now_millis();
+        phases.mark("admit");
         let secrets = self.resolve(&project.slug).await?;
+        phases.mark("resolve");
         let print = fingerprint(&code.path, &secrets);
+        phases.mark("fingerprint");
         let reused = pool.checkout(print).await;
+        phases.mark("checkout");
         let redactor = match &reused {
             Some(bot) => Arc::clone(&bot.redactor),
             None => Arc::new(secrets.redactor()),
@@ -128,8 +137,10 @@ impl Paige {
             user_id: None,
             request_id: None,
         });
+        phases.mark("prepare");
         let execution = record::open(self.store.as_ref(), new, &actor).await?;
         let execution_id = execution.id;
+        phases.mark("open");
 
         let bot = match reused {
             Some(bot) => Ok(bot),
@@ -149,7 +160,7 @@ impl Paige {
         let (served, lines) = match bot {
             Ok(bot) => {
                 let remaining = options.request_timeout.saturating_sub(started.elapsed());
-                self.serve_on(&pool, bot, &request, execution_id, remaining, &redactor)
+                self.serve_on(&pool, bot, &request, execution_id, remaining, &redactor, &mut phases)
                     .await
             }
             Err((error, retry_after)) => {
@@ -214,6 +225,8 @@ impl Paige {
         let mut outcome = end.outcome(now_millis(), elapsed, output);
         outcome.error = outcome.error.map(|e| redact(&e));
         outcome.response_status = Some(i32::from(response.status.as_u16()));
+        phases.mark("end");
+        phases.report(execution_id);
         if trigger == Trigger::Webhook {
             // The closing write is off the answer's path (one fsync'd
             // transaction less per webhook). The record is already durable
@@ -242,6 +255,7 @@ impl Paige {
         execution_id: i64,
         time_limit: Duration,
         redactor: &Arc<paige_redact::Redactor>,
+        phases: &mut Phases,
     ) -> (Served, (Vec<LogLine>, Output, Option<HookResponse>)) {
         let capture = Capture::new(Arc::clone(redactor), None, DEFAULT_OUTPUT_LIMIT);
         if let Some(router) = bot.output() {
@@ -252,7 +266,7 @@ impl Paige {
             Err(error) => Served::Failed(error),
             Ok(forwarded) => {
                 tokio::select! {
-                    answer = exchange::exchange(&socket, forwarded) => match answer {
+                    answer = exchange::exchange(&socket, forwarded, phases) => match answer {
                         Ok(response) => Served::Answered(response),
                         Err(error) => Served::Crashed(error),
                     },
@@ -270,6 +284,7 @@ impl Paige {
                 start_lines: Vec::new(),
             },
         };
+        phases.mark("output");
         bot.append_start_lines(&taken.start_lines).await;
         let (mut lines, output) = match taken.request {
             Some(mut capture) => {

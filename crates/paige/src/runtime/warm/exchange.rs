@@ -284,21 +284,21 @@ pub(super) async fn send(
     kept: Option<Connection>,
     mut request: Request<Full<Bytes>>,
 ) -> Result<(Response<Incoming>, Connection), String> {
-    if let Some(mut connection) = kept.filter(|c| c.idle_since.elapsed() < KEEP_ALIVE) {
-        if connection.sender.ready().await.is_ok() {
-            match connection.sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, connection)),
-                Err(mut error) => match error.take_message() {
-                    // Never written: the bot had closed the connection.
-                    Some(unsent) => request = unsent,
-                    None => {
-                        return Err(format!(
-                            "the bot closed the connection without an answer: {}",
-                            error.error()
-                        ));
-                    }
-                },
-            }
+    if let Some(mut connection) = kept.filter(|c| c.idle_since.elapsed() < KEEP_ALIVE)
+        && connection.sender.ready().await.is_ok()
+    {
+        match connection.sender.try_send_request(request).await {
+            Ok(response) => return Ok((response, connection)),
+            Err(mut error) => match error.take_message() {
+                // Never written: the bot had closed the connection.
+                Some(unsent) => request = unsent,
+                None => {
+                    return Err(format!(
+                        "the bot closed the connection without an answer: {}",
+                        error.error()
+                    ));
+                }
+            },
         }
     }
     let mut connection = Connection::open(socket).await?;

@@ -177,7 +177,9 @@ impl Paige {
                         Some(execution_id),
                     ),
                 };
-                let response = handling.finish(None, Ended::NotStarted(error, response), None).await;
+                let response = handling
+                    .finish(None, Ended::NotStarted(error, response), None, None)
+                    .await;
                 Ok((response, None))
             }
         }

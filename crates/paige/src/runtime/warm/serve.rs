@@ -95,7 +95,7 @@ impl Handling {
         };
         self.phases.mark("head");
         match head {
-            Err(ended) => (self.finish(Some(bot), ended, None).await, None),
+            Err(ended) => (self.finish(Some(bot), ended, None, None).await, None),
             Ok((answer, connection)) => {
                 let (parts, body) = answer.into_parts();
                 let (sender, streamed) = exchange::bot_body();
@@ -153,28 +153,28 @@ impl Handling {
                 }
             }
         };
-        // The caller's body ends here: cleanly only if the answer is whole.
-        if let Some(sender) = caller
-            && matches!(ended, Ended::Answered)
-        {
-            sender.complete();
-        }
         if matches!(ended, Ended::Answered) {
             bot.keep_connection(connection);
         } else {
             drop(connection);
         }
-        self.finish(Some(bot), ended, Some(status)).await;
+        self.finish(Some(bot), ended, Some(status), caller).await;
     }
 
-    /// Takes the request's output, gives `bot` back (or stops it), closes
-    /// the execution, and returns paige's answer for a request that got
-    /// none from the bot. `answered`: the status the caller already got.
+    /// Takes the request's output, gives `bot` back (or stops it), ends
+    /// the caller's body (`caller`: cleanly only if the answer is whole),
+    /// closes the execution, and returns paige's answer for a request that
+    /// got none from the bot. `answered`: the status the caller already got.
+    ///
+    /// The process is back (and the request's place free) before the
+    /// caller's body ends: a caller that sends its next request at once
+    /// finds the process idle rather than waiting or starting another.
     pub(super) async fn finish(
         mut self,
         bot: Option<BotProcess>,
         ended: Ended,
         answered: Option<StatusCode>,
+        caller: Option<BodySender>,
     ) -> HookResponse {
         self.phases.mark("body");
         let (lines, output, ended) = match bot {
@@ -193,6 +193,11 @@ impl Handling {
             mut phases,
         } = self;
         drop(permit);
+        if let Some(sender) = caller
+            && matches!(ended, Ended::Answered)
+        {
+            sender.complete();
+        }
         let execution_id = execution.id;
         let time_limit = paige.config.warm.request_timeout;
         let plain = |status, text| HookResponse::plain(status, text, None, Some(execution_id));

@@ -35,16 +35,8 @@ secret=bench-app-secret-4c1d
 printf '%s' "$secret" | "$paige" secrets set hooks WHATSAPP_APP_SECRET >/dev/null
 "$paige" code push hooks "$app" >/dev/null
 
-# A 1 KiB message webhook (Meta's shape, the text padded to the size),
-# and Meta's signature of it.
-node -e '
-const m = (t) => JSON.stringify({object: "whatsapp_business_account", entry: [{id: "102290129340398", changes: [{field: "messages",
-  value: {messaging_product: "whatsapp", metadata: {display_phone_number: "15550783881", phone_number_id: "106540352242922"},
-  contacts: [{profile: {name: "Bench"}, wa_id: "16505551234"}],
-  messages: [{from: "16505551234", id: "wamid.bench", timestamp: "1700000000", type: "text", text: {body: t}}]}}]}]});
-process.stdout.write(m("x".repeat(1024 - m("").length)));' >"$work/body.json"
-export WRK_BODY_FILE=$work/body.json
-export WRK_SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$work/body.json" | cut -d' ' -f1)"
+. bench/hooks_body.sh
+webhook_body "$work" "$secret"
 echo "body: $(wc -c <"$work/body.json") bytes"
 
 start_server() { # processes [log filter]

@@ -12,7 +12,8 @@ app=crates/paige/tests/fixtures/express
   npm install --no-audit --no-fund --no-package-lock --prefix "$app" >/dev/null
 work=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"' EXIT
+# The servers stop (their bots with them) before their data dirs go.
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$work"' EXIT
 secret=bench-app-secret-4c1d
 . bench/hooks_body.sh
 webhook_body "$work" "$secret"

@@ -6,7 +6,11 @@
 #      warm process (wrk, one connection, one request at a time);
 #   2. requests per second with 1 and 2 warm processes (wrk -c4);
 #   3. cold start: the first request after a rotation (a secret
-#      overwritten), against node's own start time for the app.
+#      overwritten), against node's own start time for the app;
+#   4. where the time goes: the median of each phase of the webhook path
+#      (`paige::runtime::timing` debug events, one server run of its own
+#      so the logging does not weigh on 1.), the execution's opening write
+#      (`open`, an fsync'd transaction) among them.
 # Needs wrk and npm. Usage: [PAIGE=bin] bench/hooks.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,20 +35,12 @@ secret=bench-app-secret-4c1d
 printf '%s' "$secret" | "$paige" secrets set hooks WHATSAPP_APP_SECRET >/dev/null
 "$paige" code push hooks "$app" >/dev/null
 
-# A 1 KiB message webhook (Meta's shape, the text padded to the size),
-# and Meta's signature of it.
-node -e '
-const m = (t) => JSON.stringify({object: "whatsapp_business_account", entry: [{id: "102290129340398", changes: [{field: "messages",
-  value: {messaging_product: "whatsapp", metadata: {display_phone_number: "15550783881", phone_number_id: "106540352242922"},
-  contacts: [{profile: {name: "Bench"}, wa_id: "16505551234"}],
-  messages: [{from: "16505551234", id: "wamid.bench", timestamp: "1700000000", type: "text", text: {body: t}}]}}]}]});
-process.stdout.write(m("x".repeat(1024 - m("").length)));' >"$work/body.json"
-export WRK_BODY_FILE=$work/body.json
-export WRK_SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$work/body.json" | cut -d' ' -f1)"
+. bench/hooks_body.sh
+webhook_body "$work" "$secret"
 echo "body: $(wc -c <"$work/body.json") bytes"
 
-start_server() { # processes
-  PAIGE_BOT_PROCESSES=$1 PAIGE_LOG=warn "$paige" serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/serve.log" &
+start_server() { # processes [log filter]
+  PAIGE_BOT_PROCESSES=$1 PAIGE_LOG=${2:-warn} "$paige" serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/serve.log" &
   server=$!
   pids+=("$server")
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -96,3 +92,15 @@ done
 median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 5p)
 printf 'first request after a rotation:        %.1f ms\n' "$(echo "$median * 1000" | bc -l)"
 stop_server
+
+echo "== where the time goes (median per phase, ${seconds}s at 1 connection)"
+start_server 1 warn,paige::runtime::timing=debug
+curl -fs -o /dev/null -H 'Content-Type: application/json' -H "X-Hub-Signature-256: $WRK_SIGNATURE" \
+  --data-binary @"$work/body.json" "$hook"
+wrk -t1 -c1 -d"${seconds}s" -s bench/hooks.lua "$hook" >/dev/null
+stop_server
+# Each event: `phases="target=41us admit=2us …"`; the first (cold) one is skipped.
+grep -o 'phases=.*' "$work/serve.log" | tail -n +2 | grep -o '[a-z_]*=[0-9]*us' |
+  sed 's/us$//' | awk -F= '{ v[$1] = v[$1] " " $2; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+    END { for (i = 1; i <= n; i++) { k = order[i]; c = split(substr(v[k], 2), a, " ");
+      asort(a); printf "  %-12s %6d us (p50 of %d)\n", k, a[int((c + 1) / 2)], c } }'

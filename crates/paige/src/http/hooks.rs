@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 use crate::http::AppState;
-use crate::runtime::warm::{HookRequest, HookResponse};
+use crate::runtime::warm::{HookBody, HookRequest, HookResponse};
 
 /// The bare 404 of every hook that is not there.
 fn not_found() -> Response {
@@ -76,8 +76,13 @@ fn slug_len_in(raw: &str) -> usize {
     rest.find('/').unwrap_or(rest.len())
 }
 
+/// The bot's answer as it streams (or paige's own, whole).
 fn into_response(answer: HookResponse) -> Response {
-    let mut response = Response::new(Body::from(answer.body));
+    let body = match answer.body {
+        HookBody::Full(bytes) => Body::from(bytes),
+        HookBody::Streaming(streamed) => Body::new(streamed),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = answer.status;
     *response.headers_mut() = answer.headers;
     if let Some(id) = answer.execution_id {

@@ -88,6 +88,12 @@ pub async fn serve(
             .sweep_abandoned_executions(crate::runtime::ABANDONED_SWEEP_EVERY),
     );
     let idle_stopper = tokio::spawn(paige.clone().stop_idle_bots(std::time::Duration::from_secs(5)));
+    // No Nagle delay: a streamed answer (a webhook's, `hooks.rs`) writes
+    // its head before its body, and the body's small segment must not wait
+    // for the caller's delayed ACK (40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
     idle_stopper.abort();

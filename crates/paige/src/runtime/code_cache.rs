@@ -55,6 +55,17 @@ pub(crate) struct CodeTree {
     _lease: File,
 }
 
+impl CodeTree {
+    /// Another lease on the same tree: a duplicate of the leased
+    /// descriptor, so the one `flock` holds until both are dropped.
+    pub(crate) fn share(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            path: self.path.clone(),
+            _lease: self._lease.try_clone()?,
+        })
+    }
+}
+
 fn random_name() -> String {
     format!("{:016x}", rand::random::<u64>())
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::execution::{ExecutionRecord, ExecutionStatus, LogLine};
-use crate::model::{Actor, Millis, NewAudit, Page, RuntimeMode};
+use crate::model::{Actor, Millis, NewAudit, Page, ProjectRecord, RuntimeMode};
 
 /// A new execution, recorded as `running` together with its audit record.
 #[derive(Debug, Clone)]
@@ -109,9 +109,28 @@ pub trait ExecutionStore: Send + Sync {
     /// The runtime mode of a project; `None` if there is no such project.
     async fn runtime_mode(&self, project_id: i64) -> Result<Option<RuntimeMode>>;
 
+    /// What a webhook for `slug` needs to know first, in one read: the
+    /// project, its mode, its code revision and its secrets generation.
+    /// `None` if there is no such project.
+    async fn hook_target(&self, slug: &str) -> Result<Option<HookTarget>>;
+
     /// Sets a project's runtime mode, with a `project.runtime_mode` audit
     /// record, in one transaction.
     async fn set_runtime_mode(&self, project_id: i64, mode: RuntimeMode, actor: &Actor) -> Result<()>;
+}
+
+/// A project as the webhook path sees it on every request. The code
+/// revision and the secrets generation (moved on by every change to the
+/// project's secrets, in the writing transaction) say whether what a warm
+/// process was started with is still current, without reading the code or
+/// decrypting a secret.
+#[derive(Debug, Clone)]
+pub struct HookTarget {
+    pub project: ProjectRecord,
+    pub mode: RuntimeMode,
+    /// `None`: the project has no code in the database.
+    pub code_revision: Option<i64>,
+    pub secrets_generation: i64,
 }
 
 /// The error of an execution found `running` past its deadline.

@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::backend::{Conn, SqlStore, on};
-use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, NewExecution};
+use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, HookTarget, NewExecution};
 use super::relaxed::RelaxedTx;
-use super::rows::{EXECUTION_COLUMNS, execution_from_row, list_to_json, log_line_from_row};
+use super::rows::{
+    EXECUTION_COLUMNS, PROJECT_COLUMNS, execution_from_row, list_to_json, log_line_from_row, project_from_row,
+};
 use super::sql::insert_audit;
 use crate::error::{Error, Result};
 use crate::model::{Actor, ExecutionRecord, LogLine, Millis, NewAudit, Page, RuntimeMode, now_millis};
@@ -188,6 +190,37 @@ impl ExecutionStore for SqlStore {
         .await)?;
         mode.map(|m| {
             RuntimeMode::parse(&m).ok_or_else(|| Error::Corrupt(format!("a project has an unknown runtime mode {m:?}")))
+        })
+        .transpose()
+    }
+
+    async fn hook_target(&self, slug: &str) -> Result<Option<HookTarget>> {
+        let row = on!(self.reader(), |pool| sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, runtime_mode, secrets_generation, \
+             (SELECT revision FROM code_revisions c WHERE c.project_id = projects.id) AS code_revision \
+             FROM projects WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(pool)
+        .await?
+        .map(|row| {
+            use sqlx::Row;
+            (
+                project_from_row(&row),
+                row.get::<String, _>("runtime_mode"),
+                row.get::<Option<i64>, _>("code_revision"),
+                row.get::<i64, _>("secrets_generation"),
+            )
+        }));
+        row.map(|(project, mode, code_revision, secrets_generation)| {
+            let mode = RuntimeMode::parse(&mode)
+                .ok_or_else(|| Error::Corrupt(format!("a project has an unknown runtime mode {mode:?}")))?;
+            Ok(HookTarget {
+                project,
+                mode,
+                code_revision,
+                secrets_generation,
+            })
         })
         .transpose()
     }

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use paige_redact::Redactor;
 use tokio::net::UnixStream;
 use tokio::process::Child;
 use tokio::time::Instant;
 
+use super::environment::Environment;
+use super::exchange::Connection;
 use super::output::OutputRouter;
 use super::socket::SocketDir;
 use crate::Paige;
@@ -68,13 +69,14 @@ fn lease_end(from: Millis) -> Millis {
 #[derive(Debug)]
 pub(super) struct BotProcess {
     pub fingerprint: Fingerprint,
-    pub redactor: Arc<Redactor>,
     pub last_used: Instant,
     child: Child,
     group: ProcessGroup,
     ending: Option<Ending>,
     socket: SocketDir,
     output: Option<OutputRouter>,
+    /// The connection its last request came on, kept alive for the next.
+    connection: Option<Connection>,
     /// The start record: output outside any request, and how it ended.
     start_record: Option<ExecutionRecord>,
     /// The start record's deadline in the store.
@@ -98,14 +100,17 @@ impl BotProcess {
     pub(super) async fn start(
         paige: &Paige,
         project: &ProjectRecord,
-        code: CodeTree,
-        secrets: Resolved,
-        fingerprint: Fingerprint,
+        env: &Environment,
         timeout: Duration,
     ) -> Result<Self, StartFailure> {
         let fail = |error: String| StartFailure { error };
-        let redactor = Arc::new(secrets.redactor());
-        let secret_names = secrets.names();
+        let code = env
+            .code
+            .share()
+            .map_err(|e| fail(format!("cannot lease the bot's code: {e}")))?;
+        let secrets = &env.secrets;
+        let redactor = Arc::clone(&env.redactor);
+        let secret_names = env.secret_names.clone();
         let argv = vec!["node".to_owned(), ENTRY_POINT.to_owned()];
         let started_at = now_millis();
         let new = NewExecution {
@@ -143,14 +148,13 @@ impl BotProcess {
             paige,
             project,
             &code,
-            &secrets,
+            secrets,
             user,
             &socket,
             isolation.sandboxed(),
             start_record.id,
         )
         .await;
-        drop(secrets);
         let (mut child, ending) = match spawned {
             Ok(parts) => parts,
             Err(error) => {
@@ -163,15 +167,15 @@ impl BotProcess {
             }
         };
         let group = ProcessGroup::new(child.id());
-        let capture = Capture::new(Arc::clone(&redactor), None, DEFAULT_OUTPUT_LIMIT);
+        let capture = Capture::new(redactor, None, DEFAULT_OUTPUT_LIMIT);
         let output = match (child.stdout.take(), child.stderr.take()) {
             (Some(out), Some(err)) => OutputRouter::start(out, err, capture).ok(),
             _ => None,
         };
         drop(child.stdin.take());
         let mut bot = Self {
-            fingerprint,
-            redactor,
+            fingerprint: env.fingerprint,
+            connection: None,
             last_used: Instant::now(),
             child,
             group,
@@ -221,6 +225,16 @@ impl BotProcess {
     /// The socket to connect to for a request.
     pub(super) fn socket_path(&self) -> PathBuf {
         self.socket.socket()
+    }
+
+    /// The kept connection, if any, for the next request.
+    pub(super) fn take_connection(&mut self) -> Option<Connection> {
+        self.connection.take()
+    }
+
+    /// Keeps `connection` (its answer was read whole) for the next request.
+    pub(super) fn keep_connection(&mut self, connection: Connection) {
+        self.connection = Some(connection.idle());
     }
 
     /// The output router (a process always has one once started).

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::bot::{BotProcess, Fingerprint};
+use super::environment::Environment;
 
 /// Every project's pool, on this server.
 #[derive(Debug, Default)]
@@ -25,6 +26,8 @@ pub(super) struct ProjectPool {
     pub permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     state: tokio::sync::Mutex<PoolState>,
+    /// The environment the last request resolved (see `environment`).
+    environment: Mutex<Option<Arc<Environment>>>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +61,7 @@ impl Pools {
                 permits: Arc::new(Semaphore::new(processes.max(1))),
                 waiting: AtomicUsize::new(0),
                 state: tokio::sync::Mutex::new(PoolState::default()),
+                environment: Mutex::new(None),
             })
         }))
     }
@@ -96,6 +100,11 @@ impl Pools {
             let mut state = pool.state.lock().await;
             // No fingerprint is the newest: a process given back stops.
             state.newest = None;
+            // Nor are its decrypted values kept for requests that now get a 404.
+            *pool
+                .environment
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             std::mem::take(&mut state.idle)
         };
         for bot in idle {
@@ -120,6 +129,23 @@ impl Pools {
 }
 
 impl ProjectPool {
+    /// The environment the last request resolved, if any.
+    pub(super) fn environment(&self) -> Option<Arc<Environment>> {
+        self.environment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the cached environment (the old one's values are dropped,
+    /// and zeroized, once no request holds it).
+    pub(super) fn set_environment(&self, environment: Arc<Environment>) {
+        *self
+            .environment
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(environment);
+    }
+
     /// A place in the queue, unless `queue` requests already wait for a
     /// process (a request holds its ticket only until it has one).
     pub(super) fn admit(&self, queue: usize) -> Option<Ticket<'_>> {

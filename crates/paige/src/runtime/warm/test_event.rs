@@ -4,13 +4,14 @@
 //! `X-Hub-Signature-256` when the project has `WHATSAPP_APP_SECRET`, as
 //! Meta signs it (HMAC-SHA256 of the raw body).
 
+use http_body_util::BodyExt;
 use hyper::Method;
 use hyper::body::Bytes;
 use hyper::header::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use super::HookRequest;
+use super::{HookBody, HookRequest};
 use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::{Actor, now_millis};
@@ -106,7 +107,15 @@ impl Paige {
             client: None,
             https: false,
         };
-        let answer = self.forward_as(slug, request, Trigger::Test, Some(actor)).await?;
+        let (answer, streaming) = self.forward_as(slug, request, Trigger::Test, Some(actor)).await?;
+        // The caller wants the execution as recorded: the answer read to
+        // its end, and its record closed.
+        if let HookBody::Streaming(body) = answer.body {
+            let _ = body.collect().await;
+        }
+        if let Some(task) = streaming {
+            let _ = task.await;
+        }
         answer.execution_id.ok_or_else(|| {
             Error::invalid(
                 "bot_busy",

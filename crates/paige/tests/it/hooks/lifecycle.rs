@@ -249,3 +249,54 @@ async fn changing_the_runtime_mode_stops_the_warm_processes_at_once() {
     let text = log_text(&paige.execution("modal", stopped.id).await.unwrap());
     assert!(text.contains("runtime mode changed"), "{text}");
 }
+
+both_backends!(every_change_to_a_projects_secrets_moves_its_generation_and_reaches_the_next_request);
+async fn every_change_to_a_projects_secrets_moves_its_generation_and_reaches_the_next_request(env: Env) {
+    express_project(&env, "gen", &[("API_TOKEN", "first-value-1")]).await;
+    env.project("other").await;
+    let generation = || async {
+        let target = env.paige.store().hook_target("gen").await.unwrap().unwrap();
+        target.secrets_generation
+    };
+    let server = serve(&env, &[]);
+    let http = client();
+    let value = format!("{}/hooks/gen/value", server.base);
+    assert_eq!(get_text(&http, value.clone()).await.1, "first-value-1 first-value-1");
+
+    let mut last = generation().await;
+    let mut moved = |now: i64, what: &str| {
+        assert!(now > last, "{what} did not move the generation ({last} -> {now})");
+        last = now;
+    };
+    env.set("gen", "API_TOKEN", "second-value-2").await;
+    moved(generation().await, "an overwrite");
+    env.set("gen", "OTHER_KEY", "another-value").await;
+    moved(generation().await, "a new key");
+    env.paige.delete_secret("gen", "OTHER_KEY", &actor()).await.unwrap();
+    moved(generation().await, "a delete");
+    // A rollback re-seals version 1 as a new version: the next request has it.
+    env.paige
+        .rollback_secret("gen", "API_TOKEN", 1, &actor())
+        .await
+        .unwrap();
+    moved(generation().await, "a rollback");
+    assert_eq!(get_text(&http, value.clone()).await.1, "first-value-1 first-value-1");
+    // An import, the same way.
+    let entries = vec![("API_TOKEN".to_owned(), secrecy::SecretString::from("imported-value-3"))];
+    env.paige.import_secrets("gen", &entries, &actor()).await.unwrap();
+    moved(generation().await, "an import");
+    assert_eq!(
+        get_text(&http, value.clone()).await.1,
+        "imported-value-3 imported-value-3"
+    );
+
+    // Another project's writes, and the code, leave it alone.
+    let before = generation().await;
+    env.set("other", "API_TOKEN", "not-this-project").await;
+    env.paige
+        .put_code_file("gen", "version.txt", b"v3\n", &actor())
+        .await
+        .unwrap();
+    assert_eq!(generation().await, before);
+    assert_eq!(get_text(&http, value).await.1, "imported-value-3 imported-value-3");
+}

@@ -5,6 +5,7 @@
 mod dashboard;
 mod forward;
 mod lifecycle;
+mod stream;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -23,6 +23,8 @@ pub struct Paige {
     pub(crate) warm: Arc<crate::runtime::warm::Pools>,
     /// What retention purged in this process (`retention`).
     pub(crate) retention: Arc<RetentionCounters>,
+    /// The sealed values `resolve` read last, by secrets generation.
+    pub(crate) sealed: Arc<crate::secrets::sealed_cache::SealedCache>,
 }
 
 impl Paige {
@@ -52,6 +54,7 @@ impl Paige {
             config,
             warm: Arc::default(),
             retention: Arc::default(),
+            sealed: Arc::default(),
         };
         paige.recover_rotation().await?;
         Ok(paige)

@@ -150,6 +150,18 @@ pub struct SecretMeta {
     pub updated_by: String,
 }
 
+/// A project's record with its current sealed values, read in one
+/// snapshot; `secrets` is `None` when they are unchanged since the
+/// generation the caller already holds (`Store::sealed_secrets_since`).
+#[derive(Debug, Clone)]
+pub struct SealedRead {
+    pub project: ProjectRecord,
+    /// `projects.secrets_generation`: moved by every change to the
+    /// project's secrets, in the changing transaction (migration 0012).
+    pub generation: i64,
+    pub secrets: Option<Vec<SealedSecret>>,
+}
+
 /// A current value as stored, for decryption.
 #[derive(Clone)]
 pub struct SealedSecret {

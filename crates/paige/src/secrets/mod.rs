@@ -9,6 +9,7 @@ pub mod guard;
 pub mod guard_fix;
 mod guard_rules;
 pub mod rules;
+pub(crate) mod sealed_cache;
 mod values;
 mod versions;
 
@@ -19,8 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::Paige;
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::model::{Actor, ProjectRecord, SecretMeta, WriteOutcome};
-use crate::store::SecretWrite;
+use crate::model::{Actor, ProjectRecord, SealedSecret, SecretMeta, WriteOutcome};
+use crate::store::{NO_GENERATION, SecretWrite};
+use sealed_cache::Sealed;
 
 pub use rules::{RuleError, ValueWarning};
 pub use values::{Resolved, SetOutcome};
@@ -135,20 +137,47 @@ impl Paige {
     /// read. A ciphertext that does not verify fails the whole call with an
     /// integrity error that names the key.
     pub async fn resolve(&self, slug: &str) -> Result<Resolved> {
-        let (project, sealed) = self
+        let not_found = || Error::NotFound(format!("project {slug}"));
+        let held = self.sealed.get(slug);
+        let known = held.as_ref().map_or(NO_GENERATION, |h| h.generation);
+        let mut read = self
             .store
-            .sealed_secrets(slug)
+            .sealed_secrets_since(slug, known)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("project {slug}")))?;
+            .ok_or_else(not_found)?;
+        let sealed = match (read.secrets.take(), held) {
+            (Some(secrets), _) => {
+                let secrets: Arc<[SealedSecret]> = secrets.into();
+                let fresh = Sealed {
+                    project_id: read.project.id,
+                    generation: read.generation,
+                    secrets: Arc::clone(&secrets),
+                };
+                self.sealed.put(slug, fresh);
+                secrets
+            }
+            (None, Some(held)) if held.project_id == read.project.id => held.secrets,
+            // The slug names another project than the one held (deleted
+            // and made again, at the same generation): read it whole.
+            (None, _) => {
+                read = self
+                    .store
+                    .sealed_secrets_since(slug, NO_GENERATION)
+                    .await?
+                    .ok_or_else(not_found)?;
+                read.secrets.take().unwrap_or_default().into()
+            }
+        };
+        let project = read.project;
         let dek = self.data_key(&project).await?;
         let secrets = sealed
-            .into_iter()
+            .iter()
             .map(|s| {
                 crypto::open_value(&dek, project.id, &s.key, s.version, &s.ciphertext)
                     .map(|value| (s.key.clone(), value))
                     .map_err(|source| Error::Integrity {
                         project: project.slug.clone(),
-                        key: s.key,
+                        key: s.key.clone(),
                         source,
                     })
             })

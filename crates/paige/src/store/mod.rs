@@ -48,5 +48,5 @@ pub use keys::KeyStore;
 pub use postgres::PostgresStore;
 pub use retention::RetentionStore;
 pub use sqlite::SqliteStore;
-pub use traits::{RewrapFn, SealFn, SecretWrite, Store, WrapFn, WrapFuture};
+pub use traits::{NO_GENERATION, RewrapFn, SealFn, SecretWrite, Store, WrapFn, WrapFuture};
 pub use versions::VersionStore;

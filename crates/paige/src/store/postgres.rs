@@ -36,7 +36,7 @@ use super::backend::SqlStore;
 use super::rows::project_from_row;
 use crate::config::redact_url;
 use crate::error::{Error, Result};
-use crate::model::{ProjectRecord, SealedSecret};
+use crate::model::{SealedRead, SealedSecret};
 
 /// Connections per node. A node's work is short transactions; PostgreSQL's
 /// default `max_connections` of 100 leaves room for several nodes.
@@ -105,24 +105,35 @@ impl PostgresStore {
     }
 }
 
-pub(super) async fn sealed_secrets(pool: &PgPool, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
-    // One statement, so one snapshot: the project's key and its values
-    // are read together, and a concurrent write is seen whole or not at
-    // all. A project without values comes back as one row of NULLs.
+pub(super) async fn sealed_secrets(pool: &PgPool, slug: &str, known: i64) -> Result<Option<SealedRead>> {
+    // One statement, so one snapshot: the project's key, its generation and
+    // its values are read together, and a concurrent write is seen whole or
+    // not at all. A project without values, or whose generation the caller
+    // holds already, comes back as one row of NULLs.
     let rows = sqlx::query(
         "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider,
-                s.key, s.version, s.ciphertext
+                p.secrets_generation, s.key, s.version, s.ciphertext
          FROM projects p
          LEFT JOIN secrets s ON s.project_id = p.id AND s.ciphertext IS NOT NULL
+                            AND p.secrets_generation <> $2
          WHERE p.slug = $1 ORDER BY s.key",
     )
     .bind(slug)
+    .bind(known)
     .fetch_all(pool)
     .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let project = project_from_row(first);
+    let generation: i64 = first.get("secrets_generation");
+    if generation == known {
+        return Ok(Some(SealedRead {
+            project,
+            generation,
+            secrets: None,
+        }));
+    }
     let sealed = rows
         .iter()
         .filter_map(|row| {
@@ -136,5 +147,9 @@ pub(super) async fn sealed_secrets(pool: &PgPool, slug: &str) -> Result<Option<(
             })
         })
         .collect();
-    Ok(Some((project, sealed)))
+    Ok(Some(SealedRead {
+        project,
+        generation,
+        secrets: Some(sealed),
+    }))
 }

@@ -21,7 +21,7 @@ use super::traits::{RewrapFn, SecretWrite, Store, WrapFn};
 use super::{postgres, sqlite};
 use crate::error::{Error, Result};
 use crate::model::{
-    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
+    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedRead, SecretMeta, UserRecord,
     WriteOutcome, now_millis,
 };
 
@@ -548,10 +548,10 @@ impl Store for SqlStore {
         Ok(secret_metas(rows))
     }
 
-    async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
+    async fn sealed_secrets_since(&self, slug: &str, known: i64) -> Result<Option<SealedRead>> {
         match self.reader() {
-            Backend::Sqlite(pool) => sqlite::sealed_secrets(pool, slug).await,
-            Backend::Postgres(pool) => postgres::sealed_secrets(pool, slug).await,
+            Backend::Sqlite(pool) => sqlite::sealed_secrets(pool, slug, known).await,
+            Backend::Postgres(pool) => postgres::sealed_secrets(pool, slug, known).await,
         }
     }
 

@@ -23,7 +23,7 @@ use sqlx::{Row, SqlitePool};
 use super::backend::{SqlStore, SqlitePools};
 use super::rows::project_from_row;
 use crate::error::{Error, Result};
-use crate::model::{ProjectRecord, SealedSecret};
+use crate::model::{SealedRead, SealedSecret};
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "paige.db";
@@ -174,38 +174,50 @@ pub(super) async fn json_rows<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&rows).map_err(corrupt)
 }
 
-pub(super) async fn sealed_secrets(
-    reader: &SqlitePool,
-    slug: &str,
-) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
-    // One statement, so one snapshot: the project's key and its values
-    // are read together, and a concurrent write is seen whole or not at
-    // all. The values come back as one JSON array (ciphertexts in hex):
-    // one row to hand over instead of one per secret.
+pub(super) async fn sealed_secrets(reader: &SqlitePool, slug: &str, known: i64) -> Result<Option<SealedRead>> {
+    // One statement, so one snapshot: the project's key, its generation and
+    // its values are read together, and a concurrent write is seen whole or
+    // not at all. The values come back as one JSON array (ciphertexts in
+    // hex): one row to hand over instead of one per secret; none at all
+    // when the caller holds this generation already.
     let row = sqlx::query(
         "SELECT p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider,
-                (SELECT json_group_array(json_array(key, version, hex(ciphertext))) FROM
-                   (SELECT key, version, ciphertext FROM secrets
-                    WHERE project_id = p.id AND ciphertext IS NOT NULL ORDER BY key)) AS sealed
+                p.secrets_generation,
+                CASE WHEN p.secrets_generation = $2 THEN NULL ELSE
+                  (SELECT json_group_array(json_array(key, version, hex(ciphertext))) FROM
+                     (SELECT key, version, ciphertext FROM secrets
+                      WHERE project_id = p.id AND ciphertext IS NOT NULL ORDER BY key)) END AS sealed
          FROM projects p WHERE p.slug = $1",
     )
     .bind(slug)
+    .bind(known)
     .fetch_optional(reader)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let sealed: String = row.get("sealed");
-    let sealed: Vec<(String, i64, String)> = serde_json::from_str(&sealed).map_err(corrupt)?;
-    let sealed = sealed
-        .into_iter()
-        .map(|(key, version, ciphertext)| {
-            Ok(SealedSecret {
-                key,
-                version,
-                ciphertext: hex::decode(ciphertext).map_err(corrupt)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some((project_from_row(&row), sealed)))
+    let generation: i64 = row.get("secrets_generation");
+    let sealed: Option<String> = row.get("sealed");
+    let secrets = match sealed {
+        None => None,
+        Some(sealed) => {
+            let sealed: Vec<(String, i64, String)> = serde_json::from_str(&sealed).map_err(corrupt)?;
+            let sealed = sealed
+                .into_iter()
+                .map(|(key, version, ciphertext)| {
+                    Ok(SealedSecret {
+                        key,
+                        version,
+                        ciphertext: hex::decode(ciphertext).map_err(corrupt)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(sealed)
+        }
+    };
+    Ok(Some(SealedRead {
+        project: project_from_row(&row),
+        generation,
+        secrets,
+    }))
 }

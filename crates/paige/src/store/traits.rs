@@ -23,9 +23,12 @@ use super::snapshot::PoolStat;
 use super::versions::VersionStore;
 use crate::error::Result;
 use crate::model::{
-    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedSecret, SecretMeta, UserRecord,
-    WrappedKey, WriteOutcome,
+    Actor, AuditEvent, Member, Millis, NewAudit, Page, ProjectRecord, Role, SealedRead, SealedSecret, SecretMeta,
+    UserRecord, WrappedKey, WriteOutcome,
 };
+
+/// A `known` generation no project has: generations start at 0.
+pub const NO_GENERATION: i64 = -1;
 
 /// Seals the value of one write for the version the store assigns. Owned,
 /// so a store may run it on another task (the SQLite store's group commit).
@@ -134,7 +137,17 @@ pub trait Store:
     /// Current keys, sorted by key.
     async fn list_secrets(&self, project_id: i64) -> Result<Vec<SecretMeta>>;
     /// The project's record and every current sealed value, read together.
-    async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>>;
+    async fn sealed_secrets(&self, slug: &str) -> Result<Option<(ProjectRecord, Vec<SealedSecret>)>> {
+        Ok(self.sealed_secrets_since(slug, NO_GENERATION).await?.map(|read| {
+            let secrets = read.secrets.unwrap_or_default();
+            (read.project, secrets)
+        }))
+    }
+    /// The project's record and its secrets generation, with its sealed
+    /// values unless the generation is still `known` (then `secrets` is
+    /// `None`: the caller's copy of that generation is current). One
+    /// statement, one snapshot.
+    async fn sealed_secrets_since(&self, slug: &str, known: i64) -> Result<Option<SealedRead>>;
 
     // Master key rotation.
     /// Re-wraps every project's data key in one transaction; returns how many.

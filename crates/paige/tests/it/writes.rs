@@ -2,6 +2,8 @@
 
 use secrecy::ExposeSecret;
 
+use paige::store::NO_GENERATION;
+
 use crate::common::{Env, actor, both_backends, secret};
 
 async fn row_count(env: &Env, key: &str) -> i64 {
@@ -132,4 +134,76 @@ async fn import_applies_all_lines_or_none(env: Env) {
             ("NEW_ONE".into(), "multi\nline value".into())
         ]
     );
+}
+
+both_backends!(a_warm_resolve_sees_every_change_made_elsewhere_at_once);
+
+/// `resolve` keeps the sealed values it read, labelled with the project's
+/// secrets generation (`secrets::sealed_cache`), and reads them again only
+/// when the database says the generation moved. Every change made by
+/// another node (on SQLite: another `Paige` on the same file, as the CLI
+/// is), and even a raw change of a ciphertext, reaches its very next resolve.
+async fn a_warm_resolve_sees_every_change_made_elsewhere_at_once(env: Env) {
+    let kv = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    env.project("bot").await;
+    env.set("bot", "API_KEY", "first-value-1234").await;
+    env.set("bot", "OTHER", "other-value-1234").await;
+    let other = env.another_node().await;
+    assert_eq!(
+        values(&env, "bot").await,
+        kv(&[("API_KEY", "first-value-1234"), ("OTHER", "other-value-1234")])
+    );
+    // Warm and unchanged: the store hands back the project alone.
+    let store = env.paige.store();
+    let read = store.sealed_secrets_since("bot", NO_GENERATION).await.unwrap().unwrap();
+    assert_eq!(read.secrets.as_ref().map(Vec::len), Some(2));
+    let again = store
+        .sealed_secrets_since("bot", read.generation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.secrets.is_none(), "an unchanged generation reads no values");
+    assert_eq!(again.generation, read.generation);
+
+    other.set("bot", "API_KEY", "second-value-1234").await;
+    assert_eq!(
+        values(&env, "bot").await,
+        kv(&[("API_KEY", "second-value-1234"), ("OTHER", "other-value-1234")])
+    );
+    other.paige.delete_secret("bot", "OTHER", &actor()).await.unwrap();
+    assert_eq!(values(&env, "bot").await, kv(&[("API_KEY", "second-value-1234")]));
+    other.set("bot", "NEW_KEY", "new-value-12345").await;
+    assert_eq!(
+        values(&env, "bot").await,
+        kv(&[("API_KEY", "second-value-1234"), ("NEW_KEY", "new-value-12345")])
+    );
+    // Another project's write leaves this one's generation alone.
+    other.project("elsewhere").await;
+    other.set("elsewhere", "API_KEY", "elsewhere-value-1").await;
+    let before = store.sealed_secrets_since("bot", NO_GENERATION).await.unwrap().unwrap();
+    assert!(
+        store
+            .sealed_secrets_since("bot", before.generation)
+            .await
+            .unwrap()
+            .unwrap()
+            .secrets
+            .is_none()
+    );
+    // A ciphertext changed underneath (no paige code path): the trigger
+    // moves the generation, so the warm resolve reads it and refuses it.
+    let changed = env
+        .db()
+        .await
+        .execute(
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE key = 'NEW_KEY') \
+             WHERE key = 'API_KEY' AND project_id = (SELECT id FROM projects WHERE slug = 'bot')",
+            &[],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let refused = env.paige.resolve("bot").await.unwrap_err();
+    assert_eq!(refused.code(), "integrity", "{refused}");
 }

@@ -45,7 +45,7 @@ print(f"bwrap: /bin/true {r['true']:.2f} ms, bwrap /bin/true {r['bwrap']:.2f} ms
 PY
 
 echo "== 3. warm resolve of 100 secrets"
-cargo bench -q -p paige --bench store 2>/dev/null | grep -i -E "resolve|list" || true
+cargo bench -q -p paige --bench store 2>/dev/null | grep -i -E "resolve|list|of which" || true
 
 echo "== 4. the redactor, 100 secrets"
 cargo run -q --release -p paige-redact --example throughput -- --secrets 100 --passes 3

@@ -115,6 +115,17 @@ pub(super) async fn open(store: &dyn Store, new: NewExecution<'_>, actor: &Actor
     })
 }
 
+/// Counts a finished execution in `/metrics`.
+pub(super) fn count_finished(record: &ExecutionRecord, outcome: &ExecutionOutcome) {
+    crate::metrics::global()
+        .executions
+        .get_or_create(&crate::metrics::ExecutionLabels {
+            status: outcome.status.as_str(),
+            trigger: trigger_label(&record.trigger),
+        })
+        .inc();
+}
+
 /// Records how the execution of `record` ended, with its last log lines,
 /// and returns the record as stored.
 pub(super) async fn close(
@@ -124,13 +135,7 @@ pub(super) async fn close(
     outcome: ExecutionOutcome,
 ) -> Result<ExecutionRecord> {
     store.finish_execution(record.id, lines, &outcome).await?;
-    crate::metrics::global()
-        .executions
-        .get_or_create(&crate::metrics::ExecutionLabels {
-            status: outcome.status.as_str(),
-            trigger: trigger_label(&record.trigger),
-        })
-        .inc();
+    count_finished(&record, &outcome);
     record.status = outcome.status;
     record.finished_at = Some(outcome.finished_at);
     record.duration_ms = Some(outcome.duration_ms);

@@ -49,6 +49,14 @@ impl NewExecution<'_> {
 }
 
 /// How an execution ended.
+/// One execution's end, for [`ExecutionStore::finish_executions`].
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    pub execution_id: i64,
+    pub last_lines: &'a [LogLine],
+    pub outcome: &'a ExecutionOutcome,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionOutcome {
     pub status: ExecutionStatus,
@@ -87,6 +95,12 @@ pub trait ExecutionStore: Send + Sync {
         last_lines: &[LogLine],
         outcome: &ExecutionOutcome,
     ) -> Result<()>;
+
+    /// [`ExecutionStore::finish_execution`] for several executions, in one
+    /// durable transaction (one fsync for all). One that is no longer
+    /// running (the sweep failed it meanwhile) is left as it is; returns
+    /// how many were finished.
+    async fn finish_executions(&self, finishes: &[Finish<'_>]) -> Result<usize>;
 
     /// One execution of a project; `None` if it does not exist in that project.
     async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>>;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::backend::{Conn, SqlStore, on};
-use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, HookTarget, NewExecution};
+use super::backend::{Conn, SqlStore, Tx, on};
+use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, Finish, HookTarget, NewExecution};
 use super::relaxed::RelaxedTx;
 use super::rows::{
     EXECUTION_COLUMNS, PROJECT_COLUMNS, execution_from_row, list_to_json, log_line_from_row, project_from_row,
@@ -25,6 +25,36 @@ pub(super) const FAIL_ABANDONED: &str =
      WHERE status = 'running' AND deadline_at < $1";
 
 /// Inserts log lines, one statement per thousand.
+/// Appends an execution's last lines and records its outcome, in `tx`;
+/// false if it is no longer running.
+async fn finish_one(tx: &mut Tx, finish: Finish<'_>) -> Result<bool> {
+    let Finish {
+        execution_id,
+        last_lines,
+        outcome,
+    } = finish;
+    insert_lines(tx.conn(), execution_id, last_lines).await?;
+    let updated = on!(tx.conn(), |c| sqlx::query(
+        "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
+         error = $6, output_bytes = $7, truncated = $8, response_status = $9
+         WHERE id = $10 AND status = 'running'"
+    )
+    .bind(outcome.status.as_str())
+    .bind(outcome.finished_at)
+    .bind(outcome.duration_ms)
+    .bind(outcome.exit_code)
+    .bind(outcome.signal)
+    .bind(outcome.error.as_deref())
+    .bind(outcome.output_bytes)
+    .bind(outcome.truncated)
+    .bind(outcome.response_status)
+    .bind(execution_id)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(updated == 1)
+}
+
 async fn insert_lines(mut conn: Conn<'_>, execution_id: i64, lines: &[LogLine]) -> Result<()> {
     for chunk in lines.chunks(LINES_PER_INSERT) {
         on!(&mut conn, |c: Db| {
@@ -92,29 +122,27 @@ impl ExecutionStore for SqlStore {
         outcome: &ExecutionOutcome,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        insert_lines(tx.conn(), execution_id, last_lines).await?;
-        let updated = on!(tx.conn(), |c| sqlx::query(
-            "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
-             error = $6, output_bytes = $7, truncated = $8, response_status = $9
-             WHERE id = $10 AND status = 'running'"
-        )
-        .bind(outcome.status.as_str())
-        .bind(outcome.finished_at)
-        .bind(outcome.duration_ms)
-        .bind(outcome.exit_code)
-        .bind(outcome.signal)
-        .bind(outcome.error.as_deref())
-        .bind(outcome.output_bytes)
-        .bind(outcome.truncated)
-        .bind(outcome.response_status)
-        .bind(execution_id)
-        .execute(c)
-        .await?
-        .rows_affected());
-        if updated != 1 {
+        let finish = Finish {
+            execution_id,
+            last_lines,
+            outcome,
+        };
+        if !finish_one(&mut tx, finish).await? {
             return Err(Error::NotFound(format!("running execution #{execution_id}")));
         }
         tx.commit().await
+    }
+
+    async fn finish_executions(&self, finishes: &[Finish<'_>]) -> Result<usize> {
+        let mut tx = self.begin_write().await?;
+        let mut finished = 0;
+        for finish in finishes {
+            if finish_one(&mut tx, *finish).await? {
+                finished += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(finished)
     }
 
     async fn execution(&self, project_id: i64, execution_id: i64) -> Result<Option<ExecutionRecord>> {

@@ -18,6 +18,7 @@
 //! sees a mix.
 
 mod bot;
+mod closer;
 mod environment;
 mod exchange;
 mod output;
@@ -201,6 +202,7 @@ impl Paige {
     /// Stops every idle warm process (the server is stopping).
     pub async fn stop_warm_bots(&self) {
         self.warm.stop_all().await;
+        self.warm.closer.flush().await;
     }
 
     /// The runtime mode of a project.

@@ -18,6 +18,8 @@ use super::environment::Environment;
 #[derive(Debug, Default)]
 pub struct Pools {
     projects: Mutex<HashMap<i64, Arc<ProjectPool>>>,
+    /// The closing writes of webhook executions, batched.
+    pub(super) closer: super::closer::Closer,
 }
 
 /// One project's processes.

@@ -1,6 +1,8 @@
 //! What reaches the bot and what comes back: the handshake, signatures,
 //! headers, the 404s, the executions and their masked logs.
 
+use std::time::Duration;
+
 use paige::runtime::ExecutionStatus;
 
 use super::{client, execution_of, express_project, log_text, serve, signature};
@@ -294,4 +296,55 @@ async fn paige_projects_test_event_sends_the_message_locally_and_through_a_serve
         "{}",
         crate::common::stderr(&refused)
     );
+}
+
+both_backends!(closes_gathered_into_one_commit_are_all_written_and_a_stopping_server_writes_what_it_holds);
+
+/// A webhook's closing write waits up to 20 ms for others and shares their
+/// commit (`warm::closer`): each of many requests sent back to back still
+/// ends with its own status and response status; and a server stopped
+/// right after answering writes the close it still holds before it exits.
+async fn closes_gathered_into_one_commit_are_all_written_and_a_stopping_server_writes_what_it_holds(env: Env) {
+    express_project(&env, "shop", &[("WHATSAPP_VERIFY_TOKEN", VERIFY)]).await;
+    let mut server = serve(&env, &[]);
+    let http = client();
+    let hook = format!("{}/hooks/shop/whatsapp_webhook", server.base);
+    let handshake = |challenge: usize| {
+        http.get(format!(
+            "{hook}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge={challenge}"
+        ))
+        .send()
+    };
+    let id_of = |response: &reqwest::Response| -> i64 {
+        response.headers()["x-paige-execution-id"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut ids = Vec::new();
+    for challenge in 0..20 {
+        let answer = handshake(challenge).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        ids.push(id_of(&answer));
+        assert_eq!(answer.text().await.unwrap(), challenge.to_string());
+    }
+    for id in ids {
+        let execution = super::finished(&env, "shop", id).await;
+        assert_eq!(execution.record.status, ExecutionStatus::Succeeded, "#{id}");
+        assert_eq!(execution.record.response_status, Some(200), "#{id}");
+    }
+
+    let last = handshake(99).await.unwrap();
+    let id = id_of(&last);
+    assert_eq!(last.text().await.unwrap(), "99");
+    server.terminate();
+    let stopping = std::time::Instant::now();
+    while server.still_running() {
+        assert!(stopping.elapsed() < Duration::from_secs(20), "paige serve did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let execution = env.paige.execution("shop", id).await.unwrap();
+    assert_eq!(execution.record.status, ExecutionStatus::Succeeded);
+    assert_eq!(execution.record.response_status, Some(200));
 }

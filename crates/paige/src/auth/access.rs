@@ -13,7 +13,7 @@ use super::roles::{Action, allows};
 use super::tokens;
 use crate::app::Paige;
 use crate::error::{Error, Result};
-use crate::model::{Actor, SecretMeta};
+use crate::model::{Actor, ProjectRecord, SecretMeta};
 use crate::store::TokenAccess;
 
 /// A token holder allowed to do an action in a project.
@@ -22,7 +22,8 @@ pub struct TokenGrant {
     pub user_id: i64,
     pub email: String,
     pub token_id: i64,
-    pub project_id: i64,
+    /// The project, as a write to it needs it (no second lookup).
+    pub project: ProjectRecord,
 }
 
 impl TokenGrant {
@@ -43,7 +44,7 @@ fn grant(access: TokenAccess, hash: &[u8], slug: &str, action: Action) -> Result
     if !tokens::hashes_match(&access.token_hash, hash) {
         return Ok(None);
     }
-    let (project_id, role) = access
+    let (project, role) = access
         .member
         .ok_or_else(|| Error::NotFound(format!("project {slug}")))?;
     if !allows(role, action) {
@@ -53,7 +54,7 @@ fn grant(access: TokenAccess, hash: &[u8], slug: &str, action: Action) -> Result
         user_id: access.user_id,
         email: access.email,
         token_id: access.token_id,
-        project_id,
+        project,
     }))
 }
 

@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{Role, SecretMeta};
+use crate::model::{ProjectRecord, Role, SecretMeta};
 
 /// A valid (unrevoked) API token, its user, and that user's place in one
 /// project.
@@ -24,9 +24,9 @@ pub struct TokenAccess {
     pub token_hash: Vec<u8>,
     pub user_id: i64,
     pub email: String,
-    /// The project's id and the user's role in it; `None` when there is no
+    /// The project and the user's role in it; `None` when there is no
     /// such project or the user is not a member of it (the same answer).
-    pub member: Option<(i64, Role)>,
+    pub member: Option<(ProjectRecord, Role)>,
 }
 
 #[async_trait]

@@ -10,17 +10,18 @@ use sqlx::Row;
 
 use super::access::{AccessStore, TokenAccess};
 use super::backend::{Backend, SqlStore, on};
-use super::rows::secret_metas;
+use super::rows::{project_from_row, secret_metas};
 use crate::error::{Error, Result};
 use crate::model::{Role, SecretMeta};
 
 /// The token, its user and their membership of the project `$2`. A user
 /// who is not a member, and a project that does not exist, both leave
-/// `m.project_id` and `m.role` NULL.
+/// `m.role` NULL; the project's columns are those a write needs.
 macro_rules! access {
     ($listing:expr) => {
         concat!(
-            "SELECT t.id AS token_id, t.token_hash, u.id AS user_id, u.email, m.project_id, m.role",
+            "SELECT t.id AS token_id, t.token_hash, u.id AS user_id, u.email, m.role,
+                    p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider",
             $listing,
             " FROM api_tokens t JOIN users u ON u.id = t.user_id
               LEFT JOIN projects p ON p.slug = $2
@@ -51,14 +52,15 @@ where
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let project_id: Option<i64> = row.try_get("project_id")?;
+    // The project's columns are set whenever the project exists; the role
+    // only when the user is a member of it.
     let role: Option<String> = row.try_get("role")?;
-    let member = match (project_id, role) {
-        (Some(id), Some(role)) => Some((
-            id,
+    let member = match role {
+        Some(role) => Some((
+            project_from_row(row),
             Role::parse(&role).ok_or_else(|| Error::corrupt(format!("member role {role:?}")))?,
         )),
-        _ => None,
+        None => None,
     };
     Ok(TokenAccess {
         token_id: row.try_get("token_id")?,
@@ -71,7 +73,7 @@ where
 
 /// The keys of a listing column; none when the user is not a member.
 fn listing(access: &TokenAccess, json: Option<&str>) -> Result<Vec<SecretMeta>> {
-    let (Some(_), Some(json)) = (access.member, json) else {
+    let (Some(_), Some(json)) = (&access.member, json) else {
         return Ok(Vec::new());
     };
     let rows: Vec<(String, i64, i64, String)> =

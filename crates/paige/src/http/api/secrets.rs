@@ -142,20 +142,23 @@ pub async fn put_secret(
     ApiPath((slug, key)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> Result<(StatusCode, Json<SecretWritten>), ApiError> {
-    let actor = match credentials {
-        // One statement for the token, the membership and the role.
-        Credentials::Token { token, request_id } => state
-            .paige
-            .authorize_token(&token, &slug, Action::WriteSecrets)
-            .await?
-            .ok_or_else(invalid_token)?
-            .actor(request_id),
+    let (project, actor) = match credentials {
+        // One statement for the token, the membership, the role and the project.
+        Credentials::Token { token, request_id } => {
+            let grant = state
+                .paige
+                .authorize_token(&token, &slug, Action::WriteSecrets)
+                .await?
+                .ok_or_else(invalid_token)?;
+            let actor = grant.actor(request_id);
+            (grant.project, actor)
+        }
         Credentials::Session(caller) => {
-            state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
-            caller.actor()
+            let (project, _) = state.paige.authorize(&caller.user, &slug, Action::WriteSecrets).await?;
+            (project, caller.actor())
         }
     };
-    let set = state.paige.set_secret(&slug, &key, &body.value, &actor).await?;
+    let set = state.paige.set_secret_in(&project, &key, &body.value, &actor).await?;
     let status = if set.outcome.created {
         StatusCode::CREATED
     } else {

@@ -320,7 +320,7 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         && !args.remote
         && config.bot_users != BotUsers::SameAsPaige
     {
-        // Its cgroup set-up warms while the store opens (see `prepare_limits`).
+        // Its limits are found while the store opens (see `prepare_limits`).
         crate::runtime::jail::prepare_limits();
     }
     let opening = std::time::Instant::now();

@@ -67,21 +67,34 @@ pub async fn launch(
     limits: ResourceLimits,
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
-    // `bwrap` first: it execs and clones its namespaces while the group is
-    // made, and runs nothing of the bot before `Launch::start` lets it.
-    let mut launch = launch::spawn(spec, configure)?;
-    let group = match ExecGroup::create(backend, name, limits) {
-        Ok(group) => Arc::new(group),
-        Err(e) => {
-            let _ = launch.child.start_kill();
-            let _ = launch.child.wait().await;
-            return Err(e);
+    let (mut launch, group) = if ExecGroup::starts_inside(backend) {
+        // cgroup v1: the group first, and `bwrap` born in it (see
+        // `ExecGroup::start_inside`: moving it in would cost ms).
+        let group = ExecGroup::create(backend, name, limits)?;
+        match group.start_inside(|| launch::spawn(spec, configure)) {
+            Ok(launch) => (launch, Arc::new(group)),
+            Err(e) => {
+                remove_later(Arc::new(group));
+                return Err(e);
+            }
+        }
+    } else {
+        // `bwrap` first: it execs and clones its namespaces while the
+        // group is made, and runs nothing of the bot before
+        // `Launch::start` lets it.
+        let mut launch = launch::spawn(spec, configure)?;
+        match ExecGroup::create(backend, name, limits) {
+            Ok(group) => (launch, Arc::new(group)),
+            Err(e) => {
+                let _ = launch.child.start_kill();
+                let _ = launch.child.wait().await;
+                return Err(e);
+            }
         }
     };
-    // The sandbox's first process only: all the bot's processes descend
-    // from it. bwrap's own (outside, waiting) needs no limit. On cgroup v1
-    // the first move after a while costs the kernel an RCU grace period
-    // (a few ms): one move, not two.
+    // cgroup v2: the sandbox's first process only, all the bot's
+    // processes descend from it; bwrap's own (outside, waiting) needs no
+    // limit. One move, not two: each may cost an RCU grace period.
     let attached = launch.start(|_bwrap_pid, sandbox_pid| group.attach(sandbox_pid)).await;
     if let Err(e) = attached {
         let _ = launch.child.start_kill();
@@ -103,27 +116,14 @@ pub async fn launch(
     })
 }
 
-/// Readies this machine's limits for a sandbox about to start, on a
-/// thread of its own, so none of it waits on the way to the bot: finds
-/// the [`Backend`] (the first time: probing, and removing groups a dead
-/// paige left) and, on cgroup v1, warms the kernel's cgroup migration
-/// lock. Putting a process in a cgroup takes that lock, and the first
-/// time in a while that costs an RCU grace period (measured 6 to 12 ms on
-/// a loaded 2-core machine); for about one grace period after it, further
-/// moves take microseconds. So paige moves itself into the cgroup it is
-/// already in (a no-op), now, while the execution resolves its secrets and
-/// records its start, and the sandbox's own move a few ms later finds the
-/// lock warm, or waits only for the rest of that grace period.
+/// Finds this machine's [`Backend`] on a thread of its own, so the
+/// first time (probing, and removing groups a dead paige left) does not
+/// wait on the way to the bot.
 pub fn prepare_limits() {
     let spawned = std::thread::Builder::new().name("paige-limits".into()).spawn(|| {
-        if let Backend::CgroupV1 { pids, .. } = Backend::detect()
-            && let Some(own) = pids.parent()
-        {
-            // Best effort: a failure only leaves the lock cold.
-            let _ = std::fs::write(own.join("cgroup.procs"), std::process::id().to_string());
-        }
+        Backend::detect();
     });
-    // No thread: the execution does it all on its way, as before.
+    // No thread: the execution finds it on its way, as before.
     drop(spawned);
 }
 

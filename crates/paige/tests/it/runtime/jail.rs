@@ -324,6 +324,61 @@ async fn memory_past_the_limit_ends_the_sandbox_with_the_memory_error() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_runs_in_its_group_and_no_thread_of_paige_stays_there() {
+    if matches!(Backend::detect(), Backend::Rlimits { .. }) {
+        eprintln!("skipped: no cgroups here (rlimits only)");
+        return;
+    }
+    let marker = format!("grouped-{}", unique());
+    let jailed = Run::sh(&format!(": {marker}; sleep 30")).launch().await;
+    let dirs = jailed_dirs(&jailed);
+    assert!(!dirs.is_empty());
+    let bwrap_pid = jailed.child.id().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The shell itself (bwrap's own command lines hold the marker too).
+    let is_shell =
+        |pid: &u32| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| line.starts_with(b"/bin/sh\0"));
+    let bot = loop {
+        if let Some(pid) = host_processes_with(&marker).into_iter().find(is_shell) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the bot never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // The bot, and on v1 the outer bwrap too (born there), in every group.
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        let listed: Vec<u32> = procs.lines().map(|l| l.parse().unwrap()).collect();
+        assert!(
+            listed.contains(&bot),
+            "{} lacks the bot {bot}: {listed:?}",
+            dir.display()
+        );
+        if matches!(Backend::detect(), Backend::CgroupV1 { .. }) {
+            assert!(listed.contains(&bwrap_pid), "{} lacks bwrap: {listed:?}", dir.display());
+        }
+        // Not one thread of this (paige's) process stayed behind.
+        let tasks = std::fs::read_to_string(dir.join("tasks")).unwrap_or_default();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            assert!(
+                !tasks.lines().any(|t| t == tid),
+                "thread {tid} of paige is in {}",
+                dir.display()
+            );
+        }
+    }
+    let (mut child, ending) = jailed.into_parts();
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(ending.finish_and_remove().await, None);
+    for dir in dirs {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+    assert!(all_gone(&marker, Duration::from_secs(2)).is_empty());
+}
+
 fn jailed_dirs(jailed: &jail::Jailed) -> Vec<PathBuf> {
     jailed.group_dirs()
 }

@@ -13,7 +13,9 @@ pub(crate) mod sealed_cache;
 mod values;
 mod versions;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -136,27 +138,53 @@ impl Paige {
     /// Every current secret of a project, decrypted, from one consistent
     /// read. A ciphertext that does not verify fails the whole call with an
     /// integrity error that names the key.
+    ///
+    /// Warm (the project's ciphertexts held from an earlier call), the
+    /// store is asked only whether the secrets generation moved, and the
+    /// held values are opened while that question is in flight: the answer
+    /// decides whether they are the result or are thrown away.
     pub async fn resolve(&self, slug: &str) -> Result<Resolved> {
         let not_found = || Error::NotFound(format!("project {slug}"));
         let held = self.sealed.get(slug);
         let known = held.as_ref().map_or(NO_GENERATION, |h| h.generation);
-        let mut read = self
-            .store
-            .sealed_secrets_since(slug, known)
-            .await?
-            .ok_or_else(not_found)?;
+        let mut check = std::pin::pin!(self.store.sealed_secrets_since(slug, known));
+        // Its first poll hands the query to the database (rarely, it
+        // already has the answer); the held values are opened meanwhile.
+        let early = match &held {
+            Some(_) => poll_once(&mut check).await,
+            None => Poll::Pending,
+        };
+        let opened = match &held {
+            Some(held) if early.is_pending() => self.open_all(&held.project, &held.secrets).await.ok(),
+            _ => None,
+        };
+        let read = match early {
+            Poll::Ready(read) => read,
+            Poll::Pending => check.await,
+        };
+        let mut read = read?.ok_or_else(not_found)?;
         let sealed = match (read.secrets.take(), held) {
             (Some(secrets), _) => {
                 let secrets: Arc<[SealedSecret]> = secrets.into();
                 let fresh = Sealed {
-                    project_id: read.project.id,
+                    project: read.project.clone(),
                     generation: read.generation,
                     secrets: Arc::clone(&secrets),
                 };
                 self.sealed.put(slug, fresh);
                 secrets
             }
-            (None, Some(held)) if held.project_id == read.project.id => held.secrets,
+            (None, Some(held)) if held.project.id == read.project.id => {
+                // The generation held is still current: what was opened
+                // meanwhile is the answer.
+                if let Some(secrets) = opened {
+                    return Ok(Resolved {
+                        project_id: read.project.id,
+                        secrets,
+                    });
+                }
+                held.secrets
+            }
             // The slug names another project than the one held (deleted
             // and made again, at the same generation): read it whole.
             (None, _) => {
@@ -168,9 +196,17 @@ impl Paige {
                 read.secrets.take().unwrap_or_default().into()
             }
         };
-        let project = read.project;
-        let dek = self.data_key(&project).await?;
-        let secrets = sealed
+        let secrets = self.open_all(&read.project, &sealed).await?;
+        Ok(Resolved {
+            project_id: read.project.id,
+            secrets,
+        })
+    }
+
+    /// Opens `sealed`, the values of `project`, with its data key.
+    async fn open_all(&self, project: &ProjectRecord, sealed: &[SealedSecret]) -> Result<Vec<(String, SecretString)>> {
+        let dek = self.data_key(project).await?;
+        sealed
             .iter()
             .map(|s| {
                 crypto::open_value(&dek, project.id, &s.key, s.version, &s.ciphertext)
@@ -181,12 +217,13 @@ impl Paige {
                         source,
                     })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Resolved {
-            project_id: project.id,
-            secrets,
-        })
+            .collect()
     }
+}
+
+/// Polls `future` once: its output if it is done already.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
 }
 
 /// A write of `value` under `key`, sealed with the project's data key.

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::model::SealedSecret;
+use crate::model::{ProjectRecord, SealedSecret};
 
 /// At most this many projects are kept; past it the cache starts over
 /// (a node serving more projects than this just reads more often).
@@ -20,8 +20,10 @@ const CAPACITY: usize = 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Sealed {
     /// The project the slug named when read: a project deleted and made
-    /// again under the same slug starts its generations over.
-    pub project_id: i64,
+    /// again under the same slug starts its generations over. Its record
+    /// (with its wrapped data key) lets a warm `resolve` open the values
+    /// while the store confirms the generation.
+    pub project: ProjectRecord,
     pub generation: i64,
     pub secrets: Arc<[SealedSecret]>,
 }

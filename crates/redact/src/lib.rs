@@ -226,14 +226,30 @@ impl Redactor {
     /// there, and is not the first-named owner of a form or window that
     /// does (such a secret has that form or window too).
     pub fn for_inputs<N: AsRef<str>, V: AsRef<[u8]>>(secrets: &[(N, V)], inputs: &[&[u8]]) -> Redactor {
-        let grams: std::collections::HashSet<&[u8]> = inputs.iter().flat_map(|input| input.windows(4)).collect();
+        // The inputs' 4-byte runs, and a bitset of their hashes that
+        // rejects nearly every other run with one probe.
+        let grams: Vec<[u8; 4]> = inputs
+            .iter()
+            .flat_map(|input| input.windows(4))
+            .filter_map(|g| g.first_chunk::<4>().copied())
+            .collect();
+        let mut seen = vec![0u64; (1 << PREFIX4_BITS) / 64];
+        for g in &grams {
+            let h = prefix4_index(g);
+            seen[h / 64] |= 1 << (h % 64);
+        }
+        let in_inputs = |g: &[u8]| {
+            let Some(g) = g.first_chunk::<4>() else { return false };
+            let h = prefix4_index(g);
+            seen[h / 64] & (1 << (h % 64)) != 0 && grams.contains(g)
+        };
         let mut forms = Vec::new();
         let kept: Vec<(&str, &[u8])> = secrets
             .iter()
             .filter(|(_, value)| {
                 forms.clear();
                 patterns::expand(value.as_ref(), &mut forms);
-                !grams.is_empty() && forms.iter().any(|form| form.windows(4).any(|g| grams.contains(g)))
+                !grams.is_empty() && forms.iter().any(|form| form.windows(4).any(in_inputs))
             })
             .map(|(name, value)| (name.as_ref(), value.as_ref()))
             .collect();

@@ -25,6 +25,9 @@ pub struct Paige {
     pub(crate) retention: Arc<RetentionCounters>,
     /// The sealed values `resolve` read last, by secrets generation.
     pub(crate) sealed: Arc<crate::secrets::sealed_cache::SealedCache>,
+    /// The key listings the API's token path served last, by secrets
+    /// generation.
+    pub(crate) listings: Arc<crate::slug_cache::SlugCache<crate::store::KeyListing>>,
 }
 
 impl Paige {
@@ -55,6 +58,7 @@ impl Paige {
             warm: Arc::default(),
             retention: Arc::default(),
             sealed: Arc::default(),
+            listings: Arc::default(),
         };
         paige.recover_rotation().await?;
         Ok(paige)

@@ -21,6 +21,7 @@ pub mod projects;
 pub mod retention;
 pub mod runtime;
 pub mod secrets;
+mod slug_cache;
 pub mod store;
 
 pub use app::Paige;

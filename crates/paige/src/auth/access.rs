@@ -1,13 +1,17 @@
 //! The API's one-statement path for API tokens: authenticate the token,
 //! authorize its user for one project and, for a listing, read the keys,
 //! all in one statement (`store/access.rs`), instead of one round trip for
-//! each. No answer is cached, so a revocation, a removal or a demotion
-//! committed by any node or by the local CLI applies to the next request.
+//! each. No authorization is cached, so a revocation, a removal or a
+//! demotion committed by any node or by the local CLI applies to the next
+//! request; a listing's keys are reused while the project's secrets
+//! generation, read by the same statement, has not moved.
 //!
 //! The answers are those of [`Paige::token`] followed by
 //! [`Paige::authorize`]: no valid token is `Ok(None)` (401); a project
 //! that does not exist and one the user is not a member of are the same
 //! `NotFound`; a member without the right is `Forbidden`.
+
+use std::sync::Arc;
 
 use super::roles::{Action, allows};
 use super::tokens;
@@ -72,11 +76,25 @@ impl Paige {
     /// The keys of project `slug` as the holder of the API token
     /// `presented` may list them, authenticated, authorized and read in
     /// one statement.
-    pub async fn list_secrets_for_token(&self, presented: &str, slug: &str) -> Result<Option<Vec<SecretMeta>>> {
+    ///
+    /// The keys are those this node last listed for the project when the
+    /// statement finds its secrets generation unchanged (the authorization
+    /// is read every time; only the keys are reused).
+    pub async fn list_secrets_for_token(&self, presented: &str, slug: &str) -> Result<Option<Arc<[SecretMeta]>>> {
         let hash = tokens::hash_token(presented);
-        let Some((access, keys)) = self.store.token_listing(&hash, slug).await? else {
+        let held = self.listings.get(slug);
+        let Some((access, listing)) = self.store.token_listing(&hash, slug, held.as_ref()).await? else {
             return Ok(None);
         };
-        Ok(grant(access, &hash, slug, Action::ListKeys)?.map(|_| keys))
+        let Some(grant) = grant(access, &hash, slug, Action::ListKeys)? else {
+            return Ok(None);
+        };
+        // A member has a listing; `grant` refused anyone else.
+        let listing = listing.ok_or_else(|| Error::internal(format!("no key listing for member {}", grant.user_id)))?;
+        let unchanged = held.is_some_and(|h| h.project_id == listing.project_id && h.generation == listing.generation);
+        if !unchanged {
+            self.listings.put(slug, listing.clone());
+        }
+        Ok(Some(listing.keys))
     }
 }

@@ -2,13 +2,17 @@
 //! do in one project and, for a listing, that project's keys, all read by
 //! one statement.
 //!
-//! There is no cache in front of it: every request reads the token, the
-//! membership and the role as committed at that moment, so a revocation,
-//! a removal or a demotion made through any node or by the local CLI
-//! applies to the very next request everywhere. One statement costs one
-//! round trip, which is what a cache would have saved.
+//! Nothing of the authorization is cached: every request reads the
+//! token, the membership and the role as committed at that moment, so a
+//! revocation, a removal or a demotion made through any node or by the
+//! local CLI applies to the very next request everywhere. A listing the
+//! caller holds ([`KeyListing`]) is sent back instead of aggregated again
+//! only when the same statement finds the project's secrets generation
+//! unchanged (see `slug_cache.rs`).
 //!
 //! The implementation is `sql_access.rs`.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -29,6 +33,14 @@ pub struct TokenAccess {
     pub member: Option<(ProjectRecord, Role)>,
 }
 
+/// A project's current keys, by key, as of one secrets generation.
+#[derive(Debug, Clone)]
+pub struct KeyListing {
+    pub project_id: i64,
+    pub generation: i64,
+    pub keys: Arc<[SecretMeta]>,
+}
+
 #[async_trait]
 pub trait AccessStore: Send + Sync {
     /// The unrevoked token whose hash is `token_hash`, with its user's role
@@ -36,7 +48,13 @@ pub trait AccessStore: Send + Sync {
     async fn token_access(&self, token_hash: &[u8], slug: &str) -> Result<Option<TokenAccess>>;
 
     /// Like [`AccessStore::token_access`], with the current keys of the
-    /// project by key (empty unless the user is a member), from the same
-    /// statement and so the same snapshot.
-    async fn token_listing(&self, token_hash: &[u8], slug: &str) -> Result<Option<(TokenAccess, Vec<SecretMeta>)>>;
+    /// project when the user is a member, from the same statement and so
+    /// the same snapshot: `held` itself when it is of that project at its
+    /// current generation, else read anew.
+    async fn token_listing(
+        &self,
+        token_hash: &[u8],
+        slug: &str,
+        held: Option<&KeyListing>,
+    ) -> Result<Option<(TokenAccess, Option<KeyListing>)>>;
 }

@@ -39,7 +39,7 @@ mod sqlite_group;
 mod traits;
 pub mod versions;
 
-pub use access::{AccessStore, TokenAccess};
+pub use access::{AccessStore, KeyListing, TokenAccess};
 pub use accounts::AccountStore;
 pub use backend::SqlStore;
 pub use code::{CodeChange, CodeChanged, CodeFix, CodeFixed, CodeStore};

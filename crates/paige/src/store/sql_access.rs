@@ -8,11 +8,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::access::{AccessStore, TokenAccess};
+use super::NO_GENERATION;
+use super::access::{AccessStore, KeyListing, TokenAccess};
 use super::backend::{Backend, SqlStore, on};
 use super::rows::{project_from_row, secret_metas};
 use crate::error::{Error, Result};
-use crate::model::{Role, SecretMeta};
+use crate::model::Role;
 
 /// The token, its user and their membership of the project `$2`. A user
 /// who is not a member, and a project that does not exist, both leave
@@ -21,7 +22,8 @@ macro_rules! access {
     ($listing:expr) => {
         concat!(
             "SELECT t.id AS token_id, t.token_hash, u.id AS user_id, u.email, m.role,
-                    p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider",
+                    p.id, p.slug, p.created_at, p.wrapped_data_key, p.kek_id, p.key_provider,
+                    p.secrets_generation",
             $listing,
             " FROM api_tokens t JOIN users u ON u.id = t.user_id
               LEFT JOIN projects p ON p.slug = $2
@@ -33,15 +35,18 @@ macro_rules! access {
 
 /// The project's current keys as a JSON array of `[key, version,
 /// updated_at, updated_by]`, by key (NULL or `[]` when there are none or
-/// the user is not a member).
+/// the user is not a member); not aggregated at all (NULL) when the caller
+/// holds them: project `$3` at generation `$4`.
 const SQLITE_LISTING: &str = access!(
-    ", (SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
-         (SELECT key, version, updated_at, updated_by FROM secrets
-          WHERE project_id = m.project_id AND ciphertext IS NOT NULL ORDER BY key)) AS listing"
+    ", CASE WHEN p.id = $3 AND p.secrets_generation = $4 THEN NULL ELSE
+         (SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
+           (SELECT key, version, updated_at, updated_by FROM secrets
+            WHERE project_id = m.project_id AND ciphertext IS NOT NULL ORDER BY key)) END AS listing"
 );
 const POSTGRES_LISTING: &str = access!(
-    ", (SELECT json_agg(json_build_array(key, version, updated_at, updated_by) ORDER BY key)::text
-        FROM secrets WHERE project_id = m.project_id AND ciphertext IS NOT NULL) AS listing"
+    ", CASE WHEN p.id = $3 AND p.secrets_generation = $4 THEN NULL ELSE
+         (SELECT json_agg(json_build_array(key, version, updated_at, updated_by) ORDER BY key)::text
+          FROM secrets WHERE project_id = m.project_id AND ciphertext IS NOT NULL) END AS listing"
 );
 
 fn access_from_row<R>(row: &R) -> Result<TokenAccess>
@@ -71,14 +76,33 @@ where
     })
 }
 
-/// The keys of a listing column; none when the user is not a member.
-fn listing(access: &TokenAccess, json: Option<&str>) -> Result<Vec<SecretMeta>> {
-    let (Some(_), Some(json)) = (&access.member, json) else {
-        return Ok(Vec::new());
+/// The listing a member gets: `held` when it is the project's current
+/// generation (the statement left the column NULL), else the keys of the
+/// listing column (NULL: none). None for a non-member.
+fn listing(
+    access: &TokenAccess,
+    generation: Option<i64>,
+    json: Option<&str>,
+    held: Option<&KeyListing>,
+) -> Result<Option<KeyListing>> {
+    let (Some((project, _)), Some(generation)) = (&access.member, generation) else {
+        return Ok(None);
     };
-    let rows: Vec<(String, i64, i64, String)> =
-        serde_json::from_str(json).map_err(|e| Error::corrupt(format!("malformed key listing: {e}")))?;
-    Ok(secret_metas(rows))
+    if let Some(held) = held
+        && held.project_id == project.id
+        && held.generation == generation
+    {
+        return Ok(Some(held.clone()));
+    }
+    let rows: Vec<(String, i64, i64, String)> = match json {
+        Some(json) => serde_json::from_str(json).map_err(|e| Error::corrupt(format!("malformed key listing: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok(Some(KeyListing {
+        project_id: project.id,
+        generation,
+        keys: secret_metas(rows).into(),
+    }))
 }
 
 #[async_trait]
@@ -94,30 +118,40 @@ impl AccessStore for SqlStore {
         row.transpose()
     }
 
-    async fn token_listing(&self, token_hash: &[u8], slug: &str) -> Result<Option<(TokenAccess, Vec<SecretMeta>)>> {
+    async fn token_listing(
+        &self,
+        token_hash: &[u8],
+        slug: &str,
+        held: Option<&KeyListing>,
+    ) -> Result<Option<(TokenAccess, Option<KeyListing>)>> {
         let statement = match self.reader() {
             Backend::Sqlite(_) => SQLITE_LISTING,
             Backend::Postgres(_) => POSTGRES_LISTING,
         };
+        // No project has id 0: nothing held matches no project.
+        let (held_project, held_generation) = held.map_or((0, NO_GENERATION), |h| (h.project_id, h.generation));
         let found = on!(self.reader(), |pool| {
             match sqlx::query(statement)
                 .bind(token_hash)
                 .bind(slug)
+                .bind(held_project)
+                .bind(held_generation)
                 .fetch_optional(pool)
                 .await?
             {
                 Some(row) => {
                     let access = access_from_row(&row)?;
+                    let generation: Option<i64> = row.try_get("secrets_generation")?;
                     let json: Option<String> = row.try_get("listing")?;
-                    Some((access, json))
+                    Some((access, generation, json))
                 }
                 None => None,
             }
         });
-        let Some((access, json)) = found else {
+        let Some((access, generation, json)) = found else {
             return Ok(None);
         };
-        let keys = listing(&access, json.as_deref())?;
+        let keys = listing(&access, generation, json.as_deref(), held)?;
         Ok(Some((access, keys)))
     }
 }

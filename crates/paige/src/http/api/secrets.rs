@@ -113,7 +113,7 @@ pub async fn list_secrets(
             .ok_or_else(invalid_token)?,
         Credentials::Session(caller) => {
             let (project, _) = state.paige.authorize(&caller.user, &slug, Action::ListKeys).await?;
-            state.paige.list_secrets_in(&project).await?
+            state.paige.list_secrets_in(&project).await?.into()
         }
     };
     listing_response(&secrets)

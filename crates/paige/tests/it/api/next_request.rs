@@ -16,6 +16,10 @@ use crate::common::{Env, actor, both_backends, secret};
 use paige::model::Role;
 
 both_backends!(changes_apply_to_the_next_request_on_another_node, multi_thread);
+both_backends!(
+    a_listing_shows_every_change_made_elsewhere_on_the_next_request,
+    multi_thread
+);
 
 struct Caller<'a> {
     client: &'a Client,
@@ -218,4 +222,122 @@ async fn changes_apply_to_the_next_request_on_another_node(env: Env) {
     for (i, mut node) in nodes.into_iter().enumerate() {
         assert!(node.still_running(), "node {i} stopped");
     }
+}
+
+/// Node B reuses the keys it listed last while the project's secrets
+/// generation is unchanged: every change made elsewhere (node A's API, the
+/// CLI, the library, raw SQL, the project made again under its slug) must
+/// show in its very next listing.
+async fn a_listing_shows_every_change_made_elsewhere_on_the_next_request(env: Env) {
+    env.project("proj").await;
+    env.set("proj", "FIRST_KEY", "first-value-0001").await;
+    env.set("proj", "SECOND_KEY", "second-value-0001").await;
+    let (_, alice) = env.paige.create_token("alice@example.com", &actor()).await.unwrap();
+    let alice = alice.expose().to_owned();
+    let other = env.another_node().await;
+    let nodes = [env.serve("node-a.log", &[]), other.serve("node-b.log", &[])];
+    let client = Client::new();
+    let a = caller(&client, &nodes[0].base, &alice);
+    let b = caller(&client, &nodes[1].base, &alice);
+    let keys = |body: &Value| -> Vec<(String, i64, String)> {
+        body["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let text = |f: &str| s[f].as_str().unwrap().to_owned();
+                (text("key"), s["version"].as_i64().unwrap(), text("updated_by"))
+            })
+            .collect()
+    };
+    let (status, body) = b.list("proj").await;
+    assert_eq!(status, 200, "{body}");
+    let body = listed_again(&b, body).await;
+    assert_eq!(keys(&body).len(), 2, "{body}");
+
+    // A new key through node A.
+    let (status, body) = a.put("THIRD_KEY", "third-value-0001").await;
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = b.list("proj").await;
+    let body = listed_again(&b, body).await;
+    assert_eq!(
+        keys(&body).iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+        ["FIRST_KEY", "SECOND_KEY", "THIRD_KEY"]
+    );
+
+    // An overwrite by the CLI, another process.
+    let out = env.cli(&["secrets", "set", "proj", "FIRST_KEY"], b"first-value-0002");
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let (_, body) = b.list("proj").await;
+    let body = listed_again(&b, body).await;
+    let first = &keys(&body)[0];
+    assert_eq!((first.0.as_str(), first.1), ("FIRST_KEY", 2), "{body}");
+    assert!(first.2.starts_with("cli:"), "{body}");
+
+    // A delete by the library in this process.
+    env.paige.delete_secret("proj", "SECOND_KEY", &actor()).await.unwrap();
+    let (_, body) = b.list("proj").await;
+    let body = listed_again(&b, body).await;
+    assert_eq!(
+        keys(&body).iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+        ["FIRST_KEY", "THIRD_KEY"]
+    );
+
+    // A change underneath, by raw SQL (no paige code path).
+    let changed = env
+        .db()
+        .await
+        .execute(
+            "UPDATE secrets SET updated_by = 'raw-sql' WHERE key = 'THIRD_KEY' \
+             AND project_id = (SELECT id FROM projects WHERE slug = 'proj')",
+            &[],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let (_, body) = b.list("proj").await;
+    let body = listed_again(&b, body).await;
+    assert_eq!(keys(&body)[1].2, "raw-sql", "{body}");
+
+    // Another project under the slug (the old one renamed away by raw
+    // SQL; paige deletes no project), at the very generation node B holds:
+    // the listing is the new project's all the same.
+    let db = env.db().await;
+    let renamed = db
+        .execute("UPDATE projects SET slug = 'proj-before' WHERE slug = 'proj'", &[])
+        .await;
+    assert_eq!(renamed, 1);
+    env.project("proj").await;
+    for (key, value) in [
+        ("NEW_ONE", "new-value-00001"),
+        ("NEW_TWO", "new-value-00002"),
+        ("NEW_TRI", "new-value-00003"),
+    ] {
+        env.set("proj", key, value).await;
+    }
+    let same = db
+        .execute(
+            "UPDATE projects SET secrets_generation = \
+             (SELECT secrets_generation FROM projects WHERE slug = 'proj-before') WHERE slug = 'proj'",
+            &[],
+        )
+        .await;
+    assert_eq!(same, 1);
+    let (status, body) = b.list("proj").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        keys(&body).iter().map(|k| (k.0.as_str(), k.1)).collect::<Vec<_>>(),
+        [("NEW_ONE", 1), ("NEW_TRI", 1), ("NEW_TWO", 1)]
+    );
+    for (i, mut node) in nodes.into_iter().enumerate() {
+        assert!(node.still_running(), "node {i} stopped");
+    }
+}
+
+/// `body`, after checking that node B answers the same again, nothing
+/// having changed since (the second answer comes from the reused keys).
+async fn listed_again(b: &Caller<'_>, body: Value) -> Value {
+    let (status, again) = b.list("proj").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+    body
 }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 
@@ -157,17 +159,32 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .success()
     );
     let mut server = env.serve("serve.log", &[]);
-    // Sign-in runs Argon2id, so it is still in flight when the signal lands.
-    let login = tokio::spawn(
-        reqwest::Client::new()
-            .post(format!("{}/api/v1/auth/login", server.base))
-            .json(&serde_json::json!({"email": "alice@example.com", "password": PASSWORD}))
-            .send(),
+    // Sign-in runs Argon2id, so it is still in flight when the signal
+    // lands, once the server has read the whole request (a request not yet
+    // read when the signal lands is not in flight: its connection closes).
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = serde_json::json!({"email": "alice@example.com", "password": PASSWORD}).to_string();
+    let request = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    let server_port = stream.peer_addr().unwrap().port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !read_by_server(server_port, client_port) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never read the request"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     server.terminate();
-    let response = login.await.unwrap().unwrap();
-    assert_eq!(response.status(), 200);
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
     assert!(server.child.wait().unwrap().success());
     let pool = env.raw().await;
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
@@ -175,4 +192,22 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         .await
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+/// True once the server's end of the connection from `client_port` to
+/// `server_port` (127.0.0.1) has nothing left in its receive queue: the
+/// server has read everything sent (`/proc/net/tcp`).
+fn read_by_server(server_port: u16, client_port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{server_port:04X}");
+    let remote = format!("0100007F:{client_port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&local.as_str())
+            && fields.get(2) == Some(&remote.as_str())
+            && fields
+                .get(4)
+                .and_then(|queues| queues.split_once(':'))
+                .is_some_and(|(_, rx)| u64::from_str_radix(rx, 16) == Ok(0))
+    })
 }

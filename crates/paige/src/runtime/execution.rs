@@ -15,7 +15,6 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::bwrap::HOME_DIR;
@@ -80,14 +79,8 @@ impl<'a, 'l> Execution<'a, 'l> {
         mut phases: Phases,
     ) -> Result<Self> {
         let secret_names = prepared.secret_names();
-        // Masked as the whole redactor would, which is still being built.
-        let arguments: Vec<&[u8]> = prepared.argv.iter().map(|a| a.as_bytes()).collect();
-        let masking = prepared.secrets.redactor_for(&arguments);
-        let shown_command: Vec<String> = arguments
-            .iter()
-            .map(|a| String::from_utf8_lossy(&masking.redact(a)).into_owned())
-            .collect();
-        drop(masking);
+        let capture = Capture::new(prepared.redactor, live, request.limits.output_bytes);
+        let shown_command: Vec<String> = prepared.argv.iter().map(|a| capture.redact(a)).collect();
         let started_at = phases.started_at();
         let new = NewExecution {
             project_id: project.id,
@@ -100,12 +93,6 @@ impl<'a, 'l> Execution<'a, 'l> {
         };
         let record = record::open(paige.store.as_ref(), new, &request.actor).await?;
         phases.mark("record");
-        let redactor = prepared
-            .redactor
-            .await
-            .map_err(|e| Error::internal(format!("building the redactor failed: {e}")))?;
-        let capture = Capture::new(Arc::new(redactor), live, request.limits.output_bytes);
-        phases.mark("redactor");
         Ok(Self {
             paige,
             project,

@@ -1,15 +1,14 @@
 //! The prepare step: what an execution needs before anything is recorded
 //! or started. The code to run (leased), the command line, and the one
-//! read of the project's secrets with the redactor built from it (in the
-//! background: the execution waits for it only before the bot starts).
+//! read of the project's secrets with the redactor built from it.
 //!
 //! Nothing here is tied to one process's lifetime, so a bot process that
 //! serves many requests can be prepared once in the same way.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use paige_redact::Redactor;
-use tokio::task::JoinHandle;
 
 use super::code_cache::CodeTree;
 use super::timing::Phases;
@@ -33,9 +32,8 @@ pub(super) struct Prepared {
     /// The one read of the secrets for this execution: an overwrite takes
     /// effect on the next execution, and none sees a mix.
     pub secrets: Resolved,
-    /// Built from [`Prepared::secrets`], in the background while the
-    /// execution is recorded: masks them in all the bot writes.
-    pub redactor: JoinHandle<Redactor>,
+    /// Built from [`Prepared::secrets`]: masks them in all the bot writes.
+    pub redactor: Arc<Redactor>,
 }
 
 /// What the prepare step found.
@@ -103,7 +101,8 @@ impl Paige {
         if secrets.project_id != project.id {
             return Err(Error::NotFound(format!("project {}", project.slug)));
         }
-        let redactor = secrets.redactor_in_background();
+        let redactor = Arc::new(secrets.redactor());
+        phases.mark("redactor");
         Ok(Preparation::Ready(Prepared {
             argv,
             workdir,

@@ -43,7 +43,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies the
     /// migrations.
     pub async fn open(path: &Path) -> Result<SqlStore> {
-        let created = make_private(path)?;
+        make_private(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -56,35 +56,20 @@ impl SqliteStore {
             .row_buffer_size(ROW_BUFFER);
         // A connection to a local file does not go stale: no ping (a round
         // trip to its thread) before each use.
-        let open_writer = async {
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-                .await?;
-            let migrator = sqlx::migrate!("./migrations/sqlite");
-            if !schema_is_current(&writer, &migrator).await {
-                migrator.run(&writer).await?;
-            }
-            Ok::<_, Error>(writer)
-        };
-        let open_reader = async {
-            Ok::<_, Error>(
-                SqlitePoolOptions::new()
-                    .max_connections(READ_CONNECTIONS)
-                    .test_before_acquire(false)
-                    .connect_with(options.clone())
-                    .await?,
-            )
-        };
-        // A database that exists already: both pools' first connections
-        // open at once (each on its own thread). A new one is made by the
-        // writer alone first.
-        let (writer, reader) = if created {
-            (open_writer.await?, open_reader.await?)
-        } else {
-            tokio::try_join!(open_writer, open_reader)?
-        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        if !schema_is_current(&writer, &migrator).await {
+            migrator.run(&writer).await?;
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Ok(SqlStore::sqlite(SqlitePools { writer, reader }))
     }
 }
@@ -121,8 +106,7 @@ async fn schema_is_current(pool: &SqlitePool, migrator: &Migrator) -> bool {
 /// them too. Bots that run as their own users may pass through the data
 /// dir (see `runtime::sandbox`), so the mode, not the directory, is what
 /// keeps them out; without it the files get 0644 from the usual umask.
-/// True if it created the file.
-fn make_private(path: &Path) -> Result<bool> {
+fn make_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let io = |p: &Path, e: std::io::Error| Error::io("cannot make private", p, e);
     // Only a database that does not exist yet is opened here. Closing any
@@ -132,16 +116,16 @@ fn make_private(path: &Path) -> Result<bool> {
     // unused, checkpoint and delete the WAL under those connections, which
     // go on to read stale pages. A second `Paige` in one process (tests,
     // tools) did exactly that.
-    let created = match std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
         .mode(0o600)
         .open(path)
     {
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io(path, e)),
-    };
+    }
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
@@ -155,7 +139,7 @@ fn make_private(path: &Path) -> Result<bool> {
             Err(e) => return Err(io(file, e)),
         }
     }
-    Ok(created)
+    Ok(())
 }
 
 /// SQLite's own JSON or hex came back malformed: the database is damaged.

@@ -150,13 +150,12 @@ impl Paige {
         let mut check = std::pin::pin!(self.store.sealed_secrets_since(slug, known));
         // Its first poll hands the query to the database (rarely, it
         // already has the answer); the held values are opened meanwhile.
-        let early = match &held {
-            Some(_) => poll_once(&mut check).await,
-            None => Poll::Pending,
-        };
-        let opened = match &held {
-            Some(held) if early.is_pending() => self.open_all(&held.project, &held.secrets).await.ok(),
-            _ => None,
+        let (early, opened) = match &held {
+            Some(held) => match poll_once(&mut check).await {
+                Poll::Pending => (Poll::Pending, self.open_all(&held.project, &held.secrets).await.ok()),
+                done => (done, None),
+            },
+            None => (Poll::Pending, None),
         };
         let read = match early {
             Poll::Ready(read) => read,

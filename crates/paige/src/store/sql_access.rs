@@ -33,20 +33,29 @@ macro_rules! access {
     };
 }
 
-/// The project's current keys as a JSON array of `[key, version,
-/// updated_at, updated_by]`, by key (NULL or `[]` when there are none or
-/// the user is not a member); not aggregated at all (NULL) when the caller
-/// holds them: project `$3` at generation `$4`.
-const SQLITE_LISTING: &str = access!(
-    ", CASE WHEN p.id = $3 AND p.secrets_generation = $4 THEN NULL ELSE
-         (SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
-           (SELECT key, version, updated_at, updated_by FROM secrets
-            WHERE project_id = m.project_id AND ciphertext IS NOT NULL ORDER BY key)) END AS listing"
+/// [`access!`] with the project's current keys as a JSON array of
+/// `[key, version, updated_at, updated_by]`, by key, folded by
+/// `$aggregate` (NULL or `[]` when there are none or the user is not a
+/// member); not aggregated at all (NULL) when the caller holds them:
+/// project `$3` at generation `$4`.
+macro_rules! listing {
+    ($aggregate:expr) => {
+        access!(concat!(
+            ", CASE WHEN p.id = $3 AND p.secrets_generation = $4 THEN NULL ELSE (",
+            $aggregate,
+            ") END AS listing"
+        ))
+    };
+}
+
+const SQLITE_LISTING: &str = listing!(
+    "SELECT json_group_array(json_array(key, version, updated_at, updated_by)) FROM
+       (SELECT key, version, updated_at, updated_by FROM secrets
+        WHERE project_id = m.project_id AND ciphertext IS NOT NULL ORDER BY key)"
 );
-const POSTGRES_LISTING: &str = access!(
-    ", CASE WHEN p.id = $3 AND p.secrets_generation = $4 THEN NULL ELSE
-         (SELECT json_agg(json_build_array(key, version, updated_at, updated_by) ORDER BY key)::text
-          FROM secrets WHERE project_id = m.project_id AND ciphertext IS NOT NULL) END AS listing"
+const POSTGRES_LISTING: &str = listing!(
+    "SELECT json_agg(json_build_array(key, version, updated_at, updated_by) ORDER BY key)::text
+     FROM secrets WHERE project_id = m.project_id AND ciphertext IS NOT NULL"
 );
 
 fn access_from_row<R>(row: &R) -> Result<TokenAccess>

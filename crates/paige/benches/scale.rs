@@ -197,7 +197,27 @@ async fn fill_executions(s: &Settings) {
     let values = "p.id, 'succeeded', 'webhook', 'bench', '[\"node\",\"app.js\"]', $3, \
                   $4 + n.i * $5 + p.id % 1000, $4 + n.i * $5 + p.id % 1000 + 12, 12, 0, 120, FALSE, \
                   $4 + n.i * $5 + p.id % 1000 + 90000";
-    let mut from = 0;
+    // The same batches on either database: executions `from..=to` of
+    // every project per statement.
+    macro_rules! fill {
+        ($pool:expr, $statement:expr) => {
+            let mut from = 0;
+            while from < s.executions {
+                let to = (from + EXECUTIONS_PER_STATEMENT).min(s.executions) - 1;
+                sqlx::query(&$statement)
+                    .bind(from)
+                    .bind(to)
+                    .bind(SECRET_NAMES)
+                    .bind(first_start)
+                    .bind(step)
+                    .execute(&$pool)
+                    .await
+                    .expect("executions");
+                from = to + 1;
+                progress(from, s.executions);
+            }
+        };
+    }
     match &s.url {
         None => {
             let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -212,20 +232,7 @@ async fn fill_executions(s: &Settings) {
                 "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
                  INSERT INTO executions ({columns}) SELECT {values} FROM n, projects p ORDER BY n.i, p.id"
             );
-            while from < s.executions {
-                let to = (from + EXECUTIONS_PER_STATEMENT).min(s.executions) - 1;
-                sqlx::query(&statement)
-                    .bind(from)
-                    .bind(to)
-                    .bind(SECRET_NAMES)
-                    .bind(first_start)
-                    .bind(step)
-                    .execute(&pool)
-                    .await
-                    .expect("executions");
-                from = to + 1;
-                progress(from, s.executions);
-            }
+            fill!(pool, statement);
             pool.close().await;
         }
         Some(url) => {
@@ -238,20 +245,7 @@ async fn fill_executions(s: &Settings) {
                 "INSERT INTO executions ({columns}) SELECT {values}
                  FROM generate_series($1::BIGINT, $2::BIGINT) AS n(i) CROSS JOIN projects p ORDER BY n.i, p.id"
             );
-            while from < s.executions {
-                let to = (from + EXECUTIONS_PER_STATEMENT).min(s.executions) - 1;
-                sqlx::query(&statement)
-                    .bind(from)
-                    .bind(to)
-                    .bind(SECRET_NAMES)
-                    .bind(first_start)
-                    .bind(step)
-                    .execute(&pool)
-                    .await
-                    .expect("executions");
-                from = to + 1;
-                progress(from, s.executions);
-            }
+            fill!(pool, statement);
             sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
             pool.close().await;
         }

@@ -208,15 +208,22 @@ impl SqlStore {
     pub(super) async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.db {
             Backend::Sqlite(db) => Backend::Sqlite(db.reader.begin().await?),
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                Backend::Postgres(tx)
-            }
+            Backend::Postgres(pool) => Backend::Postgres(
+                begin_postgres_with(pool, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?,
+            ),
         })
     }
+}
+
+/// Begins a PostgreSQL transaction with `setting` (a `SET` statement for
+/// this transaction) in force from its first statement.
+pub(super) async fn begin_postgres_with(
+    pool: &PgPool,
+    setting: &str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(setting).execute(&mut *tx).await?;
+    Ok(tx)
 }
 
 /// Locks the project's row against other writers of its secrets, members

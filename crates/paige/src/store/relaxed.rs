@@ -34,7 +34,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-use super::backend::{Backend, Conn};
+use super::backend::{Backend, Conn, begin_postgres_with};
 use crate::error::{Error, Result};
 
 /// A write transaction that commits without waiting for the disk (see
@@ -54,11 +54,7 @@ impl RelaxedTx {
         Ok(Self(match writer {
             Backend::Sqlite(pool) => Backend::Sqlite(RelaxedSqlite::begin(pool).await?),
             Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
-                Backend::Postgres(tx)
+                Backend::Postgres(begin_postgres_with(pool, "SET LOCAL synchronous_commit = off").await?)
             }
         }))
     }

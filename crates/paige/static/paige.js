@@ -139,7 +139,7 @@
   if (table) {
     table.querySelectorAll('tbody code').forEach(function (c) { existing[c.textContent] = true; });
   }
-  var reserved = ['PATH', 'HOME', 'PORT', 'TZ', 'SHELL', 'USER', 'LOGNAME', 'TMPDIR', 'IFS', 'ENV', 'BASH_ENV',
+  var reserved = ['PATH', 'HOME', 'PORT', 'TZ', 'SHELL', 'USER', 'LOGNAME', 'TMPDIR', 'PWD', 'OLDPWD', 'SHLVL', '_', 'IFS', 'ENV', 'BASH_ENV',
     'NODE_ENV', 'NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'NODE_TLS_REJECT_UNAUTHORIZED',
     'NODE_REDIRECT_WARNINGS', 'NODE_V8_COVERAGE', 'NODE_DEBUG', 'NODE_ICU_DATA', 'NODE_PRESERVE_SYMLINKS',
     'NODE_COMPILE_CACHE', 'UV_THREADPOOL_SIZE', 'OPENSSL_CONF', 'SSL_CERT_FILE', 'SSL_CERT_DIR',

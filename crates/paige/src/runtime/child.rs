@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-use super::bwrap::{Cwd, HOME_DIR, Spec};
+use super::bwrap::{CODE_DIR, Cwd, HOME_DIR, Spec};
 use super::env::ChildEnv;
 use super::jail::{self, Ending};
 use super::limits::{Backend, ResourceLimits};
@@ -44,20 +44,21 @@ impl ChildSpec<'_> {
             command.uid(user.uid).gid(user.gid);
         }
         command.args(&self.args).current_dir(&self.cwd);
-        self.configure(&mut command);
+        self.configure(&mut command, &self.cwd);
         command
     }
 
     /// What the bot's command and the sandbox's `bwrap` share: the process
-    /// group, the standard streams, the environment.
-    fn configure(&self, command: &mut Command) {
+    /// group, the standard streams, the environment. `workdir` is the
+    /// working directory as the bot sees it.
+    fn configure(&self, command: &mut Command, workdir: &Path) {
         command
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        self.env.apply(command);
+        self.env.apply(command, workdir);
     }
 
     /// Starts the child in a bubblewrap sandbox under `confinement`: the
@@ -71,12 +72,12 @@ impl ChildSpec<'_> {
         if let Some(missing) = missing_program(&self.program) {
             return Err(missing);
         }
-        let cwd = if confinement.code == Some(self.cwd.as_path()) {
-            Cwd::Code
+        let (cwd, workdir) = if confinement.code == Some(self.cwd.as_path()) {
+            (Cwd::Code, Path::new(CODE_DIR))
         } else if self.cwd == Path::new(HOME_DIR) {
-            Cwd::Home
+            (Cwd::Home, Path::new(HOME_DIR))
         } else {
-            Cwd::Host(&self.cwd)
+            (Cwd::Host(&self.cwd), self.cwd.as_path())
         };
         let spec = Spec {
             program: &self.program,
@@ -93,7 +94,7 @@ impl ChildSpec<'_> {
             Backend::detect(),
             &confinement.group_name,
             confinement.limits,
-            |command| self.configure(command),
+            |command| self.configure(command, workdir),
         )
         .await;
         launched

@@ -15,6 +15,11 @@ use crate::secrets::Resolved;
 /// The executable search path of every execution.
 pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The working directory as the bot sees it, as a shell would set it.
+/// `bwrap` sets it to its `--chdir` whatever it is given, so it is the
+/// platform's rather than an `env -u` in front of every bot.
+pub const WORKDIR_VAR: &str = "PWD";
+
 /// What the platform tells the bot about the execution.
 #[derive(Debug)]
 pub(super) struct Platform<'a> {
@@ -69,16 +74,18 @@ impl ChildEnv<'_> {
     /// Clears the command's environment and sets this one. The values are
     /// copied into the command (the standard library keeps them until it
     /// is dropped, right after the spawn).
-    pub(super) fn apply(&self, command: &mut tokio::process::Command) {
+    /// `workdir` is the working directory as the bot sees it.
+    pub(super) fn apply(&self, command: &mut tokio::process::Command, workdir: &Path) {
         command.env_clear();
         for (key, value) in &self.secrets.secrets {
-            if !PLATFORM_VARS.contains(&key.as_str()) {
+            if !PLATFORM_VARS.contains(&key.as_str()) && key != WORKDIR_VAR {
                 command.env(key, value.expose_secret());
             }
         }
         for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
             command.env(name, value);
         }
+        command.env(WORKDIR_VAR, workdir);
         if let Some(port) = self.platform.port {
             // Set last: it wins over a secret of the same name.
             command.env("PORT", port);

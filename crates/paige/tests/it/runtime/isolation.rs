@@ -16,6 +16,7 @@ const PLATFORM: &[&str] = &[
     "PAIGE_PROJECT",
     "PAIGE_TRIGGER",
     "PATH",
+    "PWD",
     "SHELL",
     "TMPDIR",
     "TZ",
@@ -72,8 +73,10 @@ async fn nothing_of_the_parent_environment_reaches_the_bot() {
     assert_eq!(platform["HOME"], paige::runtime::bwrap::HOME_DIR);
     // The event arrived on stdin, as JSON.
     assert_eq!(report["event"], serde_json::json!({"text": "hi", "from": "+15550100"}));
-    // A local run works in the caller's directory.
+    // A local run works in the caller's directory, and PWD says so (as
+    // bwrap sets it: the one variable of the sandbox's own).
     assert_eq!(report["cwd"], crate::common::fixtures().display().to_string());
+    assert_eq!(platform["PWD"], report["cwd"]);
 
     let text = String::from_utf8_lossy(&out.stdout);
     for leaked in ["from-the-parent", "not-a-real-key", "the-parents-home", "nonexistent/"] {
@@ -118,6 +121,7 @@ async fn the_entry_point_runs_in_the_code_tree_with_the_event_on_stdin() {
     assert_eq!(report["platform"]["PAIGE_TRIGGER"], "webhook");
     // The code tree, read-only at the sandbox's fixed path.
     assert_eq!(report["cwd"], paige::runtime::bwrap::CODE_DIR);
+    assert_eq!(report["platform"]["PWD"], paige::runtime::bwrap::CODE_DIR);
 }
 
 fn sha256_hex(value: &str) -> String {

@@ -214,6 +214,48 @@ impl Redactor {
         r
     }
 
+    /// A redactor of only those `secrets` that can occur in `inputs`: on
+    /// each of them, its output equals [`Redactor::new`]'s of all
+    /// `secrets`, for a fraction of the build (for a command line, say,
+    /// while the whole redactor is built elsewhere).
+    ///
+    /// Exact because every occurrence (a form shorter than [`WINDOW`]
+    /// whole, or [`WINDOW`] bytes of a longer one) is at least 4 bytes
+    /// long, so each of its 4-byte runs is in the input: a secret none of
+    /// whose forms shares a 4-byte run with any input has no occurrence
+    /// there, and is not the first-named owner of a form or window that
+    /// does (such a secret has that form or window too).
+    pub fn for_inputs<N: AsRef<str>, V: AsRef<[u8]>>(secrets: &[(N, V)], inputs: &[&[u8]]) -> Redactor {
+        // The inputs' 4-byte runs, and a bitset of their hashes that
+        // rejects nearly every other run with one probe.
+        let grams: Vec<[u8; 4]> = inputs
+            .iter()
+            .flat_map(|input| input.windows(4))
+            .filter_map(|g| g.first_chunk::<4>().copied())
+            .collect();
+        let mut seen = vec![0u64; (1 << PREFIX4_BITS) / 64];
+        for g in &grams {
+            let h = prefix4_index(g);
+            seen[h / 64] |= 1 << (h % 64);
+        }
+        let in_inputs = |g: &[u8]| {
+            let Some(g) = g.first_chunk::<4>() else { return false };
+            let h = prefix4_index(g);
+            seen[h / 64] & (1 << (h % 64)) != 0 && grams.contains(g)
+        };
+        let mut forms = Vec::new();
+        let kept: Vec<(&str, &[u8])> = secrets
+            .iter()
+            .filter(|(_, value)| {
+                forms.clear();
+                patterns::expand(value.as_ref(), &mut forms);
+                !grams.is_empty() && forms.iter().any(|form| form.windows(4).any(in_inputs))
+            })
+            .map(|(name, value)| (name.as_ref(), value.as_ref()))
+            .collect();
+        Redactor::new(&kept)
+    }
+
     fn build_finders(&mut self) {
         let n = self.spans.len() as u32;
         let long: Vec<LongForm> = (0..n as usize)

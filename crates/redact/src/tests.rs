@@ -26,6 +26,23 @@ fn bytewise(r: &Redactor, input: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn a_redactor_for_given_inputs_keeps_only_the_secrets_that_can_occur_there() {
+    let secrets: &[(&str, &[u8])] = &[
+        ("API_KEY", b"sk_live_0123456789abcdef"),
+        ("DB_PASSWORD", b"correct-horse-battery"),
+    ];
+    let none = Redactor::for_inputs(secrets, &[b"node", b"index.js"]);
+    assert_eq!(none.pattern_count(), 0);
+    assert_eq!(none.redact(b"index.js"), b"index.js");
+    // 12 bytes of the key, in one argument of two.
+    let inputs: &[&[u8]] = &[b"node", b"--token=live_0123456"];
+    let one = Redactor::for_inputs(secrets, inputs);
+    assert_eq!(one.pattern_count(), Redactor::new(&secrets[..1]).pattern_count());
+    assert_eq!(one.redact(inputs[1]), b"--token=[REDACTED:API_KEY]");
+    assert_eq!(one.redact(inputs[1]), Redactor::new(secrets).redact(inputs[1]));
+}
+
+#[test]
 fn masks_value_and_encodings() {
     let r = redactor(&[("API_KEY", b"sk_live_p@ss/w0rd+?=&x")]);
     let cases: &[&[u8]] = &[
@@ -442,6 +459,23 @@ proptest! {
         prop_assert_eq!(&one_shot, &reference::leftmost_longest(&r, &text));
         prop_assert_eq!(&stream_all(&r, &split(&text, &cuts)), &one_shot);
         prop_assert_eq!(&bytewise(&r, &text), &one_shot);
+    }
+
+    /// (1c) A redactor for given inputs masks them as the whole one does.
+    #[test]
+    fn a_redactor_for_given_inputs_masks_them_as_the_whole_one(
+        values in secrets(),
+        pieces in text_pieces(),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let secrets = named(&values);
+        let whole = Redactor::new(&secrets);
+        let (text, _) = build_text(&values, &pieces);
+        let inputs = split(&text, &cuts);
+        let part = Redactor::for_inputs(&secrets, &inputs);
+        for input in &inputs {
+            prop_assert_eq!(part.redact(input), whole.redact(input));
+        }
     }
 
     /// (1b) The occurrences are exactly where the one-shot output puts its

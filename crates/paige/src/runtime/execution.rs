@@ -1,10 +1,13 @@
 //! One execution as a value, through its steps:
 //!
 //! 1. prepare ([`Paige::prepare_execution`]): the code lease, the command
-//!    line, the secrets and their redactor; nothing recorded yet;
-//! 2. [`Execution::start`]: recorded as `running`, with its audit record;
+//!    line, the secrets; nothing recorded yet;
+//! 2. [`Execution::start`]: recorded as `running`, with its audit record
+//!    and its command masked; from there its redactor is built on a
+//!    blocking thread;
 //! 3. [`Execution::spawn`]: its [`ChildSpec`] started in its bubblewrap
-//!    sandbox under its resource limits (or, opted out, with a [`Sandbox`] home);
+//!    sandbox under its resource limits (or, opted out, with a [`Sandbox`] home),
+//!    while the redactor is built: the output is read only once it is;
 //! 4. [`Execution::supervise`]: output, limits, the sweep afterwards;
 //! 5. [`Execution::finish`]: the end recorded, in the one shape every
 //!    ending takes ([`End`]).
@@ -15,7 +18,11 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
+
+use paige_redact::Redactor;
+use tokio::task::JoinHandle;
 
 use super::bwrap::HOME_DIR;
 use super::capture::Capture;
@@ -37,6 +44,9 @@ use crate::model::{Millis, ProjectRecord, now_millis};
 use crate::secrets::Resolved;
 use crate::store::executions::{ExecutionOutcome, NewExecution};
 
+/// The error of an execution whose redactor could not be built.
+const REDACTOR_FAILED: &str = "the execution's redactor could not be built";
+
 /// A recorded execution of one project, from its start to its end.
 pub(super) struct Execution<'a, 'l> {
     paige: &'a Paige,
@@ -54,8 +64,22 @@ pub(super) struct Execution<'a, 'l> {
     sandbox: Option<Sandbox>,
     /// Set by [`Execution::spawn`] in the sandbox: its cgroup and watchdog.
     ending: Option<Ending>,
-    capture: Capture<'l>,
+    capture: CaptureSlot<'l>,
     phases: Phases,
+}
+
+/// The output side of an execution: its redactor is built on a blocking
+/// thread from the start record on, while `bwrap` starts, and waited for
+/// before anything of the bot's is read ([`Execution::capture`]).
+enum CaptureSlot<'l> {
+    Building {
+        build: JoinHandle<Redactor>,
+        live: Option<LiveOutput<'l>>,
+        limit: usize,
+    },
+    Ready(Capture<'l>),
+    /// The build failed (a panic: a bug); nothing of the bot's is shown.
+    Failed,
 }
 
 /// What [`Execution::spawn`] came to.
@@ -79,8 +103,16 @@ impl<'a, 'l> Execution<'a, 'l> {
         mut phases: Phases,
     ) -> Result<Self> {
         let secret_names = prepared.secret_names();
-        let capture = Capture::new(prepared.redactor, live, request.limits.output_bytes);
-        let shown_command: Vec<String> = prepared.argv.iter().map(|a| capture.redact(a)).collect();
+        // Masked exactly as the whole redactor would, by one of only the
+        // values that can occur in it: quick, and the whole one is built
+        // while the bot starts.
+        let arguments: Vec<&[u8]> = prepared.argv.iter().map(|a| a.as_bytes()).collect();
+        let masking = prepared.secrets.redactor_for(&arguments);
+        let shown_command: Vec<String> = arguments
+            .iter()
+            .map(|a| String::from_utf8_lossy(&masking.redact(a)).into_owned())
+            .collect();
+        drop(masking);
         let started_at = phases.started_at();
         let new = NewExecution {
             project_id: project.id,
@@ -93,6 +125,13 @@ impl<'a, 'l> Execution<'a, 'l> {
         };
         let record = record::open(paige.store.as_ref(), new, &request.actor).await?;
         phases.mark("record");
+        // Not before the record: its round trips to the database thread
+        // would wait for a core the build holds (measured on two cores).
+        let capture = CaptureSlot::Building {
+            build: prepared.secrets.redactor_in_background(),
+            live,
+            limit: request.limits.output_bytes,
+        };
         Ok(Self {
             paige,
             project,
@@ -132,7 +171,7 @@ impl<'a, 'l> Execution<'a, 'l> {
         match spawned {
             Ok(child) => Ok(Spawned::Running(Running::new(child))),
             Err(error) => {
-                self.capture.note(&error);
+                self.capture().await?.note(&error);
                 Ok(Spawned::Failed(End::failed(error)))
             }
         }
@@ -147,7 +186,7 @@ impl<'a, 'l> Execution<'a, 'l> {
                     Err(e) => {
                         let error = format!("cannot start the bot as its project's user: {e}");
                         tracing::error!(project = %self.project.slug, execution_id = self.record.id, "{error}");
-                        self.capture.note(&error);
+                        self.capture().await?.note(&error);
                         return Ok(Spawned::Failed(End::failed(error)));
                     }
                 }
@@ -177,7 +216,7 @@ impl<'a, 'l> Execution<'a, 'l> {
                 Ok(Spawned::Running(Running::new(child)))
             }
             Err(error) => {
-                self.capture.note(&error);
+                self.capture().await?.note(&error);
                 Ok(Spawned::Failed(End::failed(error)))
             }
         }
@@ -204,7 +243,11 @@ impl<'a, 'l> Execution<'a, 'l> {
             store: self.paige.store.as_ref(),
             execution_id: self.record.id,
         };
-        let end = process::supervise(running, &mut self.capture, sink, &self.request).await;
+        self.capture().await?;
+        let CaptureSlot::Ready(capture) = &mut self.capture else {
+            return Err(Error::internal("the redactor is not ready"));
+        };
+        let end = process::supervise(running, capture, sink, &self.request).await;
         // The sandbox is gone with bwrap; its cgroup goes now.
         let (confined, hit) = match self.ending.take() {
             Some(ending) => (true, ending.finish().await),
@@ -223,7 +266,7 @@ impl<'a, 'l> Execution<'a, 'l> {
             && !end.cancelled
         {
             let error = format!("{hit}: the sandbox was killed");
-            self.capture.note(&error);
+            self.capture().await?.note(&error);
             outcome.status = ExecutionStatus::Failed;
             outcome.error = Some(error);
         }
@@ -247,11 +290,16 @@ impl<'a, 'l> Execution<'a, 'l> {
         self.sandbox = None;
         self.code = None;
         self.secrets = None;
+        // The redactor masks the error: waited for if the bot never started.
+        let end = match self.capture().await {
+            Ok(_) => end,
+            Err(e) => end.and(Err(e)),
+        };
         let store = self.paige.store.as_ref();
         match end {
             Ok(end) => {
                 let outcome = self.outcome(end);
-                let lines = self.capture.lines.take();
+                let lines = self.take_lines();
                 let record = record::close(store, self.record, &lines, outcome).await?;
                 self.phases.mark("finish");
                 self.phases.report(record.id);
@@ -260,7 +308,7 @@ impl<'a, 'l> Execution<'a, 'l> {
             Err(e) => {
                 // Best effort: the store may be what failed.
                 let outcome = self.outcome(End::failed(format!("the execution could not be recorded: {e}")));
-                let lines = self.capture.lines.take();
+                let lines = self.take_lines();
                 let _ = record::close(store, self.record, &lines, outcome).await;
                 Err(e)
             }
@@ -268,12 +316,54 @@ impl<'a, 'l> Execution<'a, 'l> {
     }
 
     fn outcome(&self, mut end: End) -> ExecutionOutcome {
-        end.error = end.error.map(|e| self.capture.redact(&e));
-        let output = Output {
-            bytes: self.capture.written,
-            truncated: self.capture.truncated,
+        let output = match &self.capture {
+            CaptureSlot::Ready(capture) => {
+                end.error = end.error.map(|e| capture.redact(&e));
+                Output {
+                    bytes: capture.written,
+                    truncated: capture.truncated,
+                }
+            }
+            // Nothing to mask with: no text of the runtime's is kept.
+            CaptureSlot::Building { .. } | CaptureSlot::Failed => {
+                end.error = end.error.map(|_| REDACTOR_FAILED.to_owned());
+                Output::default()
+            }
         };
         end.outcome(now_millis(), millis(self.phases.elapsed()), output)
+    }
+
+    /// The log lines not yet written.
+    fn take_lines(&mut self) -> Vec<LogLine> {
+        match &mut self.capture {
+            CaptureSlot::Ready(capture) => capture.lines.take(),
+            CaptureSlot::Building { .. } | CaptureSlot::Failed => Vec::new(),
+        }
+    }
+
+    /// The capture, once the redactor is built: waits for what is left of
+    /// its build (the first time, while the sandbox starts).
+    async fn capture(&mut self) -> Result<&mut Capture<'l>> {
+        let slot = std::mem::replace(&mut self.capture, CaptureSlot::Failed);
+        self.capture = match slot {
+            CaptureSlot::Building { build, live, limit } => match build.await {
+                Ok(redactor) => {
+                    self.phases.mark("redactor");
+                    CaptureSlot::Ready(Capture::new(Arc::new(redactor), live, limit))
+                }
+                Err(e) => {
+                    // Not the panic's text: it could quote what was built.
+                    let how = if e.is_panic() { "panicked" } else { "was cancelled" };
+                    tracing::error!(execution_id = self.record.id, "building the redactor {how}");
+                    CaptureSlot::Failed
+                }
+            },
+            ready_or_failed => ready_or_failed,
+        };
+        match &mut self.capture {
+            CaptureSlot::Ready(capture) => Ok(capture),
+            CaptureSlot::Building { .. } | CaptureSlot::Failed => Err(Error::internal(REDACTOR_FAILED)),
+        }
     }
 
     /// Records an execution that never started a process and never read

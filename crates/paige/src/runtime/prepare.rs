@@ -1,14 +1,12 @@
 //! The prepare step: what an execution needs before anything is recorded
 //! or started. The code to run (leased), the command line, and the one
-//! read of the project's secrets with the redactor built from it.
+//! read of the project's secrets (the redactor is built from it once the
+//! execution is recorded, while the bot starts: `execution.rs`).
 //!
 //! Nothing here is tied to one process's lifetime, so a bot process that
 //! serves many requests can be prepared once in the same way.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use paige_redact::Redactor;
 
 use super::code_cache::CodeTree;
 use super::timing::Phases;
@@ -30,10 +28,9 @@ pub(super) struct Prepared {
     /// is kept (a build removes only trees nobody leases).
     pub code: Option<CodeTree>,
     /// The one read of the secrets for this execution: an overwrite takes
-    /// effect on the next execution, and none sees a mix.
+    /// effect on the next execution, and none sees a mix. The redactor
+    /// is built from it once the execution is recorded (`execution.rs`).
     pub secrets: Resolved,
-    /// Built from [`Prepared::secrets`]: masks them in all the bot writes.
-    pub redactor: Arc<Redactor>,
 }
 
 /// What the prepare step found.
@@ -101,14 +98,11 @@ impl Paige {
         if secrets.project_id != project.id {
             return Err(Error::NotFound(format!("project {}", project.slug)));
         }
-        let redactor = Arc::new(secrets.redactor());
-        phases.mark("redactor");
         Ok(Preparation::Ready(Prepared {
             argv,
             workdir,
             code,
             secrets,
-            redactor,
         }))
     }
 }

@@ -34,12 +34,32 @@ impl Resolved {
     /// The one redactor for these values: it masks them in a bot's output
     /// and finds them in its code.
     pub fn redactor(&self) -> Redactor {
-        let pairs: Vec<(&str, &[u8])> = self
-            .secrets
+        Redactor::new(&self.pairs())
+    }
+
+    /// [`Resolved::redactor`], built on a blocking thread from now on (a
+    /// copy of the values goes with it, zeroized when dropped), so the
+    /// caller waits only for what is left of it when it needs it.
+    pub fn redactor_in_background(&self) -> tokio::task::JoinHandle<Redactor> {
+        let copy = Self {
+            project_id: self.project_id,
+            secrets: self.secrets.clone(),
+        };
+        tokio::task::spawn_blocking(move || copy.redactor())
+    }
+
+    /// A redactor that masks `inputs` exactly as [`Resolved::redactor`]
+    /// would, built from only the values that can occur in them
+    /// ([`Redactor::for_inputs`]): quick for a command line.
+    pub fn redactor_for(&self, inputs: &[&[u8]]) -> Redactor {
+        Redactor::for_inputs(&self.pairs(), inputs)
+    }
+
+    fn pairs(&self) -> Vec<(&str, &[u8])> {
+        self.secrets
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose_secret().as_bytes()))
-            .collect();
-        Redactor::new(&pairs)
+            .collect()
     }
 }
 

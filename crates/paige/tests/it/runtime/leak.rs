@@ -187,9 +187,12 @@ async fn the_error_message_and_the_command_are_masked_too() {
     let env = Env::sqlite().await;
     env.project("leaky").await;
     env.set("leaky", "LEAK_TOKEN", TOKEN).await;
-    // A command line that names the value (as a local run might).
+    // A command line that names the value (as a local run might), and its
+    // base64 form: masked by a redactor of only the values that can occur
+    // in it, which must mask as the whole one (built while the bot starts).
+    let encoded = STANDARD.encode(TOKEN);
     let request = paige::runtime::ExecutionRequest {
-        command: Some(vec![format!("/nonexistent/{TOKEN}")]),
+        command: Some(vec![format!("/nonexistent/{TOKEN}"), format!("--key={encoded}")]),
         ..super::node_request("leak", serde_json::json!({}))
     };
     let record = super::run(&env, "leaky", request).await;
@@ -202,4 +205,9 @@ async fn the_error_message_and_the_command_are_masked_too() {
     assert_eq!(execution.record, record);
     assert!(!log_text(&execution).contains(&TOKEN[..12]));
     assert!(!execution.record.command.concat().contains(&TOKEN[..12]));
+    assert_eq!(
+        execution.record.command,
+        ["/nonexistent/[REDACTED:LEAK_TOKEN]", "--key=[REDACTED:LEAK_TOKEN]"]
+    );
+    assert!(!format!("{:?}", execution.record).contains(&encoded[..12]));
 }

@@ -41,7 +41,9 @@ impl Paige {
         let keys = Self::open_keyring(config).await?;
         let store: Arc<dyn Store> = match &config.database_url {
             Some(url) => Arc::new(PostgresStore::open(url).await?),
-            None => Arc::new(SqliteStore::open(&config.data_dir.join(DB_FILE)).await?),
+            None => {
+                Arc::new(SqliteStore::open_with_readers(&config.data_dir.join(DB_FILE), config.sqlite_readers).await?)
+            }
         };
         let paige = Self::with_parts(config.clone(), store, Arc::new(keys)).await?;
         paige.check_keys().await?;

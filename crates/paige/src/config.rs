@@ -41,6 +41,10 @@ pub struct Config {
     /// Which key provider wraps data keys, and how long unwrapped ones are
     /// kept in memory (see `crypto::provider`).
     pub kms: KmsConfig,
+    /// The embedded store's read connections (see `store::sqlite`): a
+    /// server's requests read side by side; a CLI command reads one thing
+    /// after another, on one.
+    pub sqlite_readers: u32,
 }
 
 /// The default number of versions kept per key, the current one included.
@@ -203,6 +207,7 @@ impl fmt::Debug for Config {
             .field("secret_versions", &self.secret_versions)
             .field("retention", &self.retention)
             .field("kms", &self.kms)
+            .field("sqlite_readers", &self.sqlite_readers)
             .finish()
     }
 }
@@ -219,6 +224,7 @@ impl Config {
             secret_versions: DEFAULT_SECRET_VERSIONS,
             retention: Retention::default(),
             kms: KmsConfig::default(),
+            sqlite_readers: crate::store::sqlite::SERVER_READERS,
         }
     }
 

@@ -309,6 +309,10 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         secret_versions: cli.secret_versions,
         retention,
         kms,
+        sqlite_readers: match &cli.command {
+            Command::Serve(_) => crate::store::sqlite::SERVER_READERS,
+            _ => 1,
+        },
     };
     let command = match cli.command {
         Command::Backup(command) if !command.opens_store() => {

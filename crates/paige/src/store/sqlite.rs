@@ -28,7 +28,13 @@ use crate::model::{SealedRead, SealedSecret};
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "paige.db";
 
-const READ_CONNECTIONS: u32 = 4;
+/// A server's read connections. Each is a thread of its own, opened when
+/// a read finds none idle; a connection is back in its pool only once the
+/// async runtime has run the task its release spawns (sqlx), so a process
+/// that reads one thing after another on a single-threaded runtime (the
+/// CLI) would open a second one for its second read: about 0.5 ms, and a
+/// thread, for nothing. The CLI opens its store with one (`Config::sqlite_readers`).
+pub const SERVER_READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const ROW_BUFFER: usize = 1_024;
 // Neither pool pings a connection before handing it out (sqlx's default):
@@ -41,8 +47,13 @@ pub struct SqliteStore;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies the
-    /// migrations.
+    /// migrations, with [`SERVER_READERS`] read connections.
     pub async fn open(path: &Path) -> Result<SqlStore> {
+        Self::open_with_readers(path, SERVER_READERS).await
+    }
+
+    /// [`SqliteStore::open`] with `readers` read connections (at least one).
+    pub async fn open_with_readers(path: &Path, readers: u32) -> Result<SqlStore> {
         make_private(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
@@ -66,7 +77,7 @@ impl SqliteStore {
             migrator.run(&writer).await?;
         }
         let reader = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
+            .max_connections(readers.max(1))
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
@@ -220,4 +231,37 @@ pub(super) async fn sealed_secrets(reader: &SqlitePool, slug: &str, known: i64) 
         generation,
         secrets,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two reads one after the other on a single-threaded runtime (the
+    /// CLI's), and the read connections they leave open.
+    async fn connections_after_two_reads(readers: u32) -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with_readers(&dir.path().join("paige.db"), readers)
+            .await
+            .unwrap();
+        let crate::store::backend::Backend::Sqlite(pool) = store.reader() else {
+            unreachable!("a SQLite store")
+        };
+        for _ in 0..2 {
+            let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(pool).await.unwrap();
+            assert_eq!(one, 1);
+        }
+        pool.size()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_reader_serves_reads_one_after_another() {
+        // The reason for `SERVER_READERS` being a server's only: sqlx hands
+        // a connection back from a task of its own, so the second read found
+        // none idle and opened another. If this changes, one reader would
+        // no longer be needed for the CLI.
+        assert_eq!(connections_after_two_reads(SERVER_READERS).await, 2);
+        // With one, the second read waits for the first's connection.
+        assert_eq!(connections_after_two_reads(1).await, 1);
+    }
 }

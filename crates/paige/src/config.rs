@@ -43,7 +43,7 @@ pub struct Config {
     pub kms: KmsConfig,
     /// The embedded store's read connections (see `store::sqlite`): a
     /// server's requests read side by side; a CLI command reads one thing
-    /// after another, on one.
+    /// after another, through the writer's connection (`SHARED_WITH_WRITER`).
     pub sqlite_readers: u32,
 }
 

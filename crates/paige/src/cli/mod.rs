@@ -311,7 +311,7 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         kms,
         sqlite_readers: match &cli.command {
             Command::Serve(_) => crate::store::sqlite::SERVER_READERS,
-            _ => 1,
+            _ => crate::store::sqlite::SHARED_WITH_WRITER,
         },
     };
     let command = match cli.command {

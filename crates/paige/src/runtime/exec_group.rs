@@ -182,7 +182,9 @@ impl ExecGroup {
                     kill_listed(&dir.join("cgroup.procs"));
                 }
             }
-            GroupKind::V1 { pids, .. } => kill_listed(&pids.join("cgroup.procs")),
+            GroupKind::V1 { pids, .. } => {
+                kill_listed(&pids.join("cgroup.procs"));
+            }
             GroupKind::Rlimits => {}
         }
     }
@@ -292,13 +294,39 @@ fn counter(file: &Path, name: &str) -> Option<u64> {
 
 /// SIGKILL to each process listed in a `cgroup.procs`, through a pidfd
 /// (a pid reused since the read is never signalled).
-fn kill_listed(procs: &Path) {
-    let Ok(text) = fs::read_to_string(procs) else { return };
+/// Kills the processes `procs` lists; returns how many it signalled.
+fn kill_listed(procs: &Path) -> usize {
+    let Ok(text) = fs::read_to_string(procs) else { return 0 };
+    let mut killed = 0;
     for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
         if let Ok(target) = to_pid(pid)
             && let Ok(fd) = rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty())
+            && rustix::process::pidfd_send_signal(&fd, Signal::KILL).is_ok()
         {
-            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// Removes the group at `dir`, which no running paige owns any more,
+/// after killing whatever is left in it: a sandbox whose paige was killed
+/// while it started (`bwrap` can then wait for ever, outside its parent's
+/// reach) must not run on, nor keep its group. Gives up after `within`
+/// (a later paige tries again).
+pub(super) fn remove_orphaned(dir: &Path, within: Duration) -> io::Result<()> {
+    let procs = dir.join("cgroup.procs");
+    if kill_listed(&procs) == 0 {
+        return fs::remove_dir(dir);
+    }
+    let deadline = Instant::now() + within;
+    loop {
+        match fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+                kill_listed(&procs);
+            }
+            done => return done,
         }
     }
 }

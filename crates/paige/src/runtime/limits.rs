@@ -212,8 +212,14 @@ fn v2_base(own: &Path, base_name: &str) -> Result<PathBuf, String> {
     Ok(base)
 }
 
-/// Groups left by a paige that is gone (crash, `kill -9`): their
-/// processes died with their sandboxes, the directories remain.
+/// How long the removal of a dead paige's group waits for what it killed
+/// there to exit.
+const ORPHANS_GONE_WITHIN: Duration = Duration::from_millis(500);
+
+/// Groups left by a paige that is gone (crash, `kill -9`). Their
+/// processes nearly always died with their sandboxes (`--die-with-parent`),
+/// but a `bwrap` whose paige was killed while it started can wait for
+/// ever on its own child: whatever is left is killed, then the group goes.
 fn remove_stale_groups(backend: &Backend) {
     let bases: Vec<&Path> = match backend {
         Backend::CgroupV2 { base } => vec![base],
@@ -238,7 +244,7 @@ fn remove_stale_groups(backend: &Backend) {
             if let Ok(children) = fs::read_dir(entry.path()) {
                 for child in children.flatten() {
                     if child.path().is_dir() {
-                        let _ = fs::remove_dir(child.path());
+                        let _ = super::exec_group::remove_orphaned(&child.path(), ORPHANS_GONE_WITHIN);
                     }
                 }
             }
@@ -341,6 +347,41 @@ pub(super) fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_paiges_groups_go_with_what_was_left_in_them() {
+        use std::os::unix::process::ExitStatusExt;
+        let bases: Vec<PathBuf> = match Backend::detect() {
+            Backend::CgroupV2 { base } => vec![base.clone()],
+            Backend::CgroupV1 { pids, memory } => vec![pids.clone(), memory.clone()],
+            Backend::Rlimits { why } => {
+                eprintln!("skipped: no writable cgroup here ({why})");
+                return;
+            }
+        };
+        // A paige that is gone: a pid no process has any more.
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        // Its execution's groups, with a process left in them (as the
+        // `bwrap` of a paige killed while it started).
+        let mut left = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let groups: Vec<PathBuf> = bases
+            .iter()
+            .map(|base| base.with_file_name(format!("paige-{dead}")).join("exec-1-left"))
+            .collect();
+        for group in &groups {
+            fs::create_dir_all(group).unwrap();
+            fs::write(group.join("cgroup.procs"), left.id().to_string()).unwrap();
+        }
+        remove_stale_groups(Backend::detect());
+        let status = left.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "what was left is killed: {status:?}");
+        for group in &groups {
+            assert!(!group.exists(), "{} is removed", group.display());
+            assert!(!group.parent().unwrap().exists());
+        }
+    }
 
     const MIB: u64 = 1024 * 1024;
 

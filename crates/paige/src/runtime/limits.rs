@@ -238,6 +238,10 @@ fn remove_stale_groups(backend: &Backend) {
             else {
                 continue;
             };
+            // Gone means no process with that pid in this /proc: the groups
+            // below one parent are made by paige processes of one machine
+            // (or container), which share the PID namespace. A pid reused
+            // since leaves the group for a later paige: never a live one's.
             if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
                 continue;
             }

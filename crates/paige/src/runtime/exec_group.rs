@@ -182,9 +182,7 @@ impl ExecGroup {
                     kill_listed(&dir.join("cgroup.procs"));
                 }
             }
-            GroupKind::V1 { pids, .. } => {
-                kill_listed(&pids.join("cgroup.procs"));
-            }
+            GroupKind::V1 { pids, .. } => kill_listed(&pids.join("cgroup.procs")),
             GroupKind::Rlimits => {}
         }
     }
@@ -294,19 +292,16 @@ fn counter(file: &Path, name: &str) -> Option<u64> {
 
 /// SIGKILL to each process listed in a `cgroup.procs`, through a pidfd
 /// (a pid reused since the read is never signalled).
-/// Kills the processes `procs` lists; returns how many it signalled.
-fn kill_listed(procs: &Path) -> usize {
-    let Ok(text) = fs::read_to_string(procs) else { return 0 };
-    let mut killed = 0;
+/// Kills the processes `procs` lists.
+fn kill_listed(procs: &Path) {
+    let Ok(text) = fs::read_to_string(procs) else { return };
     for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
         if let Ok(target) = to_pid(pid)
             && let Ok(fd) = rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty())
-            && rustix::process::pidfd_send_signal(&fd, Signal::KILL).is_ok()
         {
-            killed += 1;
+            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
         }
     }
-    killed
 }
 
 /// Removes the group at `dir`, which no running paige owns any more,
@@ -316,15 +311,14 @@ fn kill_listed(procs: &Path) -> usize {
 /// (a later paige tries again).
 pub(super) fn remove_orphaned(dir: &Path, within: Duration) -> io::Result<()> {
     let procs = dir.join("cgroup.procs");
-    if kill_listed(&procs) == 0 {
-        return fs::remove_dir(dir);
-    }
     let deadline = Instant::now() + within;
     loop {
+        kill_listed(&procs);
         match fs::remove_dir(dir) {
+            // Still busy: what was killed is on its way out (or, for the
+            // memory group, lags the pids group by a moment).
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(2));
-                kill_listed(&procs);
             }
             done => return done,
         }

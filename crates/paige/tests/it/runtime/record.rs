@@ -5,6 +5,7 @@
 //! durable as ever (the writer connection is back to a full sync: see the
 //! unit tests of `store::relaxed`).
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,7 @@ async fn a_killed_paige_run_leaves_its_record_for_the_sweep(env: Env) {
     };
     // Killed with no chance to write anything more: the record is what the
     // relaxed commit left in the WAL (or the server's) before the spawn.
+    let killed_pid = run.id();
     run.kill().unwrap();
     let exit = run.wait().unwrap();
     assert!(!exit.success(), "paige run must have been killed");
@@ -83,4 +85,32 @@ async fn a_killed_paige_run_leaves_its_record_for_the_sweep(env: Env) {
     env.set("bot", "AFTER", "value-after-the-kill").await;
     let resolved = env.paige.resolve("bot").await.unwrap();
     assert_eq!(resolved.names(), ["AFTER", "API_TOKEN"]);
+
+    // The next paige that runs a bot leaves nothing of the killed one's
+    // sandbox: no process in its execution groups, no group (bwrap, killed
+    // with it while it started, can otherwise wait for ever).
+    let next = env.cli(&["run", "bot", "--", "true"], b"");
+    assert!(next.status.success(), "{}", crate::common::stderr(&next));
+    let left = groups_named(Path::new("/sys/fs/cgroup"), &format!("paige-{killed_pid}"), 6);
+    assert!(left.is_empty(), "the killed paige's groups are still there: {left:?}");
+}
+
+/// The directories called `name` below `dir`, at most `depth` levels down.
+fn groups_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if entry.file_name() == name {
+            found.push(path);
+        } else if depth > 0 {
+            found.extend(groups_named(&path, name, depth - 1));
+        }
+    }
+    found
 }

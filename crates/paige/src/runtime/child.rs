@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-use super::bwrap::{CODE_DIR, Cwd, HOME_DIR, Spec};
+use super::bwrap::{Cwd, HOME_DIR, Spec};
 use super::env::ChildEnv;
 use super::jail::{self, Ending};
 use super::limits::{Backend, ResourceLimits};
@@ -72,12 +72,12 @@ impl ChildSpec<'_> {
         if let Some(missing) = missing_program(&self.program) {
             return Err(missing);
         }
-        let (cwd, workdir) = if confinement.code == Some(self.cwd.as_path()) {
-            (Cwd::Code, Path::new(CODE_DIR))
+        let cwd = if confinement.code == Some(self.cwd.as_path()) {
+            Cwd::Code
         } else if self.cwd == Path::new(HOME_DIR) {
-            (Cwd::Home, Path::new(HOME_DIR))
+            Cwd::Home
         } else {
-            (Cwd::Host(&self.cwd), self.cwd.as_path())
+            Cwd::Host(&self.cwd)
         };
         let spec = Spec {
             program: &self.program,
@@ -89,17 +89,19 @@ impl ChildSpec<'_> {
             tmpfs_bytes: confinement.limits.tmpfs_bytes,
             socket_dir: confinement.socket_dir,
         };
+        let cannot_start =
+            |e: std::io::Error| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy());
+        // The PWD bwrap sets, and so the platform's.
+        let workdir = spec.inner_cwd().map_err(cannot_start)?;
         let launched = jail::launch(
             &spec,
             Backend::detect(),
             &confinement.group_name,
             confinement.limits,
-            |command| self.configure(command, workdir),
+            |command| self.configure(command, &workdir),
         )
         .await;
-        launched
-            .map(jail::Jailed::into_parts)
-            .map_err(|e| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy()))
+        launched.map(jail::Jailed::into_parts).map_err(cannot_start)
     }
 
     /// Starts the child. The error is a message for the execution's log

@@ -78,13 +78,14 @@ impl ChildEnv<'_> {
     pub(super) fn apply(&self, command: &mut tokio::process::Command, workdir: &Path) {
         command.env_clear();
         for (key, value) in &self.secrets.secrets {
-            if !PLATFORM_VARS.contains(&key.as_str()) && key != WORKDIR_VAR {
+            if !PLATFORM_VARS.contains(&key.as_str()) {
                 command.env(key, value.expose_secret());
             }
         }
         for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
             command.env(name, value);
         }
+        // Set after the secrets: it wins over one of the same name.
         command.env(WORKDIR_VAR, workdir);
         if let Some(port) = self.platform.port {
             // Set last: it wins over a secret of the same name.

@@ -223,20 +223,8 @@ impl ExecGroup {
         };
         let mut result = Ok(());
         for dir in dirs {
-            // The memory group may lag the pids group by a moment.
-            loop {
-                match fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
+            if let Err(e) = remove_group_dir(dir, deadline, || {}) {
+                result = Err(e);
             }
         }
         result
@@ -292,7 +280,6 @@ fn counter(file: &Path, name: &str) -> Option<u64> {
 
 /// SIGKILL to each process listed in a `cgroup.procs`, through a pidfd
 /// (a pid reused since the read is never signalled).
-/// Kills the processes `procs` lists.
 fn kill_listed(procs: &Path) {
     let Ok(text) = fs::read_to_string(procs) else { return };
     for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
@@ -311,16 +298,23 @@ fn kill_listed(procs: &Path) {
 /// (a later paige tries again).
 pub(super) fn remove_orphaned(dir: &Path, within: Duration) -> io::Result<()> {
     let procs = dir.join("cgroup.procs");
-    let deadline = Instant::now() + within;
+    remove_group_dir(dir, Instant::now() + within, || kill_listed(&procs))
+}
+
+/// Removes the group directory `dir` (gone already counts), trying again
+/// until `deadline` while it is busy: a process still on its way out, or
+/// the memory group lagging the pids group by a moment. `before_each`
+/// runs before every try.
+fn remove_group_dir(dir: &Path, deadline: Instant, before_each: impl Fn()) -> io::Result<()> {
     loop {
-        kill_listed(&procs);
+        before_each();
         match fs::remove_dir(dir) {
-            // Still busy: what was killed is on its way out (or, for the
-            // memory group, lags the pids group by a moment).
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(1));
             }
-            done => return done,
+            Err(e) => return Err(e),
         }
     }
 }

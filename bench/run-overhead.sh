@@ -67,6 +67,15 @@ if [ "$(id -u)" = 0 ]; then
   switch="/usr/bin/setpriv --reuid=200001 --regid=200001 --clear-groups --inh-caps=-all --bounding-set=-all --"
 fi
 
+# The same store served: a copy of the data dir with `paige serve` on it,
+# to which `paige run` hands its executions (cli/run_socket).
+cp -r "$work/data" "$work/served"
+"$PAIGE" --data-dir "$work/served" serve --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -S "$work/served/run.sock" ] && break; sleep 0.05; done
+[ -S "$work/served/run.sock" ] || { cat "$work/serve.log" >&2; echo "paige serve did not open its run socket" >&2; exit 1; }
+
 json=$work/results.json
 hyperfine -N --warmup 30 --runs "$RUNS" --export-json "$json" \
   -n "/bin/true" "/bin/true" \
@@ -76,6 +85,7 @@ hyperfine -N --warmup 30 --runs "$RUNS" --export-json "$json" \
   -n "bwrap (100) /bin/true" "${direct[100]/ \/bin\/true/} $bw -- /bin/true" \
   -n "bwrap (100) + user switch /bin/true" "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true" \
   -n "paige run (100 secrets) -- /bin/true" "$PAIGE run bench-100 -- /bin/true" \
+  -n "paige run via serve (100) -- /bin/true" "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" \
   >/dev/null
 
 python3 - "$json" <<'PY'
@@ -100,4 +110,7 @@ own, own_switched = bwrap - true_, switched - true_
 print(f"bwrap's own cost {own*1e3:.2f} ms ({own_switched*1e3:.2f} ms with paige's user switch); "
       f"goal floor + bwrap + 1 ms = {(floor+own)*1e3+1:.2f} ms ({(floor+own_switched)*1e3+1:.2f} ms); "
       f"paige run is {(paige-floor-own)*1e3:.2f} ms ({(paige-floor-own_switched)*1e3:.2f} ms) over floor + bwrap")
+served = by["paige run via serve (100) -- /bin/true"]
+print(f"handed to paige serve: {served*1e3:.2f} ms, {(served-floor-own)*1e3:.2f} ms "
+      f"({(served-floor-own_switched)*1e3:.2f} ms) over floor + bwrap; {served/paige:.2f}x paige run alone")
 PY

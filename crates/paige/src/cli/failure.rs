@@ -25,6 +25,24 @@ pub enum Class {
 }
 
 impl Class {
+    pub const ALL: [Self; 6] = [
+        Self::Failure,
+        Self::Usage,
+        Self::Auth,
+        Self::NotFound,
+        Self::Conflict,
+        Self::Unavailable,
+    ];
+
+    /// The class whose exit status this is (another process's, such as
+    /// the local server's that ran `paige run`); `Failure` if none.
+    pub fn of_exit_status(status: u8) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|class| class.exit_status() == status)
+            .unwrap_or(Self::Failure)
+    }
+
     pub fn exit_status(self) -> u8 {
         match self {
             Self::Failure => 1,
@@ -105,14 +123,10 @@ mod tests {
 
     #[test]
     fn each_class_has_its_own_status_and_api_statuses_map_to_them() {
-        let all = [
-            Class::Failure,
-            Class::Usage,
-            Class::Auth,
-            Class::NotFound,
-            Class::Conflict,
-            Class::Unavailable,
-        ];
+        let all = Class::ALL;
+        for class in all {
+            assert_eq!(Class::of_exit_status(class.exit_status()), class);
+        }
         let mut statuses: Vec<u8> = all.iter().map(|c| c.exit_status()).collect();
         statuses.dedup();
         assert_eq!(statuses.len(), all.len());

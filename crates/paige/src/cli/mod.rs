@@ -14,6 +14,7 @@ mod log_format;
 mod logs;
 mod push;
 mod remote;
+mod run_socket;
 mod runtime;
 mod serve;
 mod target;
@@ -320,6 +321,16 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         }
         command => command,
     };
+    if let Command::Run(args) = &command
+        && !args.remote
+        && crate::runtime::sandbox::Isolation::of(config.bot_users).sandboxed()
+    {
+        // A running `paige serve` of this data dir runs it faster, with
+        // the store, keys and redactor it holds (see `run_socket`).
+        if let Some(code) = run_socket::client::run(&config, args, &local_actor()).await? {
+            return Ok(code);
+        }
+    }
     if let Command::Run(args) = &command
         && !args.remote
         && config.bot_users != BotUsers::SameAsPaige

@@ -13,7 +13,9 @@ use crate::Paige;
 use crate::error::{Error, Result};
 use crate::model::Actor;
 use crate::runtime::sandbox::Isolation;
-use crate::runtime::{DEFAULT_OUTPUT_LIMIT, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger};
+use crate::runtime::{
+    DEFAULT_OUTPUT_LIMIT, ExecutionRecord, ExecutionRequest, ExecutionStatus, Limits, Stream, Trigger,
+};
 use crate::secrets::guard::{message, to_json};
 
 #[derive(Debug, Subcommand)]
@@ -138,33 +140,149 @@ async fn only_finding(paige: &Paige, slug: &str) -> Result<i64> {
     }
 }
 
-/// Runs one execution with live, redacted output, and returns the exit
-/// code a shell expects: the child's own; 128 + N for signal N; 124 when
-/// the time limit killed it (as `timeout(1)`); 127 when it did not start.
+/// What `paige run` was asked for, checked the same way wherever it runs:
+/// the event (from `--event`) and the limits.
+#[derive(Debug)]
+pub struct RunInputs {
+    pub event: serde_json::Value,
+    pub limits: Limits,
+}
+
+impl RunArgs {
+    /// The event and the limits, or the rule they break.
+    pub fn inputs(&self) -> Result<RunInputs> {
+        let event = match &self.event {
+            Some(path) => {
+                let text = std::fs::read(path)
+                    .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", path.display())))?;
+                serde_json::from_slice(&text).map_err(|e| {
+                    Error::invalid("invalid_event", format!("{} is not valid JSON: {e}", path.display()))
+                })?
+            }
+            None => serde_json::json!({}),
+        };
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
+            return Err(Error::invalid(
+                "invalid_timeout",
+                "--timeout is a number of seconds above 0 and at most 86400",
+            ));
+        }
+        Ok(RunInputs {
+            event,
+            limits: Limits {
+                time: Duration::from_secs_f64(self.timeout),
+                output_bytes: self.max_output,
+            },
+        })
+    }
+}
+
+/// How an execution ended, as much as `paige run` reports of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunEnd {
+    pub id: i64,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Redacted, as recorded.
+    pub error: Option<String>,
+}
+
+impl From<&ExecutionRecord> for RunEnd {
+    fn from(record: &ExecutionRecord) -> Self {
+        Self {
+            id: record.id,
+            status: record.status.as_str().to_owned(),
+            exit_code: record.exit_code,
+            signal: record.signal,
+            error: record.error.clone(),
+        }
+    }
+}
+
+impl RunEnd {
+    /// Says on stderr how an unsuccessful execution ended, and returns the
+    /// exit code a shell expects: 0 on success; 128 + N when this process
+    /// got signal N (and stopped the execution); 124 when the time limit
+    /// killed it (as `timeout(1)`); the child's own; 128 + N for signal N;
+    /// 127 when it did not start.
+    pub fn report(&self, interrupted: i32) -> ExitCode {
+        let status = ExecutionStatus::parse(&self.status);
+        if status != Some(ExecutionStatus::Succeeded) {
+            eprintln!(
+                "paige: execution {} {}: {}",
+                self.id,
+                self.status,
+                self.error.as_deref().unwrap_or("")
+            );
+        }
+        let code = match (status, self.exit_code, self.signal) {
+            (Some(ExecutionStatus::Succeeded), _, _) => 0,
+            _ if interrupted != 0 => 128 + interrupted,
+            (Some(ExecutionStatus::TimedOut), _, _) => 124,
+            (_, Some(code), _) => code,
+            (_, None, Some(signal)) => 128 + signal,
+            _ => 127,
+        };
+        ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+    }
+}
+
+/// Writes a piece of the bot's redacted output where `paige run` shows it:
+/// stdout to stdout, stderr and the runtime's notes (`paige: `…) to stderr.
+/// A closed terminal must not stop the execution: errors are ignored.
+pub fn print_live(stream: Stream, bytes: &[u8]) {
+    match stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes).and_then(|()| out.flush());
+        }
+        Stream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(bytes).and_then(|()| err.flush());
+        }
+        Stream::System => {
+            let mut err = std::io::stderr().lock();
+            let _ = err
+                .write_all(b"paige: ")
+                .and_then(|()| err.write_all(bytes))
+                .and_then(|()| err.flush());
+        }
+    }
+}
+
+/// Stops the execution on a terminal's Ctrl-C, SIGTERM or SIGHUP: the bot
+/// has its own process group, so the signal reaches only us, and we must
+/// not die and leave it running. `cancel` is notified; `received` holds
+/// the signal's number (0 until then).
+pub struct Interrupts {
+    pub cancel: Arc<tokio::sync::Notify>,
+    pub received: Arc<AtomicI32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Interrupts {
+    pub fn listen() -> Self {
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        let received = Arc::new(AtomicI32::new(0));
+        let task = tokio::spawn(forward_signals(Arc::clone(&cancel), Arc::clone(&received)));
+        Self { cancel, received, task }
+    }
+
+    /// The signal that stopped the execution, if one did; stops listening.
+    pub fn finish(self) -> i32 {
+        self.task.abort();
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs one execution on this machine's store with live, redacted output,
+/// and returns the exit code a shell expects ([`RunEnd::report`]).
 pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
     // Diagnostics on stderr only when asked for, as `paige serve` does.
     super::log_format::init(None)?;
-    let event = match &args.event {
-        Some(path) => {
-            let text = std::fs::read(path)
-                .map_err(|e| Error::invalid("unreadable_file", format!("{}: {e}", path.display())))?;
-            serde_json::from_slice(&text)
-                .map_err(|e| Error::invalid("invalid_event", format!("{} is not valid JSON: {e}", path.display())))?
-        }
-        None => serde_json::json!({}),
-    };
-    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
-        return Err(Error::invalid(
-            "invalid_timeout",
-            "--timeout is a number of seconds above 0 and at most 86400",
-        ));
-    }
-    // The bot has its own process group, so a terminal's Ctrl-C reaches only
-    // us: stop the execution (killing its group) instead of dying and
-    // leaving it running. The same for SIGTERM and SIGHUP.
-    let cancel = Arc::new(tokio::sync::Notify::new());
-    let received = Arc::new(AtomicI32::new(0));
-    let signals = tokio::spawn(forward_signals(Arc::clone(&cancel), Arc::clone(&received)));
+    let RunInputs { event, limits } = args.inputs()?;
+    let interrupts = Interrupts::listen();
     // Without the sandbox (whose PID namespace takes every process of the
     // bot with it), a process that leaves the bot's group (setsid, Node's
     // `detached: true`) escapes the group kill; as the subreaper, paige
@@ -184,59 +302,19 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
         event,
         trigger: Trigger::Manual,
         actor: actor.clone(),
-        limits: Limits {
-            time: Duration::from_secs_f64(args.timeout),
-            output_bytes: args.max_output,
-        },
-        cancel: Some(Arc::clone(&cancel)),
+        limits,
+        cancel: Some(Arc::clone(&interrupts.cancel)),
     };
-    let mut live = |stream: Stream, bytes: &[u8]| {
-        // A closed terminal must not stop the execution: errors are ignored.
-        match stream {
-            Stream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(bytes).and_then(|()| out.flush());
-            }
-            Stream::Stderr => {
-                let mut err = std::io::stderr().lock();
-                let _ = err.write_all(bytes).and_then(|()| err.flush());
-            }
-            Stream::System => {
-                let mut err = std::io::stderr().lock();
-                let _ = err
-                    .write_all(b"paige: ")
-                    .and_then(|()| err.write_all(bytes))
-                    .and_then(|()| err.flush());
-            }
-        }
-    };
+    let mut live = print_live;
     let record = paige.execute(&args.slug, request, Some(&mut live)).await;
-    signals.abort();
+    let interrupted = interrupts.finish();
     if subreaper {
         let killed = kill_adopted_orphans();
         if killed > 0 {
             eprintln!("paige: killed {killed} process(es) the bot left running outside its process group");
         }
     }
-    let record = record?;
-    if record.status != ExecutionStatus::Succeeded {
-        eprintln!(
-            "paige: execution {} {}: {}",
-            record.id,
-            record.status,
-            record.error.as_deref().unwrap_or("")
-        );
-    }
-    let interrupted = received.load(Ordering::SeqCst);
-    let code = match (record.status, record.exit_code, record.signal) {
-        (ExecutionStatus::Succeeded, _, _) => 0,
-        _ if interrupted != 0 => 128 + interrupted,
-        (ExecutionStatus::TimedOut, _, _) => 124,
-        (_, Some(code), _) => code,
-        (_, None, Some(signal)) => 128 + signal,
-        _ => 127,
-    };
-    Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
+    Ok(RunEnd::from(&record?).report(interrupted))
 }
 
 /// Waits for SIGINT, SIGTERM or SIGHUP; records which and cancels.

@@ -8,6 +8,7 @@ use clap::Args;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+use super::run_socket::serve::RunSocket;
 use crate::Paige;
 use crate::auth::setup::SetupCode;
 use crate::config::{self, Retention};
@@ -183,7 +184,21 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
         metrics_token,
         ..ServeOptions::default()
     };
-    let served = http::serve(listener, paige.clone(), options, shutdown_signal()).await;
+    let run_socket = RunSocket::bind(paige);
+    if let Some(socket) = &run_socket {
+        println!(
+            "  Runs: `paige run` on this data dir is handed to this server ({}).",
+            socket.path().display()
+        );
+    }
+    let shutdown = async move {
+        shutdown_signal().await;
+        // While the store is open: the runs it holds are stopped and recorded.
+        if let Some(socket) = run_socket {
+            socket.close().await;
+        }
+    };
+    let served = http::serve(listener, paige.clone(), options, shutdown).await;
     if let Some(server) = metrics_server {
         server.abort();
     }

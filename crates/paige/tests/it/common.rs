@@ -687,14 +687,15 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Every file below `dir`, with its bytes.
+/// Every file below `dir`, with its bytes (a socket, such as a running
+/// server's `run.sock`, has none and is left out).
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
             files.extend(all_files(&path));
-        } else {
+        } else if path.is_file() {
             let bytes = std::fs::read(&path).unwrap();
             files.push((path, bytes));
         }

@@ -5,6 +5,7 @@
 mod code;
 mod guard;
 mod guard_fix;
+mod handoff;
 mod isolation;
 mod jail;
 mod leak;

@@ -1,0 +1,127 @@
+//! The client's side: `paige run` hands its execution to the data dir's
+//! `paige serve` when one answers and agrees (see the module above).
+
+use std::process::ExitCode;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+
+use super::{
+    ACCEPTED, DECLINED, END, FAILED, Failure, Request, STDERR, STDOUT, SYSTEM, fingerprint, read_frame, socket_path,
+};
+use crate::cli::failure::{Class, CliError, CliResult};
+use crate::cli::runtime::{Interrupts, RunArgs, RunEnd, RunInputs, print_live};
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::Actor;
+use crate::runtime::Stream;
+
+/// Runs `args` through the local server: `Ok(None)` when there is none,
+/// or it declines, and this process must run the execution itself.
+pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Option<ExitCode>> {
+    // Diagnostics on stderr only when asked for, as a local run's.
+    crate::cli::log_format::init(None)?;
+    let Ok(mut stream) = UnixStream::connect(socket_path(&config.data_dir)).await else {
+        return Ok(None);
+    };
+    let RunInputs { event, limits } = args.inputs()?;
+    let (command, workdir) = if args.command.is_empty() {
+        (None, None)
+    } else {
+        // A local run works where it is started.
+        (Some(args.command.clone()), std::env::current_dir().ok())
+    };
+    let request = Request {
+        fingerprint: fingerprint(config),
+        slug: args.slug.clone(),
+        actor: actor.name.clone(),
+        command,
+        workdir,
+        event,
+        time_limit_ms: u64::try_from(limits.time.as_millis()).unwrap_or(u64::MAX),
+        max_output: limits.output_bytes,
+    };
+    let mut line = serde_json::to_vec(&request).map_err(|e| Error::internal(format!("cannot encode the run: {e}")))?;
+    line.push(b'\n');
+    if stream.write_all(&line).await.is_err() {
+        return Ok(None);
+    }
+    let interrupts = Interrupts::listen();
+    let (mut read, mut write) = stream.into_split();
+    let mut started = false;
+    let mut signalled = false;
+    let end = loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut read) => frame,
+            () = interrupts.cancel.notified(), if !signalled => {
+                signalled = true;
+                let number = interrupts.received.load(std::sync::atomic::Ordering::SeqCst);
+                // The server stops the execution; its end still follows.
+                let _ = write.write_all(&[u8::try_from(number).unwrap_or(15)]).await;
+                continue;
+            }
+        };
+        let (kind, payload) = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) if !started => {
+                tracing::debug!(target: "paige::cli::run", "the local server closed the run socket; running here");
+                return Ok(not_here(interrupts));
+            }
+            Ok(None) | Err(_) => {
+                interrupts.finish();
+                return Err(CliError::new(
+                    Class::Failure,
+                    "the local paige serve stopped during the execution (see `paige executions list`)",
+                ));
+            }
+        };
+        match kind {
+            DECLINED if !started => {
+                tracing::debug!(
+                    target: "paige::cli::run",
+                    reason = %String::from_utf8_lossy(&payload),
+                    "the local server declined the run; running here"
+                );
+                return Ok(not_here(interrupts));
+            }
+            ACCEPTED if !started => {
+                started = true;
+                tracing::debug!(target: "paige::cli::run", "the local paige serve runs this execution");
+            }
+            STDOUT | STDERR | SYSTEM if started => {
+                let stream = match kind {
+                    STDOUT => Stream::Stdout,
+                    STDERR => Stream::Stderr,
+                    _ => Stream::System,
+                };
+                print_live(stream, &payload);
+            }
+            END if started => break serde_json::from_slice::<RunEnd>(&payload),
+            FAILED if started => {
+                interrupts.finish();
+                let failure: Failure = serde_json::from_slice(&payload)
+                    .map_err(|e| Error::internal(format!("the local server's answer is unreadable: {e}")))?;
+                return Err(CliError::new(
+                    Class::of_exit_status(failure.exit_status),
+                    failure.message,
+                ));
+            }
+            other => {
+                interrupts.finish();
+                return Err(Error::internal(format!("the local server sent an unexpected frame ({other})")).into());
+            }
+        }
+    };
+    let interrupted = interrupts.finish();
+    let end = end.map_err(|e| Error::internal(format!("the local server's answer is unreadable: {e}")))?;
+    Ok(Some(end.report(interrupted)))
+}
+
+/// `None`: this process runs the execution; unless a signal came while
+/// the server was asked, which stops `paige run` before anything ran.
+fn not_here(interrupts: Interrupts) -> Option<ExitCode> {
+    match interrupts.finish() {
+        0 => None,
+        signal => Some(ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))),
+    }
+}

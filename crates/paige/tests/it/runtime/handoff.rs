@@ -1,0 +1,289 @@
+//! `paige run` handed to the `paige serve` of its data dir (`cli/run_socket`):
+//! the same output, exit code, masking and record as a run of its own;
+//! stopped by Ctrl-C, by its client's death and by the server's shutdown;
+//! not handed to a server that runs bots differently; and the socket
+//! serves no other user.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use paige::model::Page;
+use paige::runtime::{ExecutionRecord, ExecutionStatus};
+
+use crate::common::{Env, ServeProcess, both_backends, cli_actor, contains, fixtures, stderr, stdout};
+
+const TOKEN: &str = "tok-handoff-5b1f0c2e9d7a";
+/// What `paige run` logs (`PAIGE_LOG=paige::cli::run=debug`) when the server took the run.
+const HANDED: &str = "the local paige serve runs this execution";
+const DEBUG: &[(&str, &str)] = &[("PAIGE_LOG", "paige::cli::run=debug")];
+
+/// A server on `env`, once it has said it takes `paige run`.
+fn serve(env: &Env, vars: &[(&str, &str)], banner: &str) -> ServeProcess {
+    let server = env.serve("serve.log", vars);
+    server.wait_for_stdout(banner);
+    server
+}
+
+/// The project's executions, newest first.
+async fn executions(env: &Env, slug: &str) -> Vec<ExecutionRecord> {
+    let page = Page {
+        before_id: None,
+        limit: 50,
+    };
+    env.paige.list_executions(slug, page).await.unwrap()
+}
+
+/// The newest execution once it has ended (the server records the end
+/// after its client may have gone).
+async fn ended(env: &Env, slug: &str) -> ExecutionRecord {
+    let started = Instant::now();
+    loop {
+        let newest = executions(env, slug).await.remove(0);
+        if newest.status != ExecutionStatus::Running {
+            return newest;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "execution {} never ended",
+            newest.id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+both_backends!(a_local_server_runs_paige_run_with_the_same_result);
+
+async fn a_local_server_runs_paige_run_with_the_same_result(env: Env) {
+    env.project("bot").await;
+    env.set("bot", "API_TOKEN", TOKEN).await;
+    // The value plain and in base64, the working directory, an exit code.
+    let script = r#"echo "$API_TOKEN"; printf %s "$API_TOKEN" | base64 >&2; pwd; exit 3"#;
+    let runs: [&[&str]; 3] = [
+        &["run", "bot", "--", "sh", "-c", script],
+        &["run", "nope", "--", "true"],
+        &["run", "bot", "--timeout", "0.3", "--", "sleep", "5"],
+    ];
+    let alone: Vec<Output> = runs.iter().map(|args| env.cli_with_env(args, b"", DEBUG)).collect();
+    let mut server = serve(&env, &[], "Runs: `paige run` on this data dir is handed to this server");
+    let socket = env.data_dir().join("run.sock");
+    assert!(socket.exists());
+    let served: Vec<Output> = runs.iter().map(|args| env.cli_with_env(args, b"", DEBUG)).collect();
+
+    for out in &alone {
+        assert!(!stderr(out).contains(HANDED), "{}", stderr(out));
+    }
+    for out in &served {
+        assert!(stderr(out).contains(HANDED), "{}", stderr(out));
+    }
+    let workdir = fixtures().canonicalize().unwrap();
+    for out in [&alone[0], &served[0]] {
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(out));
+        assert_eq!(stdout(out), format!("[REDACTED:API_TOKEN]\n{}\n", workdir.display()));
+        assert!(stderr(out).contains("[REDACTED:API_TOKEN]"), "{}", stderr(out));
+        assert!(
+            stderr(out).contains("failed: the bot exited with code 3"),
+            "{}",
+            stderr(out)
+        );
+    }
+    for out in [&alone[1], &served[1]] {
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(out));
+        assert!(
+            stderr(out).ends_with("error: project nope not found\n"),
+            "{}",
+            stderr(out)
+        );
+    }
+    for out in [&alone[2], &served[2]] {
+        assert_eq!(out.status.code(), Some(124), "{}", stderr(out));
+        assert!(stderr(out).contains("timed_out"), "{}", stderr(out));
+    }
+    // Recorded alike: two of each, newest first.
+    let records = executions(&env, "bot").await;
+    assert_eq!(records.len(), 4);
+    let (served_records, alone_records) = records.split_at(2);
+    for (a, b) in alone_records.iter().zip(served_records) {
+        for record in [a, b] {
+            assert_eq!(record.trigger, "manual");
+            assert_eq!(record.actor, cli_actor());
+            assert_eq!(record.secret_names, ["API_TOKEN"]);
+        }
+        assert_eq!((a.status, a.exit_code, &a.command), (b.status, b.exit_code, &b.command));
+    }
+    assert_eq!(served_records[1].command, ["sh", "-c", script]);
+    assert_eq!(served_records[1].exit_code, Some(3));
+    assert_eq!(served_records[0].status, ExecutionStatus::TimedOut);
+
+    // Stopped, the server takes its socket along, and runs are their own again.
+    server.terminate();
+    server.child.wait().unwrap();
+    assert!(!socket.exists(), "the run socket outlived its server");
+    let after = env.cli_with_env(runs[0], b"", DEBUG);
+    assert_eq!(after.status.code(), Some(3));
+    assert!(!stderr(&after).contains(HANDED));
+
+    // Never the value: not in any output, nor in the server's log.
+    let log = std::fs::read(&server.log).unwrap();
+    for (what, bytes) in alone
+        .iter()
+        .chain(&served)
+        .flat_map(|out| [("stdout", &out.stdout), ("stderr", &out.stderr)])
+        .chain([("server log", &log)])
+    {
+        assert!(!contains(bytes, TOKEN.as_bytes()), "the value is in a {what}");
+    }
+}
+
+/// What the server says to a client of `uid` (0: root) that sends a
+/// request without a fingerprint: its bytes until it closes (a reset
+/// counts as closing).
+fn answer_as(socket: &Path, uid: u32) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let socket = socket.to_owned();
+    std::thread::spawn(move || {
+        if uid != 0 {
+            // This thread only: the raw system call, not glibc's
+            // process-wide setuid. The thread ends with the test's client.
+            let uid = rustix::process::Uid::from_raw(uid);
+            rustix::thread::set_thread_res_uid(uid, uid, uid).unwrap();
+        }
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = stream.write_all(b"{\"slug\":\"bot\"}\n");
+        let mut got = Vec::new();
+        if let Err(e) = stream.read_to_end(&mut got) {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        }
+        got
+    })
+    .join()
+    .unwrap()
+}
+
+/// `paige run -- node -e <ticking script>` with its output piped, once
+/// the bot has printed its first tick; and the script's marker.
+fn ticking_run(env: &Env, slug: &str) -> (std::process::Child, String) {
+    let marker = super::unique();
+    let script = format!("/* {marker} */ console.log('tick'); setInterval(() => console.log('tick'), 50)");
+    let mut child = env
+        .command(&["run", slug, "--timeout", "60", "--", "node", "-e", &script])
+        .envs(DEBUG.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "tick\n");
+    assert!(
+        !super::host_processes_with(&marker).is_empty(),
+        "the bot is not running"
+    );
+    // Keep reading, so the bot never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, marker)
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut text).unwrap();
+    text
+}
+
+#[tokio::test]
+async fn a_handed_off_run_stops_on_ctrl_c_with_its_client_and_with_the_server() {
+    let env = Env::sqlite().await;
+    env.project("endless").await;
+    let mut server = serve(&env, &[], "Runs: `paige run`");
+
+    // Ctrl-C: SIGINT to `paige run`, which asks the server to stop.
+    let (mut child, marker) = ticking_run(&env, "endless");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let err = stderr_of(&mut child);
+    assert!(
+        err.contains(HANDED) && err.contains("the execution was cancelled"),
+        "{err}"
+    );
+    assert!(
+        super::all_gone(&marker, Duration::from_secs(5)).is_empty(),
+        "the bot survived Ctrl-C"
+    );
+    let record = ended(&env, "endless").await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert!(record.error.unwrap().contains("cancelled"));
+
+    // `kill -9` of `paige run`: its connection closes, and its bot goes with it.
+    let (mut child, marker) = ticking_run(&env, "endless");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        super::all_gone(&marker, Duration::from_secs(5)).is_empty(),
+        "the bot outlived its client"
+    );
+    let record = ended(&env, "endless").await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert!(record.error.unwrap().contains("cancelled"));
+
+    // The server's shutdown stops the runs it holds and records them.
+    let (mut child, marker) = ticking_run(&env, "endless");
+    server.terminate();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let err = stderr_of(&mut child);
+    assert!(err.contains("the execution was cancelled"), "{err}");
+    assert!(
+        super::all_gone(&marker, Duration::from_secs(5)).is_empty(),
+        "the bot outlived the server"
+    );
+    let stopping = Instant::now();
+    while server.still_running() {
+        assert!(stopping.elapsed() < Duration::from_secs(10), "paige serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let record = ended(&env, "endless").await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert!(!env.data_dir().join("run.sock").exists());
+}
+
+#[tokio::test]
+async fn only_a_server_that_runs_bots_alike_and_only_for_its_own_user() {
+    let env = Env::sqlite().await;
+    env.project("bot").await;
+    // Other limits than `paige run`'s own: it runs the execution itself.
+    let server = serve(&env, &[("PAIGE_BOT_MEMORY_MIB", "300")], "Runs: `paige run`");
+    let out = env.cli_with_env(&["run", "bot", "--", "true"], b"", DEBUG);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the local server declined the run"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(HANDED));
+    assert_eq!(executions(&env, "bot").await.len(), 1);
+
+    // A client of another uid is cut off before it is answered, even with
+    // the data dir and the socket opened to it; root is answered (here
+    // with a decline: no fingerprint).
+    use std::os::unix::fs::PermissionsExt;
+    let socket = env.data_dir().join("run.sock");
+    for dir in env
+        .data_dir()
+        .ancestors()
+        .take_while(|dir| *dir != std::env::temp_dir())
+    {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(answer_as(&socket, 0).starts_with(b"\0"), "root got no decline");
+    // Closed unread: an end (or a reset) with nothing said.
+    assert_eq!(answer_as(&socket, 65534), b"", "another user was answered");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("refused a client of another user"), "{log}");
+    assert_eq!(executions(&env, "bot").await.len(), 1);
+}

@@ -30,6 +30,16 @@ pub fn harden_process() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Marks every descriptor from 3 up close-on-exec. Paige opens its own
+/// close-on-exec, so these are the ones whatever started it left open
+/// (a shell's, a supervisor's): no child needs them, and no bot may get
+/// them. Done first thing, while paige is one thread; without it, each
+/// sandbox would close them in a shell in front of the bot (see
+/// `runtime::bwrap::inherited_fds`), two more `exec`s per execution.
+pub fn close_inherited_on_exec() {
+    close_fds::set_fds_cloexec(3, &[]);
+}
+
 #[cfg(test)]
 mod tests {
     use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit};

@@ -507,7 +507,7 @@ async fn an_inherited_descriptor_does_not_reach_the_bot() {
     let out = std::process::Command::new("/bin/bash")
         .args([
             "-c",
-            "exec \"$0\" run alpha -- /bin/sh -c 'cat <&7; ls /proc/self/fd | tr \"\\n\" \" \"' 7<\"$1\" 12<\"$1\"",
+            "exec \"$0\" run alpha -- /bin/sh -c 'cat <&7; ls /proc/self/fd | tr \"\\n\" \" \"; tr \"\\0\" \" \" </proc/1/cmdline >&2' 7<\"$1\" 12<\"$1\"",
             env!("CARGO_BIN_EXE_paige"),
             private.to_str().unwrap(),
         ])
@@ -522,6 +522,10 @@ async fn an_inherited_descriptor_does_not_reach_the_bot() {
     );
     // stdin, stdout, stderr, and the directory ls reads.
     assert_eq!(out_text, "0 1 2 3 ", "{err_text}");
+    // Made close-on-exec when paige started: bwrap (the sandbox's pid 1,
+    // whose command line the bot sees) runs no shell to close them.
+    assert!(err_text.contains("/usr/bin/bwrap "), "{err_text}");
+    assert!(!err_text.contains("<&-"), "descriptors closed in a shell: {err_text}");
 }
 
 #[tokio::test]

@@ -16,6 +16,11 @@ use crate::error::Error;
 use crate::model::Actor;
 use crate::runtime::Stream;
 
+/// How long the server may take to take or decline a run: it answers as
+/// soon as it has read the request, so only a stopped or stuck server
+/// takes this long.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `args` through the local server: `Ok(None)` when there is none,
 /// or it declines, and this process must run the execution itself.
 pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Option<ExitCode>> {
@@ -50,9 +55,24 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
     let (mut read, mut write) = stream.into_split();
     let mut started = false;
     let mut signalled = false;
+    let answer_by = tokio::time::Instant::now() + ANSWER_TIMEOUT;
     let end = loop {
         let frame = tokio::select! {
             frame = read_frame(&mut read) => frame,
+            () = tokio::time::sleep_until(answer_by), if !started => {
+                interrupts.finish();
+                // Closed now: should the server wake up, its ACCEPTED fails
+                // to reach us and it runs nothing.
+                return Err(CliError::new(
+                    Class::Unavailable,
+                    format!(
+                        "the paige serve of this data dir did not answer `paige run` within {} s ({}): \
+                         is it stopped or stuck?",
+                        ANSWER_TIMEOUT.as_secs(),
+                        socket_path(&config.data_dir).display()
+                    ),
+                ));
+            }
             () = interrupts.cancel.notified(), if !signalled => {
                 signalled = true;
                 let number = interrupts.received.load(std::sync::atomic::Ordering::SeqCst);

@@ -287,3 +287,33 @@ async fn only_a_server_that_runs_bots_alike_and_only_for_its_own_user() {
     assert!(log.contains("refused a client of another user"), "{log}");
     assert_eq!(executions(&env, "bot").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_stopped_server_fails_the_run_after_ten_seconds_and_runs_nothing() {
+    let env = Env::sqlite().await;
+    env.project("bot").await;
+    let server = serve(&env, &[], "Runs: `paige run`");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(server.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let started = Instant::now();
+    let out = env.cli(&["run", "bot", "--", "true"], b"");
+    let waited = started.elapsed();
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not answer `paige run` within 10 s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    // Woken up, the server finds its client gone: no execution at all.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(executions(&env, "bot").await.is_empty());
+    // And it serves the next run as before.
+    let out = env.cli_with_env(&["run", "bot", "--", "true"], b"", DEBUG);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(HANDED), "{}", stderr(&out));
+}

@@ -145,6 +145,7 @@ async fn serve_one(paige: Paige, stream: UnixStream, fingerprint: Arc<str>, mut 
         return;
     }
     let cancel = Arc::new(tokio::sync::Notify::new());
+    let shutting_down = stopped.clone();
     // A signal byte from the client, the client gone, or the server
     // shutting down stops the run.
     let watcher = {
@@ -158,6 +159,8 @@ async fn serve_one(paige: Paige, stream: UnixStream, fingerprint: Arc<str>, mut 
             cancel.notify_one();
         })
     };
+    // Unbounded, as the API's stream: the bot's output is bounded by the
+    // execution's output limit, and a slow terminal must not slow it down.
     let (frames, mut to_send) = mpsc::unbounded_channel::<(u8, Vec<u8>)>();
     let writer = tokio::spawn(async move {
         while let Some((kind, payload)) = to_send.recv().await {
@@ -222,7 +225,7 @@ async fn serve_one(paige: Paige, stream: UnixStream, fingerprint: Arc<str>, mut 
         let _ = frames.send((kind, payload));
     }
     drop((live, frames));
-    let _ = writer.await;
+    deliver(writer, shutting_down).await;
     watcher.abort();
     // The run's own phases around the execution's (`runtime::timing`).
     tracing::debug!(
@@ -232,6 +235,24 @@ async fn serve_one(paige: Paige, stream: UnixStream, fingerprint: Arc<str>, mut 
         answered_us = accepted.elapsed().as_micros(),
         "run socket"
     );
+}
+
+/// How long a client that does not read may hold up the server's shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits until `writer` has passed everything on to the client, however
+/// long a client that reads takes; but once the server is shutting down,
+/// no longer than [`SHUTDOWN_GRACE`]: a client that stopped reading must
+/// not keep the server up.
+async fn deliver(mut writer: JoinHandle<()>, mut shutting_down: watch::Receiver<bool>) {
+    let grace_over = async {
+        let _ = shutting_down.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = &mut writer => {}
+        () = grace_over => writer.abort(),
+    }
 }
 
 /// The request line, or why it is not one.

@@ -36,18 +36,19 @@ async fn executions(env: &Env, slug: &str) -> Vec<ExecutionRecord> {
 }
 
 /// The newest execution once it has ended (the server records the end
-/// after its client may have gone).
+/// after its client may have gone), waiting for it to be recorded at all.
 async fn ended(env: &Env, slug: &str) -> ExecutionRecord {
     let started = Instant::now();
     loop {
-        let newest = executions(env, slug).await.remove(0);
-        if newest.status != ExecutionStatus::Running {
-            return newest;
+        let newest = executions(env, slug).await.into_iter().next();
+        if let Some(newest) = &newest
+            && newest.status != ExecutionStatus::Running
+        {
+            return newest.clone();
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
-            "execution {} never ended",
-            newest.id
+            "the execution never ended: {newest:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -316,4 +317,44 @@ async fn a_stopped_server_fails_the_run_after_ten_seconds_and_runs_nothing() {
     let out = env.cli_with_env(&["run", "bot", "--", "true"], b"", DEBUG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains(HANDED), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_keep_the_server_up() {
+    let env = Env::sqlite().await;
+    env.project("loud").await;
+    let mut server = serve(&env, &[], "Runs: `paige run`");
+    // Its stdout never read: once the pipe and the socket are full, the
+    // client stops reading what the server sends.
+    let mut client = env
+        .command(&[
+            "run",
+            "loud",
+            "--max-output",
+            "4000000",
+            "--",
+            "head",
+            "-c",
+            "3000000",
+            "/dev/zero",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let record = ended(&env, "loud").await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(record.output_bytes, 3_000_000);
+    server.terminate();
+    let stopping = Instant::now();
+    while server.still_running() {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "paige serve waits for a client that does not read"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.kill().unwrap();
+    client.wait().unwrap();
 }

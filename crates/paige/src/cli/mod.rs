@@ -323,18 +323,14 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
     };
     if let Command::Run(args) = &command
         && !args.remote
-        && crate::runtime::sandbox::Isolation::of(config.bot_users).sandboxed()
+        && config.bot_users != BotUsers::SameAsPaige
     {
-        // A running `paige serve` of this data dir runs it faster, with
-        // the store, keys and redactor it holds (see `run_socket`).
+        // In the sandbox, a running `paige serve` of this data dir runs it
+        // faster, with the store, keys and redactor it holds (see
+        // `run_socket`).
         if let Some(code) = run_socket::client::run(&config, args, &local_actor()).await? {
             return Ok(code);
         }
-    }
-    if let Command::Run(args) = &command
-        && !args.remote
-        && config.bot_users != BotUsers::SameAsPaige
-    {
         // Its limits are found while the store opens (see `prepare_limits`).
         crate::runtime::jail::prepare_limits();
     }

@@ -141,15 +141,19 @@ async fn only_finding(paige: &Paige, slug: &str) -> Result<i64> {
 }
 
 /// What `paige run` was asked for, checked the same way wherever it runs:
-/// the event (from `--event`) and the limits.
+/// the command and its working directory, the event (from `--event`) and
+/// the limits.
 #[derive(Debug)]
 pub struct RunInputs {
+    /// `None`: the project's entry point, in its code tree.
+    pub command: Option<Vec<String>>,
+    pub workdir: Option<std::path::PathBuf>,
     pub event: serde_json::Value,
     pub limits: Limits,
 }
 
 impl RunArgs {
-    /// The event and the limits, or the rule they break.
+    /// The command, event and limits, or the rule they break.
     pub fn inputs(&self) -> Result<RunInputs> {
         let event = match &self.event {
             Some(path) => {
@@ -167,7 +171,15 @@ impl RunArgs {
                 "--timeout is a number of seconds above 0 and at most 86400",
             ));
         }
+        let (command, workdir) = if self.command.is_empty() {
+            (None, None)
+        } else {
+            // A local run works where it is started.
+            (Some(self.command.clone()), std::env::current_dir().ok())
+        };
         Ok(RunInputs {
+            command,
+            workdir,
             event,
             limits: Limits {
                 time: Duration::from_secs_f64(self.timeout),
@@ -281,7 +293,12 @@ impl Interrupts {
 pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode> {
     // Diagnostics on stderr only when asked for, as `paige serve` does.
     super::log_format::init(None)?;
-    let RunInputs { event, limits } = args.inputs()?;
+    let RunInputs {
+        command,
+        workdir,
+        event,
+        limits,
+    } = args.inputs()?;
     let interrupts = Interrupts::listen();
     // Without the sandbox (whose PID namespace takes every process of the
     // bot with it), a process that leaves the bot's group (setsid, Node's
@@ -290,12 +307,6 @@ pub async fn run(paige: &Paige, args: RunArgs, actor: &Actor) -> Result<ExitCode
     // Best effort: without it only the escape hatch stays open.
     let subreaper = !Isolation::of(paige.config().bot_users).sandboxed()
         && rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
-    let (command, workdir) = if args.command.is_empty() {
-        (None, None)
-    } else {
-        // A local run works where it is started.
-        (Some(args.command), std::env::current_dir().ok())
-    };
     let request = ExecutionRequest {
         command,
         workdir,

@@ -21,6 +21,13 @@ use crate::runtime::Stream;
 /// takes this long.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How a handed-off run came out, before `paige run` reports it.
+enum Answer {
+    /// No server took it: this process runs the execution itself.
+    NotHere,
+    Ended(RunEnd),
+}
+
 /// Runs `args` through the local server: `Ok(None)` when there is none,
 /// or it declines, and this process must run the execution itself.
 pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Option<ExitCode>> {
@@ -29,13 +36,12 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
     let Ok(mut stream) = UnixStream::connect(socket_path(&config.data_dir)).await else {
         return Ok(None);
     };
-    let RunInputs { event, limits } = args.inputs()?;
-    let (command, workdir) = if args.command.is_empty() {
-        (None, None)
-    } else {
-        // A local run works where it is started.
-        (Some(args.command.clone()), std::env::current_dir().ok())
-    };
+    let RunInputs {
+        command,
+        workdir,
+        event,
+        limits,
+    } = args.inputs()?;
     let request = Request {
         fingerprint: fingerprint(config),
         slug: args.slug.clone(),
@@ -52,17 +58,30 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
         return Ok(None);
     }
     let interrupts = Interrupts::listen();
+    let answer = follow(stream, &interrupts, config).await;
+    let interrupted = interrupts.finish();
+    match answer? {
+        Answer::Ended(end) => Ok(Some(end.report(interrupted))),
+        // A signal while the server was asked stops `paige run` before anything ran.
+        Answer::NotHere if interrupted != 0 => Ok(Some(ExitCode::from(u8::try_from(128 + interrupted).unwrap_or(1)))),
+        Answer::NotHere => Ok(None),
+    }
+}
+
+/// Follows the server's answer to a sent request: its decline, or the
+/// execution's output (printed as it comes) and end. A signal from
+/// `interrupts` is passed on, once.
+async fn follow(stream: UnixStream, interrupts: &Interrupts, config: &Config) -> CliResult<Answer> {
     let (mut read, mut write) = stream.into_split();
     let mut started = false;
     let mut signalled = false;
     let answer_by = tokio::time::Instant::now() + ANSWER_TIMEOUT;
-    let end = loop {
+    loop {
         let frame = tokio::select! {
             frame = read_frame(&mut read) => frame,
             () = tokio::time::sleep_until(answer_by), if !started => {
-                interrupts.finish();
-                // Closed now: should the server wake up, its ACCEPTED fails
-                // to reach us and it runs nothing.
+                // Closed on return: should the server wake up, its ACCEPTED
+                // fails to reach us and it runs nothing.
                 return Err(CliError::new(
                     Class::Unavailable,
                     format!(
@@ -85,10 +104,9 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
             Ok(Some(frame)) => frame,
             Ok(None) | Err(_) if !started => {
                 tracing::debug!(target: "paige::cli::run", "the local server closed the run socket; running here");
-                return Ok(not_here(interrupts));
+                return Ok(Answer::NotHere);
             }
             Ok(None) | Err(_) => {
-                interrupts.finish();
                 return Err(CliError::new(
                     Class::Failure,
                     "the local paige serve stopped during the execution (see `paige executions list`)",
@@ -102,7 +120,7 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
                     reason = %String::from_utf8_lossy(&payload),
                     "the local server declined the run; running here"
                 );
-                return Ok(not_here(interrupts));
+                return Ok(Answer::NotHere);
             }
             ACCEPTED if !started => {
                 started = true;
@@ -116,32 +134,22 @@ pub async fn run(config: &Config, args: &RunArgs, actor: &Actor) -> CliResult<Op
                 };
                 print_live(stream, &payload);
             }
-            END if started => break serde_json::from_slice::<RunEnd>(&payload),
+            END if started => return Ok(Answer::Ended(parse_answer(serde_json::from_slice(&payload))?)),
             FAILED if started => {
-                interrupts.finish();
-                let failure: Failure = serde_json::from_slice(&payload)
-                    .map_err(|e| Error::internal(format!("the local server's answer is unreadable: {e}")))?;
+                let failure: Failure = parse_answer(serde_json::from_slice(&payload))?;
                 return Err(CliError::new(
                     Class::of_exit_status(failure.exit_status),
                     failure.message,
                 ));
             }
             other => {
-                interrupts.finish();
                 return Err(Error::internal(format!("the local server sent an unexpected frame ({other})")).into());
             }
         }
-    };
-    let interrupted = interrupts.finish();
-    let end = end.map_err(|e| Error::internal(format!("the local server's answer is unreadable: {e}")))?;
-    Ok(Some(end.report(interrupted)))
+    }
 }
 
-/// `None`: this process runs the execution; unless a signal came while
-/// the server was asked, which stops `paige run` before anything ran.
-fn not_here(interrupts: Interrupts) -> Option<ExitCode> {
-    match interrupts.finish() {
-        0 => None,
-        signal => Some(ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))),
-    }
+/// A JSON frame of the server's, or paige's error that it is not one.
+fn parse_answer<T>(parsed: serde_json::Result<T>) -> CliResult<T> {
+    parsed.map_err(|e| Error::internal(format!("the local server's answer is unreadable: {e}")).into())
 }

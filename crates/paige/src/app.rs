@@ -28,6 +28,9 @@ pub struct Paige {
     /// The key listings the API's token path served last, by secrets
     /// generation.
     pub(crate) listings: Arc<crate::slug_cache::SlugCache<crate::store::KeyListing>>,
+    /// The redactors executions used last, by project and secrets
+    /// generation (`secrets/redactor_cache.rs`).
+    pub(crate) redactors: Arc<crate::secrets::redactor_cache::RedactorCache>,
 }
 
 impl Paige {
@@ -53,6 +56,7 @@ impl Paige {
     /// Assembles a `Paige` from a store and a keyring, finishing or undoing
     /// a master-key file rotation that a crash interrupted.
     pub async fn with_parts(config: Config, store: Arc<dyn Store>, keys: Arc<Keyring>) -> Result<Self> {
+        let redactors = Arc::new(crate::secrets::redactor_cache::RedactorCache::new(config.kms.cache_ttl));
         let paige = Self {
             store,
             keys,
@@ -61,6 +65,7 @@ impl Paige {
             retention: Arc::default(),
             sealed: Arc::default(),
             listings: Arc::default(),
+            redactors,
         };
         paige.recover_rotation().await?;
         Ok(paige)

@@ -91,8 +91,9 @@ pub struct KmsConfig {
     /// How to reach Transit: needed with `KmsKind::Transit`, and with the
     /// file provider to migrate from or to Transit.
     pub transit: Option<TransitSettings>,
-    /// How long an unwrapped data key stays in this node's memory; zero
-    /// turns the cache off.
+    /// How long an unwrapped data key, and a redactor built from a
+    /// project's values, stay in this node's memory; zero turns both
+    /// caches off.
     pub cache_ttl: Duration,
 }
 

@@ -52,8 +52,9 @@ pub struct KmsArgs {
     /// File holding the Transit token (else PAIGE_KMS_TOKEN).
     #[arg(long, global = true, env = "PAIGE_KMS_TOKEN_FILE", value_name = "FILE")]
     pub kms_token_file: Option<PathBuf>,
-    /// How long an unwrapped data key stays in this node's memory: 300,
-    /// 300s, 5m or 1h; 0 turns the cache off.
+    /// How long an unwrapped data key (and a redactor built from a
+    /// project's values) stays in this node's memory: 300, 300s, 5m or
+    /// 1h; 0 turns the cache off.
     #[arg(long, global = true, env = "PAIGE_KMS_CACHE_TTL", value_name = "TIME", default_value = "5m",
           value_parser = parse_duration)]
     pub kms_cache_ttl: Duration,

@@ -76,6 +76,10 @@ enum CaptureSlot<'l> {
         build: JoinHandle<Redactor>,
         live: Option<LiveOutput<'l>>,
         limit: usize,
+        /// The project and secrets generation of the values it is built
+        /// from: it is kept for later executions under them once built.
+        project_id: i64,
+        generation: i64,
     },
     Ready(Capture<'l>),
     /// The build failed (a panic: a bug); nothing of the bot's is shown.
@@ -103,16 +107,18 @@ impl<'a, 'l> Execution<'a, 'l> {
         mut phases: Phases,
     ) -> Result<Self> {
         let secret_names = prepared.secret_names();
-        // Masked exactly as the whole redactor would, by one of only the
-        // values that can occur in it: quick, and the whole one is built
-        // while the bot starts.
+        let resolved = &prepared.secrets;
+        // The project's redactor as an earlier execution at this
+        // generation built it, if this node holds it.
+        let held = paige.redactors.get(resolved.project_id, resolved.generation);
         let arguments: Vec<&[u8]> = prepared.argv.iter().map(|a| a.as_bytes()).collect();
-        let masking = prepared.secrets.redactor_for(&arguments);
-        let shown_command: Vec<String> = arguments
-            .iter()
-            .map(|a| String::from_utf8_lossy(&masking.redact(a)).into_owned())
-            .collect();
-        drop(masking);
+        let shown_command = match &held {
+            Some(redactor) => shown(redactor, &arguments),
+            // Masked exactly as the whole redactor would, by one of only
+            // the values that can occur in it: quick, and the whole one is
+            // built while the bot starts.
+            None => shown(&resolved.redactor_for(&arguments), &arguments),
+        };
         let started_at = phases.started_at();
         let new = NewExecution {
             project_id: project.id,
@@ -125,12 +131,18 @@ impl<'a, 'l> Execution<'a, 'l> {
         };
         let record = record::open(paige.store.as_ref(), new, &request.actor).await?;
         phases.mark("record");
-        // Not before the record: its round trips to the database thread
-        // would wait for a core the build holds (measured on two cores).
-        let capture = CaptureSlot::Building {
-            build: prepared.secrets.redactor_in_background(),
-            live,
-            limit: request.limits.output_bytes,
+        let limit = request.limits.output_bytes;
+        let capture = match held {
+            Some(redactor) => CaptureSlot::Ready(Capture::new(redactor, live, limit)),
+            // Not before the record: its round trips to the database thread
+            // would wait for a core the build holds (measured on two cores).
+            None => CaptureSlot::Building {
+                build: prepared.secrets.redactor_in_background(),
+                live,
+                limit,
+                project_id: prepared.secrets.project_id,
+                generation: prepared.secrets.generation,
+            },
         };
         Ok(Self {
             paige,
@@ -346,10 +358,19 @@ impl<'a, 'l> Execution<'a, 'l> {
     async fn capture(&mut self) -> Result<&mut Capture<'l>> {
         let slot = std::mem::replace(&mut self.capture, CaptureSlot::Failed);
         self.capture = match slot {
-            CaptureSlot::Building { build, live, limit } => match build.await {
+            CaptureSlot::Building {
+                build,
+                live,
+                limit,
+                project_id,
+                generation,
+            } => match build.await {
                 Ok(redactor) => {
                     self.phases.mark("redactor");
-                    CaptureSlot::Ready(Capture::new(Arc::new(redactor), live, limit))
+                    let redactor = Arc::new(redactor);
+                    let redactors = &self.paige.redactors;
+                    redactors.insert(project_id, generation, Arc::clone(&redactor));
+                    CaptureSlot::Ready(Capture::new(redactor, live, limit))
                 }
                 Err(e) => {
                     // Not the panic's text: it could quote what was built.
@@ -397,6 +418,14 @@ impl<'a, 'l> Execution<'a, 'l> {
         let outcome = End::failed(error).outcome(finished_at, finished_at - started_at, Output::default());
         record::close(store, record, std::slice::from_ref(&note), outcome).await
     }
+}
+
+/// `arguments` as the execution's record shows them: masked by `redactor`.
+fn shown(redactor: &Redactor, arguments: &[&[u8]]) -> Vec<String> {
+    arguments
+        .iter()
+        .map(|a| String::from_utf8_lossy(&redactor.redact(a)).into_owned())
+        .collect()
 }
 
 fn millis(d: Duration) -> i64 {

@@ -22,7 +22,8 @@ impl Paige {
     }
 
     /// Runs [`Paige::fail_abandoned_executions`] and the retention purge
-    /// ([`Paige::purge_expired`]) now and then every `every`, for as long
+    /// ([`Paige::purge_expired`]), and drops the redactors past their time,
+    /// now and then every `every`, for as long
     /// as the returned future is polled. Each node of a deployment may run
     /// it: the update is idempotent, and the purge counts only what it deleted.
     pub async fn sweep_abandoned_executions(self, every: Duration) {
@@ -30,6 +31,8 @@ impl Paige {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // Redactors past their time leave memory on an idle node too.
+            self.redactors.expire();
             match self.fail_abandoned_executions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(executions = n, "marked abandoned executions failed"),

@@ -8,6 +8,7 @@ pub mod dotenv;
 pub mod guard;
 pub mod guard_fix;
 mod guard_rules;
+pub(crate) mod redactor_cache;
 pub mod rules;
 pub(crate) mod sealed_cache;
 mod values;
@@ -179,6 +180,7 @@ impl Paige {
                 if let Some(secrets) = opened {
                     return Ok(Resolved {
                         project_id: read.project.id,
+                        generation: read.generation,
                         secrets,
                     });
                 }
@@ -198,6 +200,7 @@ impl Paige {
         let secrets = self.open_all(&read.project, &sealed).await?;
         Ok(Resolved {
             project_id: read.project.id,
+            generation: read.generation,
             secrets,
         })
     }

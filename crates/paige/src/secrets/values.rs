@@ -19,6 +19,9 @@ pub struct SetOutcome {
 /// A project's current secrets, decrypted, for one execution.
 pub struct Resolved {
     pub project_id: i64,
+    /// The project's secrets generation these values are current at (as
+    /// the store confirmed it): what a cached redactor is keyed by.
+    pub generation: i64,
     pub secrets: Vec<(String, SecretString)>,
 }
 
@@ -43,6 +46,7 @@ impl Resolved {
     pub fn redactor_in_background(&self) -> tokio::task::JoinHandle<Redactor> {
         let copy = Self {
             project_id: self.project_id,
+            generation: self.generation,
             secrets: self.secrets.clone(),
         };
         tokio::task::spawn_blocking(move || copy.redactor())
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Resolved {
         let keys: Vec<&str> = self.secrets.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("Resolved")
             .field("project_id", &self.project_id)
+            .field("generation", &self.generation)
             .field("keys", &keys)
             .finish()
     }

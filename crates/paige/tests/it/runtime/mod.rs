@@ -12,6 +12,7 @@ mod leak;
 mod limits;
 mod masking;
 mod record;
+mod redactors;
 mod sandbox;
 mod slots;
 

@@ -28,7 +28,10 @@
 //! groups and every capability, then runs the bot. Without root, `bwrap`
 //! runs as paige's user in a user namespace of its own.
 //!
-//! Start-up (`launch.rs`: `launch::spawn`, `Launch::start`): `bwrap` writes its sandbox's
+//! Start-up (`launch.rs`: `launch::spawn`, `Launch::start`): for an
+//! execution, `bwrap` first reads its late arguments (`--args`: the
+//! `--setenv` of the execution's id, known once its opening record is
+//! committed, which happens meanwhile). It writes its sandbox's
 //! host pid to an info pipe, then waits on a block pipe before it starts
 //! the bot; meanwhile the runtime puts both processes into the execution's
 //! cgroup and sets the rlimits, so the bot's first instruction already runs
@@ -192,6 +195,10 @@ pub(super) fn is_inheritable(fd: i32) -> bool {
 pub struct SetupFds {
     pub info: i32,
     pub block: i32,
+    /// More arguments, read (to its end) before any other is acted on:
+    /// the environment variables known only once `bwrap` started (see
+    /// `launch::LateEnv`).
+    pub late_args: Option<i32>,
     pub passwd: i32,
     pub group: i32,
     pub nsswitch: i32,
@@ -309,6 +316,9 @@ impl Spec<'_> {
         a.op1("--chdir", &cwd);
         a.num("--info-fd", fds.info);
         a.num("--block-fd", fds.block);
+        if let Some(fd) = fds.late_args {
+            a.num("--args", fd);
+        }
         a.flags(&["--cap-drop", "ALL"]);
         if self.user.is_some() {
             // For setpriv only: it drops them all when it switches users.

@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use super::bwrap::{Cwd, HOME_DIR, Spec};
 use super::env::ChildEnv;
 use super::jail::{self, Ending};
+use super::launch::LateEnv;
 use super::limits::{Backend, ResourceLimits};
 use super::sandbox::BotIdentity;
 
@@ -66,7 +67,13 @@ impl ChildSpec<'_> {
     /// signal shows as 128 + its number); [`Ending::finish`] once it exited.
     /// The user switch happens inside (see `bwrap`). The error is a
     /// message for the execution's log.
-    pub(super) async fn spawn_confined(&self, confinement: &Confinement<'_>) -> Result<(Child, Ending), String> {
+    /// `late_env` is found while `bwrap` starts (see [`LateEnv`]); `None`
+    /// from it is an error with no message of its own (the caller knows why).
+    pub(super) async fn spawn_confined(
+        &self,
+        confinement: &Confinement<'_>,
+        late_env: Option<LateEnv<'_>>,
+    ) -> Result<(Child, Ending), String> {
         // The sandbox's /usr and /bin are the host's: a program missing
         // here is missing there, and says so before anything starts.
         if let Some(missing) = missing_program(&self.program) {
@@ -98,6 +105,7 @@ impl ChildSpec<'_> {
             Backend::detect(),
             &confinement.group_name,
             confinement.limits,
+            late_env,
             |command| self.configure(command, &workdir),
         )
         .await;

@@ -24,13 +24,18 @@ pub const WORKDIR_VAR: &str = "PWD";
 #[derive(Debug)]
 pub(super) struct Platform<'a> {
     pub slug: &'a str,
-    pub execution_id: i64,
+    /// `None` while the execution is not recorded yet: its sandbox is
+    /// handed `PAIGE_EXECUTION_ID` later (`launch::LateEnv`).
+    pub execution_id: Option<i64>,
     pub trigger: &'a str,
     /// A fresh private directory, removed after the execution.
     pub home: &'a Path,
     /// A warm bot's `PORT`: the path of the socket it must listen on.
     pub port: Option<&'a Path>,
 }
+
+/// The execution's id, as the bot sees it.
+pub const EXECUTION_ID_VAR: &str = "PAIGE_EXECUTION_ID";
 
 /// The names the platform sets, in the order it sets them.
 pub const PLATFORM_VARS: &[&str] = &[
@@ -43,23 +48,23 @@ pub const PLATFORM_VARS: &[&str] = &[
     "TZ",
     "NODE_ENV",
     "PAIGE_PROJECT",
-    "PAIGE_EXECUTION_ID",
+    EXECUTION_ID_VAR,
     "PAIGE_TRIGGER",
 ];
 
-fn platform_values(p: &Platform<'_>) -> [OsString; 11] {
+fn platform_values(p: &Platform<'_>) -> [Option<OsString>; 11] {
     [
-        PATH.into(),
-        p.home.as_os_str().to_owned(),
-        p.home.as_os_str().to_owned(),
-        "paige".into(),
-        "paige".into(),
-        "/bin/sh".into(),
-        "UTC".into(),
-        "production".into(),
-        p.slug.into(),
-        p.execution_id.to_string().into(),
-        p.trigger.into(),
+        Some(PATH.into()),
+        Some(p.home.as_os_str().to_owned()),
+        Some(p.home.as_os_str().to_owned()),
+        Some("paige".into()),
+        Some("paige".into()),
+        Some("/bin/sh".into()),
+        Some("UTC".into()),
+        Some("production".into()),
+        Some(p.slug.into()),
+        p.execution_id.map(|id| id.to_string().into()),
+        Some(p.trigger.into()),
     ]
 }
 
@@ -83,7 +88,9 @@ impl ChildEnv<'_> {
             }
         }
         for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
-            command.env(name, value);
+            if let Some(value) = value {
+                command.env(name, value);
+            }
         }
         // Set after the secrets: it wins over one of the same name.
         command.env(WORKDIR_VAR, workdir);

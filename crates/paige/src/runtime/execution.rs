@@ -2,12 +2,15 @@
 //!
 //! 1. prepare ([`Paige::prepare_execution`]): the code lease, the command
 //!    line, the secrets; nothing recorded yet;
-//! 2. [`Execution::start`]: recorded as `running`, with its audit record
-//!    and its command masked; from there its redactor is built on a
-//!    blocking thread;
-//! 3. [`Execution::spawn`]: its [`ChildSpec`] started in its bubblewrap
-//!    sandbox under its resource limits (or, opted out, with a [`Sandbox`] home),
-//!    while the redactor is built: the output is read only once it is;
+//! 2. [`Execution::start`]: its command masked, its opening record made
+//!    ready; from there its redactor is built on a blocking thread (unless
+//!    this node holds the project's);
+//! 3. [`Execution::spawn`]: recorded as `running`, with its audit record,
+//!    while its [`ChildSpec`] starts in its bubblewrap sandbox under its
+//!    resource limits: `bwrap` waits for the committed record's id before
+//!    anything else (`launch::LateEnv`), so no bot runs unrecorded (opted
+//!    out of the sandbox: recorded, then started with a [`Sandbox`] home).
+//!    The output is read only once the redactor is built;
 //! 4. [`Execution::supervise`]: output, limits, the sweep afterwards;
 //! 5. [`Execution::finish`]: the end recorded, in the one shape every
 //!    ending takes ([`End`]).
@@ -28,8 +31,10 @@ use super::bwrap::HOME_DIR;
 use super::capture::Capture;
 use super::child::{ChildSpec, Confinement};
 use super::code_cache::CodeTree;
+use super::env::EXECUTION_ID_VAR;
 use super::env::{ChildEnv, Platform};
 use super::jail::Ending;
+use super::launch::LateEnv;
 use super::limits::LimitHit;
 use super::prepare::Prepared;
 use super::process::{self, LogSink, Running};
@@ -52,8 +57,9 @@ pub(super) struct Execution<'a, 'l> {
     paige: &'a Paige,
     project: ProjectRecord,
     request: ExecutionRequest,
-    /// As recorded at the start; [`Execution::finish`] completes it.
-    record: ExecutionRecord,
+    /// Its opening record, written by [`Execution::spawn`];
+    /// [`Execution::finish`] completes it.
+    opening: Opening,
     argv: Vec<String>,
     workdir: Option<PathBuf>,
     /// The code lease, kept until the bot's processes are gone.
@@ -86,6 +92,80 @@ enum CaptureSlot<'l> {
     Failed,
 }
 
+/// An execution's opening record, through its writing.
+enum Opening {
+    /// Not written yet: what it says.
+    Due(Box<DueRecord>),
+    Written(Box<ExecutionRecord>),
+    /// Writing it failed (the store's error, until the execution returns
+    /// it): nothing of the execution is recorded.
+    Failed(Option<Error>),
+}
+
+/// An opening record not written yet.
+struct DueRecord {
+    project_id: i64,
+    trigger: &'static str,
+    command: Vec<String>,
+    secret_names: Vec<String>,
+    started_at: Millis,
+    deadline_at: Millis,
+    actor: crate::model::Actor,
+}
+
+impl Opening {
+    /// Writes the record if it is due (with its `execution.start` audit
+    /// record, in one transaction); its id, or `None` if it failed (the
+    /// store's error is then kept for [`Opening::take_error`]).
+    async fn write(&mut self, store: &dyn crate::store::Store, phases: &mut Phases) -> Option<i64> {
+        let written = match self {
+            Opening::Written(record) => return Some(record.id),
+            Opening::Failed(_) => return None,
+            Opening::Due(due) => {
+                let new = NewExecution {
+                    project_id: due.project_id,
+                    trigger: due.trigger,
+                    command: &due.command,
+                    secret_names: &due.secret_names,
+                    started_at: due.started_at,
+                    deadline_at: due.deadline_at,
+                    request: None,
+                };
+                record::open(store, new, &due.actor).await
+            }
+        };
+        phases.mark("record");
+        match written {
+            Ok(record) => {
+                let id = record.id;
+                *self = Opening::Written(Box::new(record));
+                Some(id)
+            }
+            Err(e) => {
+                *self = Opening::Failed(Some(e));
+                None
+            }
+        }
+    }
+
+    /// The error writing the record failed with (once).
+    fn take_error(&mut self) -> Error {
+        match self {
+            Opening::Failed(error) => error.take(),
+            Opening::Due(_) | Opening::Written(_) => None,
+        }
+        .unwrap_or_else(|| Error::internal("the execution's opening record failed"))
+    }
+
+    /// The written record's id, if it is written.
+    fn id(&self) -> Option<i64> {
+        match self {
+            Opening::Written(record) => Some(record.id),
+            Opening::Due(_) | Opening::Failed(_) => None,
+        }
+    }
+}
+
 /// What [`Execution::spawn`] came to.
 #[derive(Debug)]
 pub(super) enum Spawned {
@@ -95,17 +175,18 @@ pub(super) enum Spawned {
 }
 
 impl<'a, 'l> Execution<'a, 'l> {
-    /// Records the prepared execution as `running`, with an
-    /// `execution.start` audit record naming the secrets, in one
-    /// transaction. The command is recorded masked.
-    pub(super) async fn start(
+    /// Makes the prepared execution's opening record ready (`running`,
+    /// with an `execution.start` audit record naming the secrets, and the
+    /// command masked), and starts building its redactor unless this node
+    /// holds it. Nothing is written yet: [`Execution::spawn`] does.
+    pub(super) fn start(
         paige: &'a Paige,
         project: ProjectRecord,
         request: ExecutionRequest,
         prepared: Prepared,
         live: Option<LiveOutput<'l>>,
-        mut phases: Phases,
-    ) -> Result<Self> {
+        phases: Phases,
+    ) -> Self {
         let secret_names = prepared.secret_names();
         let resolved = &prepared.secrets;
         // The project's redactor as an earlier execution at this
@@ -120,22 +201,21 @@ impl<'a, 'l> Execution<'a, 'l> {
             None => shown(&resolved.redactor_for(&arguments), &arguments),
         };
         let started_at = phases.started_at();
-        let new = NewExecution {
+        let opening = Opening::Due(Box::new(DueRecord {
             project_id: project.id,
             trigger: request.trigger.as_str(),
-            command: &shown_command,
-            secret_names: &secret_names,
+            command: shown_command,
+            secret_names,
             started_at,
             deadline_at: deadline(started_at, request.limits.time),
-            request: None,
-        };
-        let record = record::open(paige.store.as_ref(), new, &request.actor).await?;
-        phases.mark("record");
+            actor: request.actor.clone(),
+        }));
         let limit = request.limits.output_bytes;
         let capture = match held {
             Some(redactor) => CaptureSlot::Ready(Capture::new(redactor, live, limit)),
-            // Not before the record: its round trips to the database thread
-            // would wait for a core the build holds (measured on two cores).
+            // On a node that does not hold it yet (its first execution at
+            // this generation), it competes for a core with the record and
+            // the sandbox's start.
             None => CaptureSlot::Building {
                 build: prepared.secrets.redactor_in_background(),
                 live,
@@ -144,11 +224,11 @@ impl<'a, 'l> Execution<'a, 'l> {
                 generation: prepared.secrets.generation,
             },
         };
-        Ok(Self {
+        Self {
             paige,
             project,
             request,
-            record,
+            opening,
             argv: prepared.argv,
             workdir: prepared.workdir,
             code: prepared.code,
@@ -157,23 +237,28 @@ impl<'a, 'l> Execution<'a, 'l> {
             ending: None,
             capture,
             phases,
-        })
+        }
     }
 
-    /// Starts the bot in its sandbox: the entry point (or the command) as
-    /// the project's own user when paige is root, with an environment
-    /// built from nothing, under the execution's resource limits. Without
-    /// the sandbox (the operator's opt-out), directly, as paige's user.
+    /// Records the execution as `running` and starts the bot in its
+    /// sandbox: the entry point (or the command) as the project's own user
+    /// when paige is root, with an environment built from nothing, under
+    /// the execution's resource limits. Without the sandbox (the
+    /// operator's opt-out), directly, as paige's user. An `Err` is the
+    /// store's: then no bot ran.
     pub(super) async fn spawn(&mut self) -> Result<Spawned> {
         let isolation = Isolation::of(self.paige.config.bot_users);
         let secrets = self
             .secrets
             .take()
-            .ok_or_else(|| Error::internal(format!("execution {} was started twice", self.record.id)))?;
+            .ok_or_else(|| Error::internal("an execution was started twice"))?;
         if isolation.sandboxed() {
             return self.spawn_confined(isolation, secrets).await;
         }
-        let sandbox = Sandbox::new(self.record.id)?;
+        let Some(id) = self.opening.write(self.paige.store.as_ref(), &mut self.phases).await else {
+            return Err(self.opening.take_error());
+        };
+        let sandbox = Sandbox::new(id)?;
         let cwd = self.workdir.clone().unwrap_or_else(|| sandbox.home().to_path_buf());
         let spawned = self.child(sandbox.home(), cwd, &secrets, None).spawn();
 
@@ -197,7 +282,7 @@ impl<'a, 'l> Execution<'a, 'l> {
                     Ok(bot) => Some(bot),
                     Err(e) => {
                         let error = format!("cannot start the bot as its project's user: {e}");
-                        tracing::error!(project = %self.project.slug, execution_id = self.record.id, "{error}");
+                        tracing::error!(project = %self.project.slug, "{error}");
                         self.capture().await?.note(&error);
                         return Ok(Spawned::Failed(End::failed(error)));
                     }
@@ -211,16 +296,27 @@ impl<'a, 'l> Execution<'a, 'l> {
             code: self.code.as_ref().map(|tree| tree.path.as_path()),
             hidden: vec![config.data_dir.clone(), config.master_key_path()],
             limits: config.resource_limits,
-            group_name: format!("exec-{}-{:08x}", self.record.id, rand::random::<u32>()),
+            // Before its execution has an id.
+            group_name: format!("exec-{:016x}", rand::random::<u64>()),
             socket_dir: None,
         };
         let cwd = self.workdir.clone().unwrap_or_else(|| PathBuf::from(HOME_DIR));
-        // From the fields, not `self`: the future holds it across the start.
-        let platform = platform(&self.project, &self.record, &self.request, Path::new(HOME_DIR));
+        // From the fields, not `self`: the futures hold them across the start.
+        let platform = platform(&self.project, None, &self.request, Path::new(HOME_DIR));
         let child = child_spec(&self.argv, platform, cwd, &secrets, user);
-        let spawned = child.spawn_confined(&confinement).await;
+        // The record is written while `bwrap` execs; it waits for the id.
+        let (store, opening, phases) = (self.paige.store.as_ref(), &mut self.opening, &mut self.phases);
+        let late_env: LateEnv<'_> = Box::pin(async move {
+            let id = opening.write(store, phases).await?;
+            Some(vec![(EXECUTION_ID_VAR, id.to_string())])
+        });
+        let spawned = child.spawn_confined(&confinement, Some(late_env)).await;
         drop(child);
         drop(secrets);
+        if let Opening::Failed(_) = self.opening {
+            // The store's failure, not the bot's: it never ran.
+            return Err(self.opening.take_error());
+        }
         self.phases.mark("spawn");
         match spawned {
             Ok((child, ending)) => {
@@ -242,7 +338,7 @@ impl<'a, 'l> Execution<'a, 'l> {
         secrets: &'s Resolved,
         user: Option<BotIdentity>,
     ) -> ChildSpec<'s> {
-        let platform = platform(&self.project, &self.record, &self.request, home);
+        let platform = platform(&self.project, self.opening.id(), &self.request, home);
         child_spec(&self.argv, platform, cwd, secrets, user)
     }
 
@@ -251,9 +347,13 @@ impl<'a, 'l> Execution<'a, 'l> {
     /// comes), the time and output limits. Then, unless another execution
     /// of the project still runs, kills what its user left running.
     pub(super) async fn supervise(&mut self, running: Running) -> Result<End> {
+        let execution_id = self
+            .opening
+            .id()
+            .ok_or_else(|| Error::internal("an execution ran unrecorded"))?;
         let sink = LogSink {
             store: self.paige.store.as_ref(),
-            execution_id: self.record.id,
+            execution_id,
         };
         self.capture().await?;
         let CaptureSlot::Ready(capture) = &mut self.capture else {
@@ -308,11 +408,20 @@ impl<'a, 'l> Execution<'a, 'l> {
             Err(e) => end.and(Err(e)),
         };
         let store = self.paige.store.as_ref();
+        // A bot that never started may not be recorded yet: it is now.
+        if self.opening.write(store, &mut self.phases).await.is_none() {
+            // Nothing of it is recorded: the first error is the answer.
+            return Err(end.err().unwrap_or_else(|| self.opening.take_error()));
+        }
+        let Opening::Written(record) = std::mem::replace(&mut self.opening, Opening::Failed(None)) else {
+            return Err(Error::internal("an execution's record was lost"));
+        };
+        let record = *record;
         match end {
             Ok(end) => {
                 let outcome = self.outcome(end);
                 let lines = self.take_lines();
-                let record = record::close(store, self.record, &lines, outcome).await?;
+                let record = record::close(store, record, &lines, outcome).await?;
                 self.phases.mark("finish");
                 self.phases.report(record.id);
                 Ok(record)
@@ -321,7 +430,7 @@ impl<'a, 'l> Execution<'a, 'l> {
                 // Best effort: the store may be what failed.
                 let outcome = self.outcome(End::failed(format!("the execution could not be recorded: {e}")));
                 let lines = self.take_lines();
-                let _ = record::close(store, self.record, &lines, outcome).await;
+                let _ = record::close(store, record, &lines, outcome).await;
                 Err(e)
             }
         }
@@ -375,7 +484,7 @@ impl<'a, 'l> Execution<'a, 'l> {
                 Err(e) => {
                     // Not the panic's text: it could quote what was built.
                     let how = if e.is_panic() { "panicked" } else { "was cancelled" };
-                    tracing::error!(execution_id = self.record.id, "building the redactor {how}");
+                    tracing::error!(execution_id = self.opening.id(), "building the redactor {how}");
                     CaptureSlot::Failed
                 }
             },
@@ -444,17 +553,18 @@ pub(super) async fn project_user(uid_base: u32, project_id: i64, code: Option<Pa
     Ok(bot)
 }
 
-/// What the platform tells the bot of execution `record` of `project`: its
-/// home is `home` as the bot sees it.
+/// What the platform tells the bot of execution `execution_id` of
+/// `project` (`None`: not recorded yet, see [`LateEnv`]): its home is
+/// `home` as the bot sees it.
 fn platform<'s>(
     project: &'s ProjectRecord,
-    record: &ExecutionRecord,
+    execution_id: Option<i64>,
     request: &'s ExecutionRequest,
     home: &'s Path,
 ) -> Platform<'s> {
     Platform {
         slug: &project.slug,
-        execution_id: record.id,
+        execution_id,
         trigger: request.trigger.as_str(),
         home,
         port: None,

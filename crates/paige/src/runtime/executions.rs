@@ -149,7 +149,7 @@ impl Paige {
                 return Execution::not_started(self, &project, &request, &argv, error, started_at).await;
             }
         };
-        let mut execution = Execution::start(self, project, request, prepared, live, phases).await?;
+        let mut execution = Execution::start(self, project, request, prepared, live, phases);
         let end = execution.run().await;
         execution.finish(end).await
     }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::bwrap::Spec;
 use super::exec_group::ExecGroup;
-use super::launch;
+use super::launch::{self, LateEnv, Launch};
 use super::limits::{Backend, LimitHit, ResourceLimits};
 
 /// How often a running sandbox's counters are read.
@@ -60,18 +60,21 @@ impl Drop for Watchdog {
 /// Starts `spec` in a sandbox under `limits` (see the module docs).
 /// `configure` sets the environment and standard streams, as for
 /// [`launch::spawn`]; `name` names the cgroup (unique per execution).
+/// `late_env` is found while `bwrap` starts (see [`LateEnv`]).
 pub async fn launch(
     spec: &Spec<'_>,
     backend: &Backend,
     name: &str,
     limits: ResourceLimits,
+    late_env: Option<LateEnv<'_>>,
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
+    let late = late_env.is_some();
     let (mut launch, group) = if ExecGroup::starts_inside(backend) {
         // cgroup v1: the group first, and `bwrap` born in it (see
         // `ExecGroup::start_inside`: moving it in would cost ms).
         let group = ExecGroup::create(backend, name, limits)?;
-        match group.start_inside(|| launch::spawn(spec, configure)) {
+        match group.start_inside(|| launch::spawn(spec, late, configure)) {
             Ok(launch) => (launch, Arc::new(group)),
             Err(e) => {
                 remove_later(Arc::new(group));
@@ -82,7 +85,7 @@ pub async fn launch(
         // `bwrap` first: it execs and clones its namespaces while the
         // group is made, and runs nothing of the bot before
         // `Launch::start` lets it.
-        let mut launch = launch::spawn(spec, configure)?;
+        let mut launch = launch::spawn(spec, late, configure)?;
         match ExecGroup::create(backend, name, limits) {
             Ok(group) => (launch, Arc::new(group)),
             Err(e) => {
@@ -92,14 +95,23 @@ pub async fn launch(
             }
         }
     };
+    if let Some(late_env) = late_env {
+        // `bwrap` execs meanwhile, then waits for them.
+        let sent = match late_env.await {
+            Some(vars) => launch.send_late_env(&vars),
+            None => Err(io::Error::other("the sandbox's start was abandoned")),
+        };
+        if let Err(e) = sent {
+            abandon(launch, group).await;
+            return Err(e);
+        }
+    }
     // cgroup v2: the sandbox's first process only, all the bot's
     // processes descend from it; bwrap's own (outside, waiting) needs no
     // limit. One move, not two: each may cost an RCU grace period.
     let attached = launch.start(|_bwrap_pid, sandbox_pid| group.attach(sandbox_pid)).await;
     if let Err(e) = attached {
-        let _ = launch.child.start_kill();
-        let _ = launch.child.wait().await;
-        remove_later(group);
+        abandon(launch, group).await;
         return Err(e);
     }
     let hit = Arc::new(Mutex::new(None));
@@ -114,6 +126,13 @@ pub async fn launch(
         hit,
         watchdog,
     })
+}
+
+/// Kills a `bwrap` that never let its bot run, and removes its group.
+async fn abandon(mut launch: Launch, group: Arc<ExecGroup>) {
+    let _ = launch.child.start_kill();
+    let _ = launch.child.wait().await;
+    remove_later(group);
 }
 
 /// Finds this machine's [`Backend`] on a thread of its own, so the

@@ -2,10 +2,14 @@
 //! the runtime has placed it under its limits ([`Launch::start`]): `bwrap`
 //! writes its sandbox's host pid to an info pipe, then waits on a block
 //! pipe before it starts the bot, so the bot's first instruction already
-//! runs under its limits. What the sandbox holds is `bwrap.rs`'s.
+//! runs under its limits. Before all that, when asked ([`LateEnv`]), it
+//! reads variables known only once it started, so finding them overlaps
+//! its `exec`. What the sandbox holds is `bwrap.rs`'s.
 
+use std::future::Future;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,12 +38,21 @@ fn data_pipe(data: &str) -> io::Result<OwnedFd> {
     Ok(read)
 }
 
+/// Environment variables of the bot known only once its `bwrap` started:
+/// `bwrap` reads them (as `--setenv` arguments, from a pipe) before it
+/// acts on any argument, so its `exec` and start overlap with finding
+/// them (an execution's id, from its opening record). `None` abandons the
+/// start.
+pub type LateEnv<'a> = Pin<Box<dyn Future<Output = Option<Vec<(&'static str, String)>>> + Send + 'a>>;
+
 /// A started `bwrap`, waiting to run the bot until [`Launch::start`].
 #[derive(Debug)]
 pub struct Launch {
     pub child: Child,
     info: Option<OwnedFd>,
     block: Option<OwnedFd>,
+    /// Where [`Launch::send_late_env`] writes, until it does.
+    late_args: Option<OwnedFd>,
 }
 
 /// How long `bwrap` may take to report its sandbox.
@@ -50,7 +63,8 @@ const INFO_TIMEOUT: Duration = Duration::from_secs(10);
 /// descriptors. Call it on a thread that outlives the execution: `bwrap`
 /// dies with the thread that started it (`--die-with-parent`), which is
 /// what kills the sandbox if paige dies.
-pub fn spawn(spec: &Spec<'_>, configure: impl FnOnce(&mut Command)) -> io::Result<Launch> {
+/// With `late_env`, `bwrap` waits for [`Launch::send_late_env`] first.
+pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Command)) -> io::Result<Launch> {
     let bwrap = bwrap_path()?;
     let (bot_uid, bot_gid) = spec.bot_ids();
     let _guard = SPAWN_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -62,9 +76,17 @@ pub fn spawn(spec: &Spec<'_>, configure: impl FnOnce(&mut Command)) -> io::Resul
     let passwd = data_pipe(&passwd(bot_uid, bot_gid))?;
     let group = data_pipe(&group(bot_gid))?;
     let nsswitch = data_pipe(NSSWITCH)?;
+    let late_args = if late_env {
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
+        for_child(&read)?;
+        Some((read, write))
+    } else {
+        None
+    };
     let fds = SetupFds {
         info: info_write.as_raw_fd(),
         block: block_read.as_raw_fd(),
+        late_args: late_args.as_ref().map(|(read, _)| read.as_raw_fd()),
         passwd: passwd.as_raw_fd(),
         group: group.as_raw_fd(),
         nsswitch: nsswitch.as_raw_fd(),
@@ -78,15 +100,49 @@ pub fn spawn(spec: &Spec<'_>, configure: impl FnOnce(&mut Command)) -> io::Resul
     let child = command.spawn();
     drop(command);
     // The child has its copies; these must reach no other child.
+    let late_args = late_args.map(|(read, write)| {
+        drop(read);
+        write
+    });
     drop((info_write, block_read, passwd, group, nsswitch));
     Ok(Launch {
         child: child?,
         info: Some(info_read),
         block: Some(block_write),
+        late_args,
     })
 }
 
 impl Launch {
+    /// Hands `bwrap` the bot's late environment variables (see
+    /// [`LateEnv`]) and lets it go on. Small: within the pipe's buffer.
+    pub fn send_late_env(&mut self, vars: &[(&str, String)]) -> io::Result<()> {
+        let Some(pipe) = self.late_args.take() else {
+            return Ok(());
+        };
+        if vars
+            .iter()
+            .any(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            // It would end the argument early: what follows would be read
+            // as another option of bwrap's.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a late variable holds a NUL byte",
+            ));
+        }
+        let mut args = Vec::new();
+        for (name, value) in vars {
+            for arg in ["--setenv", name, value] {
+                args.extend_from_slice(arg.as_bytes());
+                args.push(0);
+            }
+        }
+        // A sandbox that died meanwhile closed its end: its stderr says why.
+        let _ = std::fs::File::from(pipe).write_all(&args);
+        Ok(())
+    }
+
     /// The host pid of `bwrap` itself.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()

@@ -170,6 +170,52 @@ impl Env {
         self.database_url.is_some()
     }
 
+    /// Makes every write of an `action` audit record fail ("injected
+    /// failure"), with a trigger in the real database, until
+    /// [`Env::mend_audit`]: the transaction it is part of fails whole.
+    pub async fn break_audit(&self, action: &str) {
+        let db = self.db().await;
+        let name = trigger_name(action);
+        if self.is_postgres() {
+            db.execute(
+                &format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+                ),
+                &[],
+            )
+            .await;
+            db.execute(
+                &format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON audit_events FOR EACH ROW \
+                     WHEN (NEW.action = '{action}') EXECUTE FUNCTION {name}()"
+                ),
+                &[],
+            )
+            .await;
+        } else {
+            db.execute(
+                &format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON audit_events WHEN NEW.action = '{action}' \
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                ),
+                &[],
+            )
+            .await;
+        }
+    }
+
+    /// Undoes [`Env::break_audit`].
+    pub async fn mend_audit(&self, action: &str) {
+        let name = trigger_name(action);
+        let drop = if self.is_postgres() {
+            format!("DROP TRIGGER {name} ON audit_events")
+        } else {
+            format!("DROP TRIGGER {name}")
+        };
+        self.db().await.execute(&drop, &[]).await;
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -545,6 +591,11 @@ impl Db {
                 .rows_affected(),
         }
     }
+}
+
+/// The trigger [`Env::break_audit`] makes for `action`.
+fn trigger_name(action: &str) -> String {
+    format!("fail_{}", action.replace('.', "_"))
 }
 
 /// Runs `async fn $name(env: Env)` as two tests, `$name::sqlite` and

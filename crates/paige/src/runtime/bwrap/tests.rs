@@ -17,6 +17,7 @@ fn fds() -> SetupFds {
     SetupFds {
         info: 11,
         block: 12,
+        late_args: None,
         passwd: 13,
         group: 14,
         nsswitch: 15,
@@ -60,6 +61,14 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     assert!(position(&argv, &["--size", "1048576", "--tmpfs", "/tmp"]).is_some());
     assert!(position(&argv, &["--ro-bind-data", "13", "/etc/passwd"]).is_some());
     assert!(position(&argv, &["--info-fd", "11", "--block-fd", "12"]).is_some());
+    assert!(position(&argv, &["--args"]).is_none(), "no late arguments unless asked");
+    let late = SetupFds {
+        late_args: Some(16),
+        ..fds()
+    };
+    let with_late = spec.args(late, &[7]).unwrap();
+    let at = position(&with_late, &["--args", "16"]).expect("the late arguments' pipe");
+    assert!(at < position(&with_late, &["--"]).unwrap(), "{with_late:?}");
     assert!(position(&argv, &["--chdir", &s(&cwd)]).is_some());
     // Root: no user namespace; setpriv switches users in front of the bot,
     // after the shell that closes the inherited descriptor 7.

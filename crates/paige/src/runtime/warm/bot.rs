@@ -417,7 +417,7 @@ async fn spawn(
     let port = if sandboxed { port } else { host_socket.as_path() };
     let platform = Platform {
         slug: &project.slug,
-        execution_id: start_id,
+        execution_id: Some(start_id),
         trigger: Trigger::Webhook.as_str(),
         home,
         port: Some(port),
@@ -446,7 +446,7 @@ async fn spawn(
         socket_dir: Some(socket.host.as_path()),
     };
     child
-        .spawn_confined(&confinement)
+        .spawn_confined(&confinement, None)
         .await
         .map(|(c, ending)| (c, Some(ending)))
 }

@@ -215,33 +215,6 @@ async fn moving_a_value_into_secrets_keeps_the_bot_running(env: Env) {
     server.stop().await;
 }
 
-/// Makes the last write of a fix (its `code.fix` audit record) fail, with
-/// a trigger in the real database.
-async fn break_fixes(env: &Env) {
-    let db = env.db().await;
-    if env.is_postgres() {
-        db.execute(
-            "CREATE FUNCTION fail_fix() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN RAISE EXCEPTION 'injected failure'; END $$",
-            &[],
-        )
-        .await;
-        db.execute(
-            "CREATE TRIGGER fail_fix BEFORE INSERT ON audit_events FOR EACH ROW \
-             WHEN (NEW.action = 'code.fix') EXECUTE FUNCTION fail_fix()",
-            &[],
-        )
-        .await;
-    } else {
-        db.execute(
-            "CREATE TRIGGER fail_fix BEFORE INSERT ON audit_events WHEN NEW.action = 'code.fix' \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-            &[],
-        )
-        .await;
-    }
-}
-
 both_backends!(a_fix_that_fails_half_way_changes_nothing);
 
 async fn a_fix_that_fails_half_way_changes_nothing(env: Env) {
@@ -255,7 +228,8 @@ async fn a_fix_that_fails_half_way_changes_nothing(env: Env) {
     let before_audit = audit(&env, id).await;
     let first = before_findings.iter().find(|f| f.finding.file == "app.js").unwrap().id;
 
-    break_fixes(&env).await;
+    // The last write of a fix, its `code.fix` audit record, fails.
+    env.break_audit("code.fix").await;
     let err = env
         .paige
         .fix_code_finding("shop", first, Some("STRIPE_SECRET_KEY"), &actor())
@@ -286,12 +260,7 @@ async fn a_fix_that_fails_half_way_changes_nothing(env: Env) {
     assert!(env.paige.list_secrets("shop").await.unwrap().is_empty());
 
     // Without the injected failure the same fix goes through.
-    let drop = if env.is_postgres() {
-        "DROP TRIGGER fail_fix ON audit_events"
-    } else {
-        "DROP TRIGGER fail_fix"
-    };
-    env.db().await.execute(drop, &[]).await;
+    env.mend_audit("code.fix").await;
     let fixed = env
         .paige
         .fix_code_finding("shop", first, Some("STRIPE_SECRET_KEY"), &actor())

@@ -73,6 +73,11 @@ impl Run {
     }
 
     async fn launch(&self) -> jail::Jailed {
+        self.launch_with(None).await.unwrap()
+    }
+
+    /// With the late variables `late_env` finds while `bwrap` starts.
+    async fn launch_with(&self, late_env: Option<LateEnv>) -> std::io::Result<jail::Jailed> {
         let spec = Spec {
             program: OsStr::new(self.program),
             args: &self.args,
@@ -92,10 +97,10 @@ impl Run {
             &self.backend,
             &format!("test-{}", unique()),
             self.limits,
+            late_env,
             configure,
         )
         .await
-        .unwrap()
     }
 
     async fn output(&self) -> (Output, Option<LimitHit>) {
@@ -105,6 +110,46 @@ impl Run {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What `jail::launch` takes as late variables.
+type LateEnv = std::pin::Pin<Box<dyn Future<Output = Option<Vec<(&'static str, String)>>> + Send>>;
+
+/// Variables found while `bwrap` starts (an execution's id, from its
+/// opening record) reach the bot; a start abandoned instead (the record
+/// failed) runs nothing and leaves no `bwrap` behind.
+#[tokio::test]
+async fn late_variables_reach_the_bot_and_an_abandoned_start_runs_nothing() {
+    let late: LateEnv = Box::pin(async {
+        // As a record's round trips would: `bwrap` is started meanwhile.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some(vec![("PAIGE_EXECUTION_ID", "4242".to_owned())])
+    });
+    let jailed = Run::sh("echo id=$PAIGE_EXECUTION_ID")
+        .launch_with(Some(late))
+        .await
+        .unwrap();
+    let (out, _) = jailed.output().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "id=4242\n");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect =
+        format!("const s = require('net').connect({port}, '127.0.0.1', () => s.end('ran', () => s.destroy()))");
+    let abandoned: LateEnv = Box::pin(async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        None
+    });
+    let refused = Run::node(&connect).launch_with(Some(abandoned)).await;
+    assert!(refused.is_err(), "an abandoned start is an error");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(listener.accept().is_err(), "the bot ran");
+    assert!(
+        host_processes_with(&format!("connect({port},")).is_empty(),
+        "a bwrap was left behind"
+    );
 }
 
 #[tokio::test]

@@ -26,22 +26,11 @@ async fn a_killed_paige_run_leaves_its_record_for_the_sweep(env: Env) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The bot has started once its record is there (it is written before
-    // the spawn, and `sleep` runs for 30 s).
+    // The bot starts once its record is there (bwrap waits for it, and
+    // `sleep` runs for 30 s).
     let started = Instant::now();
     let record = loop {
-        let listed = env
-            .paige
-            .list_executions(
-                "bot",
-                Page {
-                    before_id: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap();
-        if let Some(record) = listed.into_iter().next() {
+        if let Some(record) = latest(&env).await.into_iter().next() {
             break record;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "no execution was recorded");
@@ -113,4 +102,62 @@ fn groups_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+both_backends!(a_failed_opening_record_runs_no_bot);
+
+/// The opening record is written while the sandbox starts: `bwrap` waits
+/// for the record's id before it acts on anything (`launch::LateEnv`).
+/// When the record cannot be written, the bot never runs, nothing is
+/// recorded, no `bwrap` is left waiting, and the store's error is the
+/// answer. Once the store takes records again, the next execution runs.
+async fn a_failed_opening_record_runs_no_bot(env: Env) {
+    env.project("bot").await;
+    env.set("bot", "API_KEY", "opening-value-0001").await;
+    env.break_audit("execution.start").await;
+    // A bot that runs says so on a TCP port of the host's (the sandbox
+    // shares its network).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let request = || paige::runtime::ExecutionRequest {
+        command: Some(vec![
+            "node".into(),
+            "-e".into(),
+            format!("const s = require('net').connect({port}, '127.0.0.1', () => s.end('ran', () => s.destroy()))"),
+        ]),
+        ..super::node_request("env", serde_json::json!({}))
+    };
+    let error = env.paige.execute("bot", request(), None).await.unwrap_err();
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert!(!error.to_string().contains("opening-value-0001"));
+    // Time enough for a bot that was let go to connect.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(listener.accept().is_err(), "the bot ran");
+    let recorded = latest(&env).await;
+    assert!(recorded.is_empty(), "{recorded:?}");
+    let marker = format!("connect({port},");
+    assert_eq!(
+        super::host_processes_with(&marker),
+        Vec::<u32>::new(),
+        "a bwrap was left waiting"
+    );
+
+    env.mend_audit("execution.start").await;
+    let record = env.paige.execute("bot", request(), None).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:?}");
+    listener.set_nonblocking(false).unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut said).unwrap();
+    assert_eq!(said, "ran");
+}
+
+/// The project `bot`'s last executions, newest first.
+async fn latest(env: &Env) -> Vec<paige::runtime::ExecutionRecord> {
+    let page = Page {
+        before_id: None,
+        limit: 10,
+    };
+    env.paige.list_executions("bot", page).await.unwrap()
 }

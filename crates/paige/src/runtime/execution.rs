@@ -74,22 +74,62 @@ pub(super) struct Execution<'a, 'l> {
     phases: Phases,
 }
 
-/// The output side of an execution: its redactor is built on a blocking
-/// thread from the start record on, while `bwrap` starts, and waited for
-/// before anything of the bot's is read ([`Execution::capture`]).
+/// The output side of an execution: unless the node holds it, its
+/// redactor is built on a blocking thread from the opening record on,
+/// while `bwrap` starts, and waited for before anything of the bot's is
+/// read ([`Execution::capture`]).
 enum CaptureSlot<'l> {
     Building {
-        build: JoinHandle<Redactor>,
+        build: RedactorBuild,
         live: Option<LiveOutput<'l>>,
         limit: usize,
-        /// The project and secrets generation of the values it is built
-        /// from: it is kept for later executions under them once built.
-        project_id: i64,
-        generation: i64,
     },
     Ready(Capture<'l>),
     /// The build failed (a panic: a bug); nothing of the bot's is shown.
     Failed,
+}
+
+/// A redactor built for one execution.
+struct RedactorBuild {
+    /// The project and secrets generation of the values it is built
+    /// from: it is kept for later executions under them once built.
+    project_id: i64,
+    generation: i64,
+    /// A copy of the values, until [`RedactorBuild::begin`]: not before
+    /// the opening record, whose round trips to the database thread would
+    /// wait for a core the build holds (measured on two cores).
+    due: Option<Resolved>,
+    begun: Option<JoinHandle<Redactor>>,
+}
+
+impl RedactorBuild {
+    fn begin(&mut self) {
+        if let Some(values) = self.due.take() {
+            self.begun = Some(values.redactor_in_background());
+        }
+    }
+
+    /// The redactor, once built (begun now if it was not: the bot never
+    /// started); else how its build ended, for the log (never the
+    /// panic's text: it could quote what was built).
+    async fn built(mut self) -> std::result::Result<Redactor, &'static str> {
+        self.begin();
+        match self.begun {
+            Some(build) => build
+                .await
+                .map_err(|e| if e.is_panic() { "panicked" } else { "was cancelled" }),
+            None => Err("never began"),
+        }
+    }
+}
+
+impl CaptureSlot<'_> {
+    /// Begins building the redactor, if it is to be built.
+    fn begin_build(&mut self) {
+        if let CaptureSlot::Building { build, .. } = self {
+            build.begin();
+        }
+    }
 }
 
 /// An execution's opening record, through its writing.
@@ -213,15 +253,15 @@ impl<'a, 'l> Execution<'a, 'l> {
         let limit = request.limits.output_bytes;
         let capture = match held {
             Some(redactor) => CaptureSlot::Ready(Capture::new(redactor, live, limit)),
-            // On a node that does not hold it yet (its first execution at
-            // this generation), it competes for a core with the record and
-            // the sandbox's start.
             None => CaptureSlot::Building {
-                build: prepared.secrets.redactor_in_background(),
+                build: RedactorBuild {
+                    project_id: resolved.project_id,
+                    generation: resolved.generation,
+                    due: Some(resolved.copy()),
+                    begun: None,
+                },
                 live,
                 limit,
-                project_id: prepared.secrets.project_id,
-                generation: prepared.secrets.generation,
             },
         };
         Self {
@@ -258,6 +298,7 @@ impl<'a, 'l> Execution<'a, 'l> {
         let Some(id) = self.opening.write(self.paige.store.as_ref(), &mut self.phases).await else {
             return Err(self.opening.take_error());
         };
+        self.capture.begin_build();
         let sandbox = Sandbox::new(id)?;
         let cwd = self.workdir.clone().unwrap_or_else(|| sandbox.home().to_path_buf());
         let spawned = self.child(sandbox.home(), cwd, &secrets, None).spawn();
@@ -306,8 +347,10 @@ impl<'a, 'l> Execution<'a, 'l> {
         let child = child_spec(&self.argv, platform, cwd, &secrets, user);
         // The record is written while `bwrap` execs; it waits for the id.
         let (store, opening, phases) = (self.paige.store.as_ref(), &mut self.opening, &mut self.phases);
+        let capture = &mut self.capture;
         let late_env: LateEnv<'_> = Box::pin(async move {
             let id = opening.write(store, phases).await?;
+            capture.begin_build();
             Some(vec![(EXECUTION_ID_VAR, id.to_string())])
         });
         let spawned = child.spawn_confined(&confinement, Some(late_env)).await;
@@ -467,27 +510,23 @@ impl<'a, 'l> Execution<'a, 'l> {
     async fn capture(&mut self) -> Result<&mut Capture<'l>> {
         let slot = std::mem::replace(&mut self.capture, CaptureSlot::Failed);
         self.capture = match slot {
-            CaptureSlot::Building {
-                build,
-                live,
-                limit,
-                project_id,
-                generation,
-            } => match build.await {
-                Ok(redactor) => {
-                    self.phases.mark("redactor");
-                    let redactor = Arc::new(redactor);
-                    let redactors = &self.paige.redactors;
-                    redactors.insert(project_id, generation, Arc::clone(&redactor));
-                    CaptureSlot::Ready(Capture::new(redactor, live, limit))
+            CaptureSlot::Building { build, live, limit } => {
+                let (project_id, generation) = (build.project_id, build.generation);
+                match build.built().await {
+                    Ok(redactor) => {
+                        self.phases.mark("redactor");
+                        let redactor = Arc::new(redactor);
+                        self.paige
+                            .redactors
+                            .insert(project_id, generation, Arc::clone(&redactor));
+                        CaptureSlot::Ready(Capture::new(redactor, live, limit))
+                    }
+                    Err(how) => {
+                        tracing::error!(execution_id = self.opening.id(), "building the redactor {how}");
+                        CaptureSlot::Failed
+                    }
                 }
-                Err(e) => {
-                    // Not the panic's text: it could quote what was built.
-                    let how = if e.is_panic() { "panicked" } else { "was cancelled" };
-                    tracing::error!(execution_id = self.opening.id(), "building the redactor {how}");
-                    CaptureSlot::Failed
-                }
-            },
+            }
             ready_or_failed => ready_or_failed,
         };
         match &mut self.capture {

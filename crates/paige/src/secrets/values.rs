@@ -40,16 +40,20 @@ impl Resolved {
         Redactor::new(&self.pairs())
     }
 
-    /// [`Resolved::redactor`], built on a blocking thread from now on (a
-    /// copy of the values goes with it, zeroized when dropped), so the
-    /// caller waits only for what is left of it when it needs it.
-    pub fn redactor_in_background(&self) -> tokio::task::JoinHandle<Redactor> {
-        let copy = Self {
+    /// Another copy of the values (zeroized when dropped, as these are).
+    pub fn copy(&self) -> Self {
+        Self {
             project_id: self.project_id,
             generation: self.generation,
             secrets: self.secrets.clone(),
-        };
-        tokio::task::spawn_blocking(move || copy.redactor())
+        }
+    }
+
+    /// [`Resolved::redactor`], built on a blocking thread from now on
+    /// (the values go with it), so the caller waits only for what is left
+    /// of it when it needs it.
+    pub fn redactor_in_background(self) -> tokio::task::JoinHandle<Redactor> {
+        tokio::task::spawn_blocking(move || self.redactor())
     }
 
     /// A redactor that masks `inputs` exactly as [`Resolved::redactor`]

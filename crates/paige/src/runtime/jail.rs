@@ -139,6 +139,10 @@ async fn abandon(mut launch: Launch, group: Arc<ExecGroup>) {
 /// first time (probing, and removing groups a dead paige left) does not
 /// wait on the way to the bot.
 pub fn prepare_limits() {
+    // Found already (every execution but a process's first): no thread.
+    if Backend::detected() {
+        return;
+    }
     let spawned = std::thread::Builder::new().name("paige-limits".into()).spawn(|| {
         Backend::detect();
     });

@@ -81,6 +81,9 @@ pub enum Backend {
     Rlimits { why: String },
 }
 
+/// This process's backend, found once ([`Backend::detect`]).
+static BACKEND: OnceLock<Backend> = OnceLock::new();
+
 impl Backend {
     /// One line for the operator (printed at `serve` start).
     pub fn describe(&self) -> String {
@@ -104,7 +107,6 @@ impl Backend {
     /// What the machine gives, found once per process (later calls return
     /// the first answer).
     pub fn detect() -> &'static Backend {
-        static BACKEND: OnceLock<Backend> = OnceLock::new();
         BACKEND.get_or_init(|| {
             let backend = Self::probe(Path::new("/proc/self"));
             if !matches!(backend, Self::Rlimits { .. }) {
@@ -112,6 +114,11 @@ impl Backend {
             }
             backend
         })
+    }
+
+    /// True once [`Backend::detect`] has found it.
+    pub fn detected() -> bool {
+        BACKEND.get().is_some()
     }
 
     /// Detection, from the `cgroup` and `mountinfo` files of `proc_self`.

@@ -17,6 +17,7 @@ pub mod invites;
 pub mod kms;
 pub mod metrics;
 pub mod model;
+mod poll;
 pub mod projects;
 pub mod retention;
 pub mod runtime;

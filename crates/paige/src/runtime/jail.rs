@@ -9,6 +9,7 @@
 
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
@@ -19,6 +20,7 @@ use super::bwrap::Spec;
 use super::exec_group::ExecGroup;
 use super::launch::{self, LateEnv, Launch};
 use super::limits::{Backend, LimitHit, ResourceLimits};
+use crate::poll::poll_once;
 
 /// How often a running sandbox's counters are read.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -70,6 +72,15 @@ pub async fn launch(
     configure: impl FnOnce(&mut Command),
 ) -> io::Result<Jailed> {
     let late = late_env.is_some();
+    // Polled once first: its first step (for an execution, a request to
+    // the database for its record) is under way while the group is made.
+    let mut late_env = late_env;
+    let mut found_early = None;
+    if let Some(future) = late_env.as_mut()
+        && let Poll::Ready(vars) = poll_once(future).await
+    {
+        found_early = Some(vars);
+    }
     let (mut launch, group) = if ExecGroup::starts_inside(backend) {
         // cgroup v1: the group first, and `bwrap` born in it (see
         // `ExecGroup::start_inside`: moving it in would cost ms).
@@ -97,7 +108,11 @@ pub async fn launch(
     };
     if let Some(late_env) = late_env {
         // `bwrap` execs meanwhile, then waits for them.
-        let sent = match late_env.await {
+        let found = match found_early {
+            Some(vars) => vars,
+            None => late_env.await,
+        };
+        let sent = match found {
             Some(vars) => launch.send_late_env(&vars),
             None => Err(io::Error::other("the sandbox's start was abandoned")),
         };

@@ -14,7 +14,6 @@ pub(crate) mod sealed_cache;
 mod values;
 mod versions;
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -24,6 +23,7 @@ use crate::app::Paige;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::model::{Actor, ProjectRecord, SealedSecret, SecretMeta, WriteOutcome};
+use crate::poll::poll_once;
 use crate::store::{NO_GENERATION, SecretWrite};
 use sealed_cache::Sealed;
 
@@ -221,11 +221,6 @@ impl Paige {
             })
             .collect()
     }
-}
-
-/// Polls `future` once: its output if it is done already.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
 }
 
 /// A write of `value` under `key`, sealed with the project's data key.

@@ -137,11 +137,31 @@ async fn send(node: usize, kind: Kind, request: reqwest::RequestBuilder, t0: Ins
     }
 }
 
-/// One client: overwrite the hot key through one node, list through the
-/// other, alternating, until told to stop. No pause after a failure, so
-/// the outage is met by as many requests as possible.
+/// Which node a client's requests go to.
+#[derive(Clone, Copy)]
+enum Route {
+    /// Client `id`: overwrite through one node, list through the other,
+    /// alternating.
+    Alternating(usize),
+    /// Both through this node.
+    Pinned(usize),
+}
+
+impl Route {
+    /// Unique per client: part of the values it writes.
+    fn label(self) -> String {
+        match self {
+            Route::Alternating(id) => id.to_string(),
+            Route::Pinned(node) => format!("pinned-{node}"),
+        }
+    }
+}
+
+/// One client: overwrite the hot key and list the keys, by `route`, until
+/// told to stop. No pause after a failure, so the outage is met by as
+/// many requests as possible.
 async fn client(
-    id: usize,
+    route: Route,
     http: reqwest::Client,
     bases: Arc<[String; 2]>,
     token: Arc<str>,
@@ -151,14 +171,16 @@ async fn client(
 ) {
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let node = (id + n) % 2;
+        let (node, other) = match route {
+            Route::Alternating(id) => ((id + n) % 2, 1 - (id + n) % 2),
+            Route::Pinned(node) => (node, node),
+        };
         let put = http
             .put(format!("{}/api/v1/projects/proj/secrets/{HOT_KEY}", bases[node]))
             .bearer_auth(&*token)
-            .json(&serde_json::json!({ "value": format!("{PLANTED}-{id}-{n}") }));
+            .json(&serde_json::json!({ "value": format!("{PLANTED}-{}-{n}", route.label()) }));
         let call = send(node, Kind::Put, put, t0).await;
         calls.lock().unwrap().push(call);
-        let other = 1 - node;
         let list = http
             .get(format!("{}/api/v1/projects/proj/secrets", bases[other]))
             .bearer_auth(&*token);
@@ -227,10 +249,16 @@ async fn postgres_restarted_under_load_answers_503_and_recovers_without_restarti
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
-    for id in 0..CLIENTS {
+    // The alternating clients can all end up waiting on one node (the
+    // slower one) when the database stops, so that the other meets the
+    // outage only as a wait: one client pinned to each node as well.
+    let routes = (0..CLIENTS)
+        .map(Route::Alternating)
+        .chain([Route::Pinned(0), Route::Pinned(1)]);
+    for route in routes {
         let (http, bases, token) = (http.clone(), Arc::clone(&bases), Arc::clone(&token));
         let (calls, stop) = (Arc::clone(&calls), Arc::clone(&stop));
-        clients.spawn(client(id, http, bases, token, calls, stop, t0));
+        clients.spawn(client(route, http, bases, token, calls, stop, t0));
     }
     tokio::time::sleep(WARM_UP).await;
     let stop_begun = t0.elapsed();
@@ -331,7 +359,7 @@ fn report(calls: &[Call], time: &Timeline) {
         .max()
         .unwrap_or_default();
     eprintln!(
-        "outage: {} requests by {CLIENTS} clients; {statuses:?}; slowest {slowest:?} (slowest success \
+        "outage: {} requests by {CLIENTS} clients and 2 pinned; {statuses:?}; slowest {slowest:?} (slowest success \
          {slowest_ok:?}); database stopped {:?}..{:?}, started {:?}..{:?}",
         calls.len(),
         time.stop_begun,

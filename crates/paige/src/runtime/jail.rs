@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 
 use super::bwrap::Spec;
 use super::exec_group::ExecGroup;
-use super::launch::{self, LateEnv, Launch};
+/// The variables [`launch`] takes late: named here, where it is public.
+pub use super::launch::LateEnv;
+use super::launch::{self, Launch};
 use super::limits::{Backend, LimitHit, ResourceLimits};
 use crate::poll::poll_once;
 

@@ -9,7 +9,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use paige::runtime::bwrap::{CODE_DIR, Cwd, Spec};
-use paige::runtime::jail;
+use paige::runtime::jail::{self, LateEnv};
 use paige::runtime::limits::{Backend, LimitHit, ResourceLimits};
 
 use super::{all_gone, escapes, host_processes_with, unique};
@@ -77,7 +77,7 @@ impl Run {
     }
 
     /// With the late variables `late_env` finds while `bwrap` starts.
-    async fn launch_with(&self, late_env: Option<LateEnv>) -> std::io::Result<jail::Jailed> {
+    async fn launch_with(&self, late_env: Option<LateEnv<'static>>) -> std::io::Result<jail::Jailed> {
         let spec = Spec {
             program: OsStr::new(self.program),
             args: &self.args,
@@ -112,15 +112,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// What `jail::launch` takes as late variables.
-type LateEnv = std::pin::Pin<Box<dyn Future<Output = Option<Vec<(&'static str, String)>>> + Send>>;
-
 /// Variables found while `bwrap` starts (an execution's id, from its
 /// opening record) reach the bot; a start abandoned instead (the record
 /// failed) runs nothing and leaves no `bwrap` behind.
 #[tokio::test]
 async fn late_variables_reach_the_bot_and_an_abandoned_start_runs_nothing() {
-    let late: LateEnv = Box::pin(async {
+    let late: LateEnv<'static> = Box::pin(async {
         // As a record's round trips would: `bwrap` is started meanwhile.
         tokio::time::sleep(Duration::from_millis(50)).await;
         Some(vec![("PAIGE_EXECUTION_ID", "4242".to_owned())])
@@ -138,7 +135,7 @@ async fn late_variables_reach_the_bot_and_an_abandoned_start_runs_nothing() {
     let port = listener.local_addr().unwrap().port();
     let connect =
         format!("const s = require('net').connect({port}, '127.0.0.1', () => s.end('ran', () => s.destroy()))");
-    let abandoned: LateEnv = Box::pin(async {
+    let abandoned: LateEnv<'static> = Box::pin(async {
         tokio::time::sleep(Duration::from_millis(50)).await;
         None
     });

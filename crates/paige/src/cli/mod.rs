@@ -10,6 +10,7 @@ mod commands;
 mod config_file;
 mod failure;
 mod kms;
+mod lazy;
 mod log_format;
 mod logs;
 mod push;
@@ -39,6 +40,7 @@ use crate::secrets::rules;
 use backend::Backend;
 use commands::{AuditArgs, ExecutionsCommand, MembersCommand, ProjectsCommand, SecretsCommand};
 use failure::{CliError, CliResult};
+use lazy::Lazy;
 use target::Target;
 
 pub use actor::local_actor;
@@ -102,48 +104,49 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Each subcommand's arguments are built only when it is used ([`Lazy`]).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API until SIGTERM or Ctrl-C (local only).
-    Serve(serve::ServeArgs),
+    Serve(Lazy<serve::ServeArgs>),
     /// Store a server and an API token for it (read from stdin or a hidden prompt).
-    Login(remote::login::LoginArgs),
+    Login(Lazy<remote::login::LoginArgs>),
     /// Revoke the stored token on its server and forget it.
-    Logout(remote::login::LogoutArgs),
+    Logout(Lazy<remote::login::LogoutArgs>),
     /// Manage user accounts (local only).
     #[command(subcommand)]
-    Users(UsersCommand),
+    Users(Lazy<UsersCommand>),
     /// Manage API tokens (local only).
     #[command(subcommand)]
-    Tokens(TokensCommand),
+    Tokens(Lazy<TokensCommand>),
     /// Manage projects.
     #[command(subcommand)]
-    Projects(ProjectsCommand),
+    Projects(Lazy<ProjectsCommand>),
     /// Manage project members.
     #[command(subcommand)]
-    Members(MembersCommand),
+    Members(Lazy<MembersCommand>),
     /// Set, list and delete a project's secrets (values are never shown).
     #[command(subcommand)]
-    Secrets(SecretsCommand),
+    Secrets(Lazy<SecretsCommand>),
     /// Manage the master key and its provider, file or Transit (local only).
     #[command(subcommand)]
-    Keys(kms::KeysCommand),
+    Keys(Lazy<kms::KeysCommand>),
     /// Show a project's audit log, newest first.
-    Audit(AuditArgs),
+    Audit(Lazy<AuditArgs>),
     /// Replace a project's bot code.
     #[command(subcommand)]
-    Code(runtime::CodeCommand),
+    Code(Lazy<runtime::CodeCommand>),
     /// A project's executions and their redacted logs.
     #[command(subcommand)]
-    Executions(ExecutionsCommand),
+    Executions(Lazy<ExecutionsCommand>),
     /// Print an execution's redacted log; --follow until it ends.
-    Logs(logs::LogsArgs),
+    Logs(Lazy<logs::LogsArgs>),
     /// Run one execution of a project: locally with its secrets, or on the
     /// server with --remote.
-    Run(runtime::RunArgs),
+    Run(Lazy<runtime::RunArgs>),
     /// Back up, verify and restore the store (local only; see README, Backups).
     #[command(subcommand)]
-    Backup(backup::BackupCommand),
+    Backup(Lazy<backup::BackupCommand>),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
         #[arg(value_enum)]
@@ -168,14 +171,14 @@ pub enum TokensCommand {
 /// Parses the command line, with `--help` saying which back end is in use.
 pub fn parse() -> Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let command = Cli::command();
-    // Only help pays for reading the config file twice.
+    // Only help pays for reading the config file twice, and for building
+    // every subcommand (see `lazy`).
     let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
     let command = if asks_help {
         let note = target::describe(&args);
-        with_note(command, &note)
+        with_note(lazy::whole_tree(Cli::command), &note)
     } else {
-        command
+        Cli::command()
     };
     let mut matches = command.get_matches_from(args);
     match Cli::from_arg_matches_mut(&mut matches) {
@@ -214,14 +217,14 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn execute(cli: Cli) -> CliResult<ExitCode> {
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "paige", &mut io::stdout());
+            clap_complete::generate(shell, &mut lazy::whole_tree(Cli::command), "paige", &mut io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Login(args) => {
+        Command::Login(Lazy(args)) => {
             remote::login::login(cli.server.as_deref(), args).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Logout(args) => {
+        Command::Logout(Lazy(args)) => {
             remote::login::logout(cli.server.as_deref(), args).await?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -239,7 +242,7 @@ async fn remote_command(client: &remote::Client, command: Command) -> CliResult<
     let backend = Backend::Remote(client);
     let server = format!("{} ({})", client.name, client.url());
     match command {
-        Command::Run(args) if args.remote => {
+        Command::Run(Lazy(args)) if args.remote => {
             if !args.command.is_empty() {
                 return Err(CliError::usage(
                     "`paige run --remote` runs the project's own entry point; a command after -- runs only locally",
@@ -252,7 +255,7 @@ async fn remote_command(client: &remote::Client, command: Command) -> CliResult<
         Command::Tokens(_) => return Err(commands::local_only("tokens", &server)),
         Command::Keys(_) => return Err(commands::local_only("keys", &server)),
         Command::Backup(_) => return Err(commands::local_only("backup", &server)),
-        Command::Code(runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. }) => {
+        Command::Code(Lazy(runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. })) => {
             return Err(commands::local_only("code findings and code fix", &server));
         }
         Command::Run(_) => {
@@ -268,13 +271,13 @@ async fn remote_command(client: &remote::Client, command: Command) -> CliResult<
 /// The commands both back ends have.
 async fn shared_command(backend: &Backend<'_>, command: Command) -> CliResult<()> {
     match command {
-        Command::Projects(command) => commands::projects(backend, command).await,
-        Command::Members(command) => commands::members(backend, command).await,
-        Command::Secrets(command) => commands::secrets(backend, command).await,
-        Command::Audit(args) => commands::audit(backend, args).await,
-        Command::Executions(command) => commands::executions(backend, command).await,
-        Command::Logs(args) => logs::logs(backend, args).await,
-        Command::Code(runtime::CodeCommand::Push { slug, dir, json }) => {
+        Command::Projects(Lazy(command)) => commands::projects(backend, command).await,
+        Command::Members(Lazy(command)) => commands::members(backend, command).await,
+        Command::Secrets(Lazy(command)) => commands::secrets(backend, command).await,
+        Command::Audit(Lazy(args)) => commands::audit(backend, args).await,
+        Command::Executions(Lazy(command)) => commands::executions(backend, command).await,
+        Command::Logs(Lazy(args)) => logs::logs(backend, args).await,
+        Command::Code(Lazy(runtime::CodeCommand::Push { slug, dir, json })) => {
             commands::push(backend, &slug, &dir, json).await
         }
         _ => Err(CliError::usage("this command does not run here")),
@@ -283,7 +286,7 @@ async fn shared_command(backend: &Backend<'_>, command: Command) -> CliResult<()
 
 async fn local_command(cli: Cli) -> CliResult<ExitCode> {
     let (resource_limits, warm, retention) = match &cli.command {
-        Command::Serve(args) => (args.resource_limits(), args.warm_options(), args.retention()),
+        Command::Serve(Lazy(args)) => (args.resource_limits(), args.warm_options(), args.retention()),
         _ => (
             crate::runtime::limits::ResourceLimits::default(),
             crate::config::WarmOptions::default(),
@@ -291,7 +294,7 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         ),
     };
     let kms = match &cli.command {
-        Command::Keys(command) => cli.kms.config(command.kind())?,
+        Command::Keys(Lazy(command)) => cli.kms.config(command.kind())?,
         _ => cli.kms.config(None)?,
     };
     let config = Config {
@@ -316,12 +319,12 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         },
     };
     let command = match cli.command {
-        Command::Backup(command) if !command.opens_store() => {
+        Command::Backup(Lazy(command)) if !command.opens_store() => {
             return Ok(backup::without_store(&config, command).await?);
         }
         command => command,
     };
-    if let Command::Run(args) = &command
+    if let Command::Run(Lazy(args)) = &command
         && !args.remote
         && config.bot_users != BotUsers::SameAsPaige
     {
@@ -353,27 +356,27 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
 async fn dispatch(paige: &Paige, command: Command) -> CliResult<ExitCode> {
     let actor = local_actor();
     match command {
-        Command::Users(UsersCommand::Create { email }) => {
+        Command::Users(Lazy(UsersCommand::Create { email })) => {
             let password = read_password()?;
             let user = paige.create_user(&email, &password, &actor).await?;
             println!("created user {}", user.email);
         }
-        Command::Tokens(TokensCommand::Create { email }) => {
+        Command::Tokens(Lazy(TokensCommand::Create { email })) => {
             let (id, token) = paige.create_token(&email, &actor).await?;
             println!("{}", token.expose());
             eprintln!("Token #{id} created. It is shown once; store it now.");
         }
-        Command::Tokens(TokensCommand::Revoke { id }) => {
+        Command::Tokens(Lazy(TokensCommand::Revoke { id })) => {
             paige.revoke_token(id, None, &actor).await?;
             println!("revoked token #{id}");
         }
-        Command::Serve(args) => serve::serve(paige, args).await?,
-        Command::Keys(command) => kms::keys(paige, command, &actor).await?,
-        Command::Backup(command) => return Ok(backup::with_store(paige, command).await?),
-        Command::Code(command @ (runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. })) => {
+        Command::Serve(Lazy(args)) => serve::serve(paige, args).await?,
+        Command::Keys(Lazy(command)) => kms::keys(paige, command, &actor).await?,
+        Command::Backup(Lazy(command)) => return Ok(backup::with_store(paige, command).await?),
+        Command::Code(Lazy(command @ (runtime::CodeCommand::Findings { .. } | runtime::CodeCommand::Fix { .. }))) => {
             runtime::code(paige, command, &actor).await?;
         }
-        Command::Run(args) => {
+        Command::Run(Lazy(args)) => {
             if args.remote {
                 return Err(CliError::usage(
                     "`paige run --remote` needs a server: `paige login --server URL`, or --server and PAIGE_TOKEN",

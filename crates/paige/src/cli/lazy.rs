@@ -13,14 +13,72 @@
 //! at once ([`whole_tree`]): clap mirrors the subcommands into its `help`
 //! subcommand when it builds the top level, so `paige help secrets set`
 //! (and its completion) needs every group's subcommands there already.
+//!
+//! Deferred or not, clap still copies each global option (paige has 15:
+//! `--data-dir`, the `--kms-*` ones…) into every subcommand when it builds
+//! the top level, another 0.4 M instructions. So [`tree_for`] gives clap
+//! the top level with only the subcommand the command line names ([`Used`]),
+//! when that name can be found for certain before clap parses.
 
 use std::cell::Cell;
+use std::ffi::OsString;
 
-use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
+use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Subcommand};
 
 thread_local! {
     /// Set while [`whole_tree`] builds: nothing is deferred.
     static WHOLE: Cell<bool> = const { Cell::new(false) };
+    /// Set while [`tree_for`] builds the top level: no subcommand is added.
+    static BARE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The command tree to parse `args` with: the top level of `P` with only
+/// the subcommand of `S` that `args` names, or, when that is not certain,
+/// `P`'s whole (lazy) tree. Either parses `args` the same way: what clap
+/// does before it meets the subcommand depends on the top level's own
+/// options only, and after it, on that subcommand only.
+pub fn tree_for<P: CommandFactory, S: Subcommand>(args: &[OsString]) -> Command {
+    BARE.with(|bare| bare.set(true));
+    let bare = P::command();
+    BARE.with(|bare| bare.set(false));
+    let used = used_subcommand(&bare, args).and_then(|name| {
+        S::augment_subcommands(Command::new("all"))
+            .find_subcommand(name)
+            .cloned()
+    });
+    match used {
+        Some(subcommand) => bare.subcommand(subcommand),
+        None => P::command(),
+    }
+}
+
+/// The first of `args` (after the program's name) that is neither an
+/// option of `top` nor an option's value: clap's subcommand. `None` where
+/// the scan could differ from clap's: `--`, a short option, an option
+/// `top` does not have (`--version`, a typo), an option taking several
+/// values, a value that starts with `-`, an argument that is not UTF-8.
+fn used_subcommand<'a>(top: &Command, args: &'a [OsString]) -> Option<&'a str> {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        let Some(long) = arg.strip_prefix("--") else {
+            return if arg.starts_with('-') { None } else { Some(arg) };
+        };
+        let (name, inline_value) = match long.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (long, false),
+        };
+        let option = top
+            .get_arguments()
+            .find(|a| !name.is_empty() && a.get_long() == Some(name))?;
+        if option.get_num_args().is_some_and(|n| n.max_values() != 1) {
+            return None;
+        }
+        if option.get_action().takes_values() && !inline_value && rest.next()?.to_str()?.starts_with('-') {
+            return None;
+        }
+    }
+    None
 }
 
 /// Runs `build` (which builds a command tree) with nothing deferred.
@@ -44,23 +102,30 @@ fn later(cmd: Command, augment: fn(Command) -> Command) -> Command {
 #[derive(Debug)]
 pub struct Lazy<T>(pub T);
 
-impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches(matches).map(Lazy)
-    }
+/// Reads a wrapper from clap's matches as its payload is read.
+macro_rules! from_matches_as_payload {
+    ($wrapper:ident) => {
+        impl<T: FromArgMatches> FromArgMatches for $wrapper<T> {
+            fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+                T::from_arg_matches(matches).map($wrapper)
+            }
 
-    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches_mut(matches).map(Lazy)
-    }
+            fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+                T::from_arg_matches_mut(matches).map($wrapper)
+            }
 
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)
-    }
+            fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+                self.0.update_from_arg_matches(matches)
+            }
 
-    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches_mut(matches)
-    }
+            fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+                self.0.update_from_arg_matches_mut(matches)
+            }
+        }
+    };
 }
+
+from_matches_as_payload!(Lazy);
 
 impl<T: Args> Args for Lazy<T> {
     fn augment_args(cmd: Command) -> Command {
@@ -73,6 +138,35 @@ impl<T: Args> Args for Lazy<T> {
 
     fn group_id() -> Option<clap::Id> {
         T::group_id()
+    }
+}
+
+/// The subcommands of a command line: all of them, except while
+/// [`tree_for`] builds the top level alone.
+#[derive(Debug)]
+pub struct Used<T>(pub T);
+
+from_matches_as_payload!(Used);
+
+impl<T: Subcommand> Subcommand for Used<T> {
+    fn augment_subcommands(cmd: Command) -> Command {
+        if BARE.with(Cell::get) {
+            cmd
+        } else {
+            T::augment_subcommands(cmd)
+        }
+    }
+
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        if BARE.with(Cell::get) {
+            cmd
+        } else {
+            T::augment_subcommands_for_update(cmd)
+        }
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
     }
 }
 
@@ -94,7 +188,7 @@ impl<T: Subcommand> Subcommand for Lazy<T> {
 mod tests {
     use clap::CommandFactory;
 
-    use super::whole_tree;
+    use super::{tree_for, whole_tree};
     use crate::cli::Cli;
 
     /// Every path of subcommands under `command`, the command's own first.
@@ -141,6 +235,61 @@ mod tests {
                 assert!(lazily.contains("<SLUG>") && lazily.contains("--data-dir"), "{lazily}");
             }
         }
+    }
+
+    /// What clap makes of `args` with `command`: the parsed command line,
+    /// or the error's kind and text.
+    fn outcome(command: clap::Command, args: &[&str]) -> String {
+        match command.try_get_matches_from(args) {
+            Ok(matches) => format!("{:?}", <Cli as clap::FromArgMatches>::from_arg_matches(&matches)),
+            Err(e) => format!("{:?}: {}", e.kind(), e.render()),
+        }
+    }
+
+    #[test]
+    fn the_tree_for_a_command_line_parses_it_as_the_whole_tree_does() {
+        let cases: &[&[&str]] = &[
+            &["paige", "run", "demo", "--", "/bin/true"],
+            &["paige", "--data-dir", "/d", "run", "demo"],
+            &["paige", "--data-dir=/d", "--local", "run", "demo", "--data-dir", "/e"],
+            // An option's value that is a subcommand's name.
+            &["paige", "--server", "run", "projects", "list"],
+            &["paige", "--server=run", "projects", "list"],
+            &["paige", "--kms", "transit", "--kms-cache-ttl", "0", "keys", "status"],
+            &["paige", "secrets", "set", "demo", "API_KEY"],
+            &["paige", "code", "push", "demo", "."],
+            // Errors: clap must say the same.
+            &["paige", "run"],
+            &["paige", "run", "demo", "--bogus"],
+            &["paige", "--bot-uid-base", "12", "run", "demo"],
+            &["paige", "--local=yes", "run", "demo"],
+            &["paige", "sercets", "list", "demo"],
+            &["paige", "--data-dir"],
+            &["paige", "--data-dir", "-x", "run", "demo"],
+            &["paige", "-V"],
+            &["paige", "--version"],
+            &["paige", "--", "run", "demo"],
+            &["paige"],
+        ];
+        for args in cases {
+            let owned: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            let whole = outcome(whole_tree(Cli::command), args);
+            let used = outcome(tree_for::<Cli, crate::cli::Command>(&owned), args);
+            assert_eq!(used, whole, "{args:?}");
+        }
+        // Found for certain: the top level and that one subcommand.
+        let args: Vec<std::ffi::OsString> = ["paige", "--server", "run", "projects", "list"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let names: Vec<String> = tree_for::<Cli, crate::cli::Command>(&args)
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["projects"]);
+        // Not certain: every subcommand.
+        let args: Vec<std::ffi::OsString> = ["paige", "-V"].iter().map(Into::into).collect();
+        assert!(tree_for::<Cli, crate::cli::Command>(&args).get_subcommands().count() > 10);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::secrets::rules;
 use backend::Backend;
 use commands::{AuditArgs, ExecutionsCommand, MembersCommand, ProjectsCommand, SecretsCommand};
 use failure::{CliError, CliResult};
-use lazy::Lazy;
+use lazy::{Lazy, Used};
 use target::Target;
 
 pub use actor::local_actor;
@@ -101,7 +101,7 @@ pub struct Cli {
     #[command(flatten)]
     pub kms: kms::KmsArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Used<Command>,
 }
 
 /// Each subcommand's arguments are built only when it is used ([`Lazy`]).
@@ -178,7 +178,7 @@ pub fn parse() -> Cli {
         let note = target::describe(&args);
         with_note(lazy::whole_tree(Cli::command), &note)
     } else {
-        Cli::command()
+        lazy::tree_for::<Cli, Command>(&args)
     };
     let mut matches = command.get_matches_from(args);
     match Cli::from_arg_matches_mut(&mut matches) {
@@ -215,7 +215,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> CliResult<ExitCode> {
-    match cli.command {
+    match cli.command.0 {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut lazy::whole_tree(Cli::command), "paige", &mut io::stdout());
             return Ok(ExitCode::SUCCESS);
@@ -231,7 +231,7 @@ async fn execute(cli: Cli) -> CliResult<ExitCode> {
         _ => {}
     }
     match target::resolve(cli.server.as_deref(), cli.local)? {
-        Target::Remote(client) => remote_command(&client, cli.command).await,
+        Target::Remote(client) => remote_command(&client, cli.command.0).await,
         Target::Local => local_command(cli).await,
     }
 }
@@ -285,7 +285,7 @@ async fn shared_command(backend: &Backend<'_>, command: Command) -> CliResult<()
 }
 
 async fn local_command(cli: Cli) -> CliResult<ExitCode> {
-    let (resource_limits, warm, retention) = match &cli.command {
+    let (resource_limits, warm, retention) = match &cli.command.0 {
         Command::Serve(Lazy(args)) => (args.resource_limits(), args.warm_options(), args.retention()),
         _ => (
             crate::runtime::limits::ResourceLimits::default(),
@@ -293,7 +293,7 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
             Retention::default(),
         ),
     };
-    let kms = match &cli.command {
+    let kms = match &cli.command.0 {
         Command::Keys(Lazy(command)) => cli.kms.config(command.kind())?,
         _ => cli.kms.config(None)?,
     };
@@ -313,12 +313,12 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         secret_versions: cli.secret_versions,
         retention,
         kms,
-        sqlite_readers: match &cli.command {
+        sqlite_readers: match &cli.command.0 {
             Command::Serve(_) => crate::store::sqlite::SERVER_READERS,
             _ => crate::store::sqlite::SHARED_WITH_WRITER,
         },
     };
-    let command = match cli.command {
+    let command = match cli.command.0 {
         Command::Backup(Lazy(command)) if !command.opens_store() => {
             return Ok(backup::without_store(&config, command).await?);
         }

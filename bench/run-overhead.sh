@@ -6,7 +6,10 @@
 #   cargo build --release -p paige && bench/run-overhead.sh
 #
 # PAIGE=path/to/paige overrides the binary; RUNS (default 300) the runs per
-# command. The data dir is a fresh temporary one (set TMPDIR to put it on
+# command. BASE=path/to/another/paige adds a comparison of the two builds'
+# handed-off runs, alternated round after round by bench/alternate.py
+# (ROUNDS, default 200), each client handing off to a `paige serve` of its
+# own build: on a machine whose speed moves, the figures to compare. The data dir is a fresh temporary one (set TMPDIR to put it on
 # another file system: its fsync cost is part of the figure).
 set -euo pipefail
 
@@ -114,3 +117,26 @@ served = by["paige run via serve (100) -- /bin/true"]
 print(f"handed to paige serve: {served*1e3:.2f} ms, {(served-floor-own)*1e3:.2f} ms "
       f"({(served-floor-own_switched)*1e3:.2f} ms) over floor + bwrap; {served/paige:.2f}x paige run alone")
 PY
+
+if [ -n "${BASE:-}" ]; then
+  cp -r "$work/data" "$work/served-base"
+  "$BASE" --data-dir "$work/served-base" serve --listen 127.0.0.1:0 >"$work/serve-base.log" 2>&1 &
+  base_server=$!
+  trap 'kill $server $base_server 2>/dev/null; wait $server $base_server 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do [ -S "$work/served-base/run.sock" ] && break; sleep 0.05; done
+  [ -S "$work/served-base/run.sock" ] || { cat "$work/serve-base.log" >&2; echo "BASE's paige serve did not open its run socket" >&2; exit 1; }
+  echo "alternated, ${ROUNDS:-200} rounds: BASE=$BASE against PAIGE=$PAIGE, each handed to its own paige serve"
+  bench/alternate.py --rounds "${ROUNDS:-200}" \
+    /bin/true /bin/true \
+    floor "${direct[100]}" \
+    bwrap "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true" \
+    base "$BASE --data-dir $work/served-base run bench-100 -- /bin/true" \
+    this "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" | tee "$work/alternated.txt"
+  python3 - "$work/alternated.txt" <<'PY'
+import sys
+median = {line.split()[0]: float(line.split()[2]) for line in open(sys.argv[1])}
+own = median["bwrap"] - median["/bin/true"]
+for name in ("base", "this"):
+    print(f"{name}: {median[name] - median['floor'] - own:.2f} ms over floor + bwrap (goal 1 ms)")
+PY
+fi

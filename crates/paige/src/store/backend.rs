@@ -15,12 +15,14 @@
 
 use std::fmt;
 use std::ops::DerefMut;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::group_commit::{BatchCommit, BatchResults, GroupCommit, WriteJob, plan};
+use super::wal_sync::WalSync;
 use super::{postgres_group, sqlite_group};
 use crate::error::{Error, Result};
 
@@ -57,11 +59,13 @@ macro_rules! on {
 pub(super) use on;
 
 /// The SQLite store's two pools: one writer connection (SQLite has one
-/// write lock anyway) and a few readers.
+/// write lock anyway) and a few readers; and the task that syncs the WAL
+/// after a relaxed commit (`wal_sync.rs`).
 #[derive(Clone)]
 pub(super) struct SqlitePools {
     pub writer: SqlitePool,
     pub reader: SqlitePool,
+    pub wal: Arc<WalSync>,
 }
 
 pub(super) type Pool<'a> = Backend<&'a SqlitePool, &'a PgPool>;
@@ -174,6 +178,14 @@ impl SqlStore {
         Self {
             db: Backend::Postgres(pool),
             group,
+        }
+    }
+
+    /// SQLite's WAL syncing task; PostgreSQL has none.
+    pub(super) fn wal_sync(&self) -> Option<&WalSync> {
+        match &self.db {
+            Backend::Sqlite(db) => Some(&db.wal),
+            Backend::Postgres(_) => None,
         }
     }
 

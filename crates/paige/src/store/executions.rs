@@ -78,17 +78,19 @@ pub trait ExecutionStore: Send + Sync {
     /// Returns the execution's id.
     ///
     /// It commits without waiting for the disk (it is on the way to the
-    /// bot's `exec`): a crash of paige never loses it, a power loss or a
-    /// crash of the database server may, until the next durable commit
-    /// (the execution's [`ExecutionStore::finish_execution`], or any other
-    /// write) makes it durable too. See `store::relaxed` for the details.
+    /// bot's `exec`): a crash of paige never loses it; a power loss may
+    /// until SQLite's WAL is synced right after, in the background, and a
+    /// crash of the PostgreSQL server may until its WAL writer flushes it
+    /// (or any durable commit does). See `store::relaxed` for the details.
     async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64>;
 
     /// Appends log lines (their `seq` values are new for this execution).
     async fn append_execution_log(&self, execution_id: i64, lines: &[LogLine]) -> Result<()>;
 
     /// Appends the last log lines and records the outcome, in one
-    /// transaction, durably (with it, the opening record is durable too).
+    /// transaction that commits without waiting for the disk, as the
+    /// opening record's does (it is on the way to the execution's answer):
+    /// visible to every reader at once, durable as that record is.
     async fn finish_execution(
         &self,
         execution_id: i64,

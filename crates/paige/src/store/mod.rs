@@ -5,8 +5,9 @@
 //! (`traits.rs`, `access.rs`, `code.rs`, `executions.rs`, `versions.rs`,
 //! `retention.rs`, `keys.rs`); the row mappers (`rows.rs`) and the group
 //! commit's planner (`group_commit.rs`); the two databases' differences
-//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`, and `relaxed.rs`: the
-//! transaction that commits without waiting for the disk); and the statements,
+//! (`backend.rs`, `sqlite*.rs`, `postgres*.rs`, `relaxed.rs`: the
+//! transaction that commits without waiting for the disk, and `wal_sync.rs`:
+//! SQLite's WAL synced after it, in the background); and the statements,
 //! written once for both (`sql.rs`, `sql_access.rs`, `sql_code.rs`, `sql_executions.rs`,
 //! `sql_versions.rs`, `sql_retention.rs`, `sql_keys.rs`). This file only names them.
 
@@ -38,6 +39,7 @@ pub mod sqlite;
 mod sqlite_group;
 mod traits;
 pub mod versions;
+mod wal_sync;
 
 pub use access::{AccessStore, KeyListing, TokenAccess};
 pub use accounts::AccountStore;

@@ -1,27 +1,32 @@
 //! A write transaction whose commit does not wait for the disk: for the
-//! records a crash of paige must not lose but a power loss may, on the
-//! path to a bot's `exec` (an execution's opening record).
+//! records a crash of paige must not lose but a power loss in the next
+//! moment may: an execution's opening record, on the path to its bot's
+//! `exec`, and its closing record, on the path to its answer.
 //!
 //! What it guarantees, exactly:
 //!
 //! - **SQLite** (WAL): the transaction commits with `PRAGMA synchronous =
 //!   NORMAL`, so the commit appends to the WAL without an fsync. A crash
 //!   or `kill -9` of paige loses nothing: the WAL is in the operating
-//!   system's cache and the next open reads it. A power loss or kernel
-//!   crash before the next fsync of the WAL may lose it. The next commit
-//!   with a full sync (every other write, the execution's closing record
-//!   among them) fsyncs the WAL up to its own end, so it makes this one
-//!   durable too. A lost opening record takes its `execution.start` audit
-//!   record with it (one transaction): nothing is half-recorded. One
-//!   case still syncs: the first write to a WAL that does not exist yet
-//!   (the last connection's close checkpointed and deleted it, as every
-//!   `paige run` does at its end) has SQLite fsync the new WAL's header
-//!   and its directory, whatever `synchronous` says.
+//!   system's cache and the next open reads it. Right after the commit,
+//!   the store's [`WalSync`] task fsyncs the WAL in the background, as a
+//!   full commit would have before returning; a power loss or kernel crash
+//!   before that sync is done (about a millisecond) may lose it. Any commit
+//!   with a full sync (every other write) fsyncs the WAL up to its own end
+//!   too, and the store's close syncs what its task had not. A lost opening
+//!   record takes its `execution.start` audit record with it (one
+//!   transaction): nothing is half-recorded. One case still syncs on the
+//!   way: the first write to a WAL that does not exist yet (the last
+//!   connection's close checkpointed and deleted it, as every `paige run`
+//!   does at its end) has SQLite fsync the new WAL's header and its
+//!   directory, whatever `synchronous` says.
 //! - **PostgreSQL**: the transaction commits with `SET LOCAL
 //!   synchronous_commit = off`. The server has it once the commit returns,
 //!   so a crash of paige loses nothing; a crash of the database server
 //!   may lose it (at most about three times `wal_writer_delay`, 600 ms by
-//!   default, of such commits), and never a synchronous commit after it.
+//!   default, of such commits: the server's WAL writer flushes them, and
+//!   a client cannot ask for that flush alone), and never a synchronous
+//!   commit after it.
 //!
 //! The writer connection of SQLite is shared with every other write, which
 //! must keep its fsync: it is put back to `synchronous = FULL` in the same
@@ -34,43 +39,114 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-use super::backend::{Backend, Conn, begin_postgres_with};
+use super::backend::{Backend, Conn, SqlStore, begin_postgres_with};
+use super::wal_sync::WalSync;
 use crate::error::{Error, Result};
 
 /// A write transaction that commits without waiting for the disk (see
 /// the module docs). Rolled back if dropped before [`RelaxedTx::commit`].
-pub(super) struct RelaxedTx(Backend<RelaxedSqlite, Transaction<'static, Postgres>>);
+pub(super) struct RelaxedTx<'s> {
+    tx: Backend<RelaxedSqlite, Transaction<'static, Postgres>>,
+    /// SQLite's: asked for a sync once the commit is done.
+    sync: Option<&'s WalSync>,
+}
 
-impl std::fmt::Debug for RelaxedTx {
+impl std::fmt::Debug for RelaxedTx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelaxedTx").finish_non_exhaustive()
     }
 }
 
-impl RelaxedTx {
-    /// Begins one on the writer: on SQLite its one connection, with the
-    /// write lock taken up front (`BEGIN IMMEDIATE`), as every write does.
-    pub(super) async fn begin(writer: Backend<&SqlitePool, &PgPool>) -> Result<Self> {
-        Ok(Self(match writer {
-            Backend::Sqlite(pool) => Backend::Sqlite(RelaxedSqlite::begin(pool).await?),
-            Backend::Postgres(pool) => {
-                Backend::Postgres(begin_postgres_with(pool, "SET LOCAL synchronous_commit = off").await?)
-            }
-        }))
+impl<'s> RelaxedTx<'s> {
+    /// Begins one on the store's writer: on SQLite its one connection, with
+    /// the write lock taken up front (`BEGIN IMMEDIATE`), as every write does.
+    pub(super) async fn begin(store: &'s SqlStore) -> Result<Self> {
+        let writer: Backend<&SqlitePool, &PgPool> = store.writer();
+        Ok(match writer {
+            Backend::Sqlite(pool) => Self {
+                tx: Backend::Sqlite(RelaxedSqlite::begin(pool).await?),
+                sync: store.wal_sync(),
+            },
+            Backend::Postgres(pool) => Self {
+                tx: Backend::Postgres(begin_postgres_with(pool, "SET LOCAL synchronous_commit = off").await?),
+                sync: None,
+            },
+        })
     }
 
     /// The connection, to run the transaction's statements on.
     pub(super) fn conn(&mut self) -> Result<Conn<'_>> {
-        Ok(match &mut self.0 {
+        Ok(match &mut self.tx {
             Backend::Sqlite(tx) => Backend::Sqlite(tx.conn()?),
             Backend::Postgres(tx) => Backend::Postgres(&mut **tx),
         })
     }
 
+    /// Commits, and has SQLite's WAL synced in the background.
     pub(super) async fn commit(self) -> Result<()> {
-        match self.0 {
-            Backend::Sqlite(tx) => tx.commit().await,
-            Backend::Postgres(tx) => Ok(tx.commit().await?),
+        match self.tx {
+            Backend::Sqlite(tx) => tx.commit().await?,
+            Backend::Postgres(tx) => tx.commit().await?,
+        }
+        if let Some(sync) = self.sync {
+            sync.request();
+        }
+        Ok(())
+    }
+}
+
+/// One statement that commits on its own without waiting for the disk
+/// (see the module docs), in the fewest round trips: on SQLite one, the
+/// statement run between the two `PRAGMA synchronous` ([`RelaxedOne::sql`]
+/// wraps it) on the writer connection outside a transaction; on
+/// PostgreSQL a [`RelaxedTx`] (`SET LOCAL` needs a transaction).
+pub(super) enum RelaxedOne<'s> {
+    Sqlite { conn: RelaxedSqlite, sync: &'s WalSync },
+    Postgres(RelaxedTx<'s>),
+}
+
+impl<'s> RelaxedOne<'s> {
+    pub(super) async fn begin(store: &'s SqlStore) -> Result<Self> {
+        Ok(match (store.writer(), store.wal_sync()) {
+            (Backend::Sqlite(pool), Some(sync)) => Self::Sqlite {
+                conn: RelaxedSqlite {
+                    conn: Some(pool.acquire().await?),
+                },
+                sync,
+            },
+            _ => Self::Postgres(RelaxedTx::begin(store).await?),
+        })
+    }
+
+    /// `statement` as it is to run: on SQLite between the two pragmas. It
+    /// must be run whole (every row fetched), or the connection is closed
+    /// rather than reused (it may still be at `NORMAL`).
+    pub(super) fn sql<'a>(&self, statement: &'a str) -> std::borrow::Cow<'a, str> {
+        match self {
+            Self::Sqlite { .. } => {
+                format!("PRAGMA synchronous = NORMAL; {statement}; PRAGMA synchronous = FULL").into()
+            }
+            Self::Postgres(_) => statement.into(),
+        }
+    }
+
+    pub(super) fn conn(&mut self) -> Result<Conn<'_>> {
+        match self {
+            Self::Sqlite { conn, .. } => Ok(Backend::Sqlite(conn.conn()?)),
+            Self::Postgres(tx) => tx.conn(),
+        }
+    }
+
+    /// After the statement ran whole: the connection goes back to the pool
+    /// (at `FULL` again), and SQLite's WAL is synced in the background.
+    pub(super) async fn commit(self) -> Result<()> {
+        match self {
+            Self::Sqlite { mut conn, sync } => {
+                drop(conn.conn.take());
+                sync.request();
+                Ok(())
+            }
+            Self::Postgres(tx) => tx.commit().await,
         }
     }
 }
@@ -157,7 +233,7 @@ mod tests {
             .unwrap()
     }
 
-    async fn insert_user(tx: &mut RelaxedTx, email: &str) -> Result<()> {
+    async fn insert_user(tx: &mut RelaxedTx<'_>, email: &str) -> Result<()> {
         let Backend::Sqlite(conn) = tx.conn()? else {
             unreachable!("a SQLite store")
         };
@@ -172,7 +248,7 @@ mod tests {
     async fn a_relaxed_commit_puts_the_writer_back_to_a_full_sync() {
         let (_dir, store) = store().await;
         assert_eq!(writer_sync(&store).await, 2);
-        let mut tx = RelaxedTx::begin(store.writer()).await.unwrap();
+        let mut tx = RelaxedTx::begin(&store).await.unwrap();
         {
             let Backend::Sqlite(conn) = tx.conn().unwrap() else {
                 unreachable!()
@@ -189,10 +265,78 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_relaxed_commit_is_followed_by_a_sync_of_the_wal_and_a_rolled_back_one_is_not() {
+        let (_dir, store) = store().await;
+        let sync = store.wal_sync().expect("a SQLite store syncs its WAL");
+        let mut tx = RelaxedTx::begin(&store).await.unwrap();
+        insert_user(&mut tx, "a@example.com").await.unwrap();
+        // Not before the commit.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(sync.syncs(), 0);
+        tx.commit().await.unwrap();
+        wait_for_syncs(&store, 1).await;
+        // One rolled back asks for none.
+        let mut tx = RelaxedTx::begin(&store).await.unwrap();
+        insert_user(&mut tx, "b@example.com").await.unwrap();
+        drop(tx);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(sync.syncs(), 1);
+        assert_eq!(users(&store).await, 1);
+    }
+
+    async fn wait_for_syncs(store: &SqlStore, syncs: u64) {
+        let sync = store.wal_sync().expect("a SQLite store syncs its WAL");
+        let waited = tokio::time::Instant::now();
+        while sync.syncs() < syncs {
+            assert!(
+                waited.elapsed().as_secs() < 5,
+                "no sync of the WAL after a relaxed commit"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(sync.syncs(), syncs);
+    }
+
+    #[tokio::test]
+    async fn one_relaxed_statement_runs_between_the_pragmas_and_leaves_the_writer_at_full() {
+        let (_dir, store) = store().await;
+        let insert = "INSERT INTO users (email, password_hash, created_at) VALUES ($1, 'x', 0) RETURNING id";
+        let mut one = RelaxedOne::begin(&store).await.unwrap();
+        let sql = one.sql(insert);
+        assert_eq!(
+            sql,
+            format!("PRAGMA synchronous = NORMAL; {insert}; PRAGMA synchronous = FULL")
+        );
+        let Backend::Sqlite(conn) = one.conn().unwrap() else {
+            unreachable!("a SQLite store")
+        };
+        let rows = sqlx::query(&sql).bind("a@example.com").fetch_all(conn).await.unwrap();
+        assert_eq!(rows.len(), 1, "the statement's row, and none of the pragmas'");
+        one.commit().await.unwrap();
+        assert_eq!(users(&store).await, 1);
+        assert_eq!(writer_sync(&store).await, 2);
+        wait_for_syncs(&store, 1).await;
+
+        // The statement fails after the first pragma ran: the connection
+        // is closed, not reused at NORMAL, and no sync is asked for.
+        let mut one = RelaxedOne::begin(&store).await.unwrap();
+        let sql = one.sql(insert);
+        let Backend::Sqlite(conn) = one.conn().unwrap() else {
+            unreachable!("a SQLite store")
+        };
+        assert!(sqlx::query(&sql).bind("a@example.com").fetch_all(conn).await.is_err());
+        drop(one);
+        assert_eq!(writer_sync(&store).await, 2);
+        assert_eq!(users(&store).await, 1);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        wait_for_syncs(&store, 1).await;
+    }
+
+    #[tokio::test]
     async fn a_failed_or_abandoned_relaxed_transaction_never_leaves_the_writer_relaxed() {
         let (_dir, store) = store().await;
         // A statement fails: the caller returns its error, dropping the transaction.
-        let mut tx = RelaxedTx::begin(store.writer()).await.unwrap();
+        let mut tx = RelaxedTx::begin(&store).await.unwrap();
         insert_user(&mut tx, "a@example.com").await.unwrap();
         assert!(
             insert_user(&mut tx, "a@example.com").await.is_err(),
@@ -204,7 +348,7 @@ mod tests {
 
         // A future dropped half-way (a cancelled request) does the same.
         let abandoned = async {
-            let mut tx = RelaxedTx::begin(store.writer()).await.unwrap();
+            let mut tx = RelaxedTx::begin(&store).await.unwrap();
             insert_user(&mut tx, "b@example.com").await.unwrap();
             std::future::pending::<()>().await;
         };

@@ -657,6 +657,9 @@ impl Store for SqlStore {
     async fn close(&self) {
         match &self.db {
             Backend::Sqlite(db) => {
+                // What the background sync had not synced yet, first: the
+                // close checkpoints only if no other process has the file open.
+                db.wal.finish().await;
                 // The reader first: closing the writer last checkpoints the WAL.
                 db.reader.close().await;
                 db.writer.close().await;

@@ -5,7 +5,7 @@ use sqlx::QueryBuilder;
 
 use super::backend::{Conn, SqlStore, Tx, on};
 use super::executions::{ABANDONED_ERROR, ExecutionOutcome, ExecutionStore, Finish, HookTarget, NewExecution};
-use super::relaxed::RelaxedTx;
+use super::relaxed::{RelaxedOne, RelaxedTx};
 use super::rows::{
     EXECUTION_COLUMNS, PROJECT_COLUMNS, execution_from_row, list_to_json, log_line_from_row, project_from_row,
 };
@@ -37,26 +37,33 @@ async fn finish_one(tx: &mut Tx, finish: Finish<'_>) -> Result<bool> {
     update_finished(tx.conn(), execution_id, outcome).await
 }
 
-/// Records how a running execution ended: false if it is not running.
+/// How a running execution ended.
+const UPDATE_FINISHED: &str = "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3,
+    exit_code = $4, signal = $5, error = $6, output_bytes = $7, truncated = $8, response_status = $9
+    WHERE id = $10 AND status = 'running' RETURNING id";
+
+/// Records how a running execution ended, by [`UPDATE_FINISHED`] or `sql`
+/// (the same, wrapped: see `RelaxedOne::sql`): false if it is not running.
 async fn update_finished(conn: Conn<'_>, execution_id: i64, outcome: &ExecutionOutcome) -> Result<bool> {
-    let updated = on!(conn, |c| sqlx::query(
-        "UPDATE executions SET status = $1, finished_at = $2, duration_ms = $3, exit_code = $4, signal = $5,
-         error = $6, output_bytes = $7, truncated = $8, response_status = $9
-         WHERE id = $10 AND status = 'running'"
-    )
-    .bind(outcome.status.as_str())
-    .bind(outcome.finished_at)
-    .bind(outcome.duration_ms)
-    .bind(outcome.exit_code)
-    .bind(outcome.signal)
-    .bind(outcome.error.as_deref())
-    .bind(outcome.output_bytes)
-    .bind(outcome.truncated)
-    .bind(outcome.response_status)
-    .bind(execution_id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    update_finished_by(conn, UPDATE_FINISHED, execution_id, outcome).await
+}
+
+async fn update_finished_by(conn: Conn<'_>, sql: &str, execution_id: i64, outcome: &ExecutionOutcome) -> Result<bool> {
+    // Every row fetched: on SQLite every statement of a wrapped `sql` ran.
+    let updated = on!(conn, |c| sqlx::query(sql)
+        .bind(outcome.status.as_str())
+        .bind(outcome.finished_at)
+        .bind(outcome.duration_ms)
+        .bind(outcome.exit_code)
+        .bind(outcome.signal)
+        .bind(outcome.error.as_deref())
+        .bind(outcome.output_bytes)
+        .bind(outcome.truncated)
+        .bind(outcome.response_status)
+        .bind(execution_id)
+        .fetch_all(c)
+        .await?
+        .len());
     Ok(updated == 1)
 }
 
@@ -83,7 +90,7 @@ impl ExecutionStore for SqlStore {
     async fn create_execution(&self, new: NewExecution<'_>, actor: &Actor) -> Result<i64> {
         // On the way to the bot's exec: no fsync (see `relaxed.rs` for what
         // a crash or a power loss does to it).
-        let mut tx = RelaxedTx::begin(self.writer()).await?;
+        let mut tx = RelaxedTx::begin(self).await?;
         let id: i64 = on!(tx.conn()?, |c| sqlx::query_scalar(
             "INSERT INTO executions
                (project_id, status, trigger_kind, actor, command, secret_names, started_at, deadline_at,
@@ -126,21 +133,21 @@ impl ExecutionStore for SqlStore {
         last_lines: &[LogLine],
         outcome: &ExecutionOutcome,
     ) -> Result<()> {
+        // On the way to the execution's answer: no fsync either (see
+        // `relaxed.rs`); the WAL is synced right after, in the background.
         let not_running = || Error::NotFound(format!("running execution #{execution_id}"));
         if last_lines.is_empty() {
-            // One statement commits whole on its own, with its fsync:
-            // without a transaction's two more round trips.
-            let mut conn = self.acquire().await?;
-            let updated = update_finished(conn.conn(), execution_id, outcome).await?;
-            return if updated { Ok(()) } else { Err(not_running()) };
+            // One statement: on SQLite one round trip, not a transaction's three.
+            let mut one = RelaxedOne::begin(self).await?;
+            let sql = one.sql(UPDATE_FINISHED);
+            if !update_finished_by(one.conn()?, &sql, execution_id, outcome).await? {
+                return Err(not_running());
+            }
+            return one.commit().await;
         }
-        let mut tx = self.begin_write().await?;
-        let finish = Finish {
-            execution_id,
-            last_lines,
-            outcome,
-        };
-        if !finish_one(&mut tx, finish).await? {
+        let mut tx = RelaxedTx::begin(self).await?;
+        insert_lines(tx.conn()?, execution_id, last_lines).await?;
+        if !update_finished(tx.conn()?, execution_id, outcome).await? {
             return Err(not_running());
         }
         tx.commit().await

@@ -14,6 +14,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -22,6 +23,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::backend::{SqlStore, SqlitePools};
 use super::rows::project_from_row;
+use super::wal_sync::WalSync;
 use crate::error::{Error, Result};
 use crate::model::{SealedRead, SealedSecret};
 
@@ -91,7 +93,11 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(SqlStore::sqlite(SqlitePools { writer, reader }))
+        Ok(SqlStore::sqlite(SqlitePools {
+            writer,
+            reader,
+            wal: Arc::new(WalSync::start(path)),
+        }))
     }
 }
 

@@ -1,9 +1,10 @@
-//! The execution's opening record, written without waiting for the disk
-//! (`store::relaxed`): a `kill -9` of `paige run` right after the bot
-//! started leaves the record and its audit record, which the sweep of
-//! abandoned executions then fails; and a secret written after it is
-//! durable as ever (the writer connection is back to a full sync: see the
-//! unit tests of `store::relaxed`).
+//! The execution's opening and closing records, written without waiting
+//! for the disk (`store::relaxed`): a `kill -9` of `paige run` right after
+//! the bot started leaves the record and its audit record, which the sweep
+//! of abandoned executions then fails; a `kill -9` of `paige serve` right
+//! after it answered a handed-off run leaves the run's end recorded; and a
+//! secret written after it is durable as ever (the writer connection is
+//! back to a full sync: see the unit tests of `store::relaxed`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use paige::model::Page;
 use paige::runtime::ExecutionStatus;
 
-use crate::common::{Env, both_backends};
+use crate::common::{Env, both_backends, stderr, stdout};
 
 both_backends!(a_killed_paige_run_leaves_its_record_for_the_sweep);
 
@@ -82,6 +83,44 @@ async fn a_killed_paige_run_leaves_its_record_for_the_sweep(env: Env) {
     assert!(next.status.success(), "{}", crate::common::stderr(&next));
     let left = groups_named(Path::new("/sys/fs/cgroup"), &format!("paige-{killed_pid}"), 6);
     assert!(left.is_empty(), "the killed paige's groups are still there: {left:?}");
+}
+
+both_backends!(a_server_killed_right_after_its_answer_keeps_the_end_it_answered);
+
+/// The closing record is committed before the handed-off run's answer
+/// leaves the server, so a `kill -9` of the server the moment its client
+/// has the answer loses nothing of it: not the status, the exit code, nor
+/// the last log line.
+async fn a_server_killed_right_after_its_answer_keeps_the_end_it_answered(env: Env) {
+    env.project("bot").await;
+    env.set("bot", "API_TOKEN", "tok-closing-0123456789").await;
+    let mut server = env.serve("serve.log", &[]);
+    server.wait_for_stdout("Runs: `paige run` on this data dir is handed to this server");
+    let run = env.cli_with_env(
+        &["run", "bot", "--", "sh", "-c", "echo last words; exit 7"],
+        b"",
+        &[("PAIGE_LOG", "paige::cli::run=debug")],
+    );
+    // At once: nothing more of the server's runs after the answer.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        stderr(&run).contains("the local paige serve runs this execution"),
+        "the run was not handed off: {}",
+        stderr(&run)
+    );
+    assert_eq!(run.status.code(), Some(7), "{}", stderr(&run));
+    assert!(stdout(&run).contains("last words"));
+
+    let newest = latest(&env).await.into_iter().next().expect("the run is recorded");
+    assert_eq!(newest.status, ExecutionStatus::Failed, "a non-zero exit: {newest:?}");
+    assert_eq!(newest.exit_code, Some(7));
+    assert!(newest.finished_at.is_some(), "{newest:?}");
+    let log = env.paige.execution_log("bot", newest.id, None, 100).await.unwrap();
+    assert!(
+        log.iter().any(|line| line.text == "last words"),
+        "the last log line is lost: {log:?}"
+    );
 }
 
 /// The directories called `name` below `dir`, at most `depth` levels down.

@@ -10,8 +10,9 @@
 //!   or `kill -9` of paige loses nothing: the WAL is in the operating
 //!   system's cache and the next open reads it. Right after the commit,
 //!   the store's [`WalSync`] task fsyncs the WAL in the background, as a
-//!   full commit would have before returning; a power loss or kernel crash
-//!   before that sync is done (about a millisecond) may lose it. Any commit
+//!   full commit would have before returning (a CLI command's store, which
+//!   closes right after its work, syncs at its close instead); a power
+//!   loss or kernel crash before that sync is done may lose it. Any commit
 //!   with a full sync (every other write) fsyncs the WAL up to its own end
 //!   too, and the store's close syncs what its task had not. A lost opening
 //!   record takes its `execution.start` audit record with it (one

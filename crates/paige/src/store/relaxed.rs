@@ -10,9 +10,11 @@
 //!   or `kill -9` of paige loses nothing: the WAL is in the operating
 //!   system's cache and the next open reads it. Right after the commit,
 //!   the store's [`WalSync`] task fsyncs the WAL in the background, as a
-//!   full commit would have before returning (a CLI command's store, which
-//!   closes right after its work, syncs at its close instead); a power
-//!   loss or kernel crash before that sync is done may lose it. Any commit
+//!   full commit would have before returning: at once after a closing
+//!   record, within 50 ms after an opening one (or with its close's sync,
+//!   if that comes first). A CLI command's store, closed right after its
+//!   work, syncs at its close instead. A power loss or kernel crash before
+//!   that sync is done may lose it. Any commit
 //!   with a full sync (every other write) fsyncs the WAL up to its own end
 //!   too, and the store's close syncs what its task had not. A lost opening
 //!   record takes its `execution.start` audit record with it (one
@@ -83,14 +85,25 @@ impl<'s> RelaxedTx<'s> {
         })
     }
 
-    /// Commits, and has SQLite's WAL synced in the background.
+    /// Commits, and has SQLite's WAL synced at once, in the background.
     pub(super) async fn commit(self) -> Result<()> {
+        self.commit_then(WalSync::request).await
+    }
+
+    /// Commits, and has SQLite's WAL synced within `wal_sync::SOON` (or
+    /// by an earlier sync): for a commit whose fsync would compete with
+    /// what follows it, as an opening record's with its bot's start.
+    pub(super) async fn commit_sync_soon(self) -> Result<()> {
+        self.commit_then(WalSync::request_soon).await
+    }
+
+    async fn commit_then(self, ask: fn(&WalSync)) -> Result<()> {
         match self.tx {
             Backend::Sqlite(tx) => tx.commit().await?,
             Backend::Postgres(tx) => tx.commit().await?,
         }
         if let Some(sync) = self.sync {
-            sync.request();
+            ask(sync);
         }
         Ok(())
     }

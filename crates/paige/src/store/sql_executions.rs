@@ -109,7 +109,8 @@ impl ExecutionStore for SqlStore {
         .fetch_one(c)
         .await)?;
         insert_audit(tx.conn()?, new.start_audit(id), actor, new.started_at).await?;
-        tx.commit().await?;
+        // Synced soon: not while the bot starts, unless it runs that long.
+        tx.commit_sync_soon().await?;
         Ok(id)
     }
 

@@ -65,15 +65,15 @@ impl<'s> RelaxedTx<'s> {
     /// the write lock taken up front (`BEGIN IMMEDIATE`), as every write does.
     pub(super) async fn begin(store: &'s SqlStore) -> Result<Self> {
         let writer: Backend<&SqlitePool, &PgPool> = store.writer();
-        Ok(match writer {
-            Backend::Sqlite(pool) => Self {
-                tx: Backend::Sqlite(RelaxedSqlite::begin(pool).await?),
-                sync: store.wal_sync(),
-            },
-            Backend::Postgres(pool) => Self {
-                tx: Backend::Postgres(begin_postgres_with(pool, "SET LOCAL synchronous_commit = off").await?),
-                sync: None,
-            },
+        let tx = match writer {
+            Backend::Sqlite(pool) => Backend::Sqlite(RelaxedSqlite::begin(pool).await?),
+            Backend::Postgres(pool) => {
+                Backend::Postgres(begin_postgres_with(pool, "SET LOCAL synchronous_commit = off").await?)
+            }
+        };
+        Ok(Self {
+            tx,
+            sync: store.wal_sync(),
         })
     }
 
@@ -115,20 +115,23 @@ impl<'s> RelaxedTx<'s> {
 /// wraps it) on the writer connection outside a transaction; on
 /// PostgreSQL a [`RelaxedTx`] (`SET LOCAL` needs a transaction).
 pub(super) enum RelaxedOne<'s> {
-    Sqlite { conn: RelaxedSqlite, sync: &'s WalSync },
+    Sqlite {
+        conn: RelaxedSqlite,
+        sync: Option<&'s WalSync>,
+    },
     Postgres(RelaxedTx<'s>),
 }
 
 impl<'s> RelaxedOne<'s> {
     pub(super) async fn begin(store: &'s SqlStore) -> Result<Self> {
-        Ok(match (store.writer(), store.wal_sync()) {
-            (Backend::Sqlite(pool), Some(sync)) => Self::Sqlite {
+        Ok(match store.writer() {
+            Backend::Sqlite(pool) => Self::Sqlite {
                 conn: RelaxedSqlite {
                     conn: Some(pool.acquire().await?),
                 },
-                sync,
+                sync: store.wal_sync(),
             },
-            _ => Self::Postgres(RelaxedTx::begin(store).await?),
+            Backend::Postgres(_) => Self::Postgres(RelaxedTx::begin(store).await?),
         })
     }
 
@@ -155,9 +158,11 @@ impl<'s> RelaxedOne<'s> {
     /// (at `FULL` again), and SQLite's WAL is synced in the background.
     pub(super) async fn commit(self) -> Result<()> {
         match self {
-            Self::Sqlite { mut conn, sync } => {
-                drop(conn.conn.take());
-                sync.request();
+            Self::Sqlite { conn, sync } => {
+                conn.release();
+                if let Some(sync) = sync {
+                    sync.request();
+                }
                 Ok(())
             }
             Self::Postgres(tx) => tx.commit().await,
@@ -198,9 +203,13 @@ impl RelaxedSqlite {
 
     async fn commit(mut self) -> Result<()> {
         sqlx::query(Self::COMMIT).execute(self.conn()?).await?;
-        // Back to FULL: the connection may go back to the pool.
-        drop(self.conn.take());
+        self.release();
         Ok(())
+    }
+
+    /// Once the connection is known to be back at FULL: to the pool.
+    fn release(mut self) {
+        drop(self.conn.take());
     }
 }
 

@@ -18,7 +18,9 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
-use super::bwrap::{NSSWITCH, SetupFds, Spec, bwrap_path, group, inherited_fds, is_inheritable, passwd};
+use super::bwrap::{
+    NSSWITCH, SetupFds, Spec, bwrap_path, group, inherited_fds, is_inheritable, open_etc_files, passwd,
+};
 
 /// Held while descriptors meant for one `bwrap` are inheritable: no other
 /// sandbox of this process starts meanwhile, so none gets another's.
@@ -76,6 +78,11 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
     let passwd = data_pipe(&passwd(bot_uid, bot_gid))?;
     let group = data_pipe(&group(bot_gid))?;
     let nsswitch = data_pipe(NSSWITCH)?;
+    let etc_files = open_etc_files();
+    for (_, fd) in &etc_files {
+        for_child(fd)?;
+    }
+    let etc_fds: Vec<(&'static str, i32)> = etc_files.iter().map(|(path, fd)| (*path, fd.as_raw_fd())).collect();
     let late_args = if late_env {
         let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
         for_child(&read)?;
@@ -90,6 +97,7 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         passwd: passwd.as_raw_fd(),
         group: group.as_raw_fd(),
         nsswitch: nsswitch.as_raw_fd(),
+        etc_files: &etc_fds,
     };
     // Still open and inheritable (a number may have been reused since).
     let close: Vec<i32> = inherited.iter().copied().filter(|&fd| is_inheritable(fd)).collect();
@@ -104,7 +112,7 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         drop(read);
         write
     });
-    drop((info_write, block_read, passwd, group, nsswitch));
+    drop((info_write, block_read, passwd, group, nsswitch, etc_files));
     Ok(Launch {
         child: child?,
         info: Some(info_read),

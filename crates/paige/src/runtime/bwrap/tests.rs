@@ -13,7 +13,7 @@ fn passwd_and_group_name_the_bot_and_no_one_twice() {
     assert_eq!(group(65_534).matches(":x:65534:").count(), 1);
 }
 
-fn fds() -> SetupFds {
+fn fds() -> SetupFds<'static> {
     SetupFds {
         info: 11,
         block: 12,
@@ -21,6 +21,7 @@ fn fds() -> SetupFds {
         passwd: 13,
         group: 14,
         nsswitch: 15,
+        etc_files: &[("/etc/hosts", 21)],
     }
 }
 
@@ -59,7 +60,17 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     let mask = position(&argv, &["--tmpfs", &s(&data)]).unwrap();
     assert!(mask > bind, "the mask goes over the bind: {argv:?}");
     assert!(position(&argv, &["--size", "1048576", "--tmpfs", "/tmp"]).is_some());
-    assert!(position(&argv, &["--ro-bind-data", "13", "/etc/passwd"]).is_some());
+    // The sandbox's own files, and the host's regular files of /etc, are
+    // copied (no mount); the rest of /etc is bound. All before the root
+    // is made read-only.
+    let read_only = position(&argv, &["--remount-ro", "/"]).unwrap();
+    for (fd, file) in [("13", "/etc/passwd"), ("21", "/etc/hosts")] {
+        let copy = position(&argv, &["--perms", "0444", "--file", fd, file]);
+        assert!(copy.is_some_and(|at| at < read_only), "{file}: {argv:?}");
+    }
+    assert!(position(&argv, &["--ro-bind-try", "/etc/hosts"]).is_none(), "{argv:?}");
+    assert!(position(&argv, &["--ro-bind-try", "/etc/ssl", "/etc/ssl"]).is_some());
+    assert!(position(&argv, &["--ro-bind-data"]).is_none(), "{argv:?}");
     assert!(position(&argv, &["--info-fd", "11", "--block-fd", "12"]).is_some());
     assert!(position(&argv, &["--args"]).is_none(), "no late arguments unless asked");
     let late = SetupFds {
@@ -126,4 +137,30 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     assert!(position(&argv, &["/bin/sh"]).is_none() && position(&argv, &["/bin/bash"]).is_none());
     assert!(position(&argv, &["/usr/bin/env"]).is_none(), "{argv:?}");
     assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
+}
+
+#[test]
+fn the_regular_files_of_etc_are_opened_to_be_copied_and_nothing_else() {
+    let opened = open_etc_files();
+    for (path, fd) in &opened {
+        assert!(ETC_ENTRIES.contains(path), "{path}");
+        assert!(std::fs::metadata(path).unwrap().is_file(), "{path}");
+        let flags = rustix::io::fcntl_getfd(fd).unwrap();
+        assert!(
+            flags.contains(rustix::io::FdFlags::CLOEXEC),
+            "{path}: opened inheritable"
+        );
+    }
+    for entry in ETC_ENTRIES {
+        let is_file = std::fs::metadata(entry).is_ok_and(|m| m.is_file());
+        let readable = std::fs::File::open(entry).is_ok();
+        assert_eq!(
+            opened.iter().any(|(path, _)| path == entry),
+            is_file && readable,
+            "{entry}"
+        );
+    }
+    // A Debian host has both kinds.
+    assert!(opened.iter().any(|(path, _)| *path == "/etc/services"), "{opened:?}");
+    assert!(!opened.iter().any(|(path, _)| *path == "/etc/ssl"));
 }

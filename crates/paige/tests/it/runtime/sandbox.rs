@@ -157,6 +157,79 @@ async fn a_bot_sees_none_of_paiges_files_and_runs_as_its_projects_user() {
     }
 }
 
+/// The sandbox's `/etc`: the host's regular files there are copies (no
+/// mount each), its directories bound, passwd, group and nsswitch.conf its
+/// own; every one as the host has it, and none writable.
+#[tokio::test]
+async fn the_sandboxs_etc_shows_the_hosts_files_read_only_and_its_own_users() {
+    let env = Env::sqlite().await;
+    let id = prober_project(&env, "etc").await;
+    let files: Vec<&str> = [
+        "/etc/hosts",
+        "/etc/services",
+        "/etc/protocols",
+        "/etc/ld.so.cache",
+        "/etc/gai.conf",
+        "/etc/mime.types",
+        "/etc/localtime",
+    ]
+    .into_iter()
+    .filter(|f| Path::new(f).is_file())
+    .collect();
+    assert!(files.len() >= 4, "a Debian host has these: {files:?}");
+    let script = format!(
+        "for f in {files}; do echo \"sum $f $(sha256sum < $f | cut -c1-64)\"; done; \
+         for f in /etc/hosts /etc/passwd /etc/new-file /etc/ssl/new-file; do ( : >> $f ) 2>&1 | sed 's/^/write /'; done; \
+         awk '$5 == \"/\" {{ print \"root\", $6 }} $5 ~ /^\\/etc\\// {{ print \"mount\", $5 }}' /proc/self/mountinfo; \
+         echo \"certs $(ls -A /etc/ssl/certs | wc -l)\"; \
+         echo \"user $(head -n 1 /etc/passwd)\"; \
+         echo \"resolve $(getent hosts localhost | head -n 1)\"",
+        files = files.join(" ")
+    );
+    let record = run(&env, "etc", shell(&script)).await;
+    let execution = stored(&env, "etc", record.id).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{}", log_text(&execution));
+    let out = lines_of(&execution, Stream::Stdout);
+
+    for file in &files {
+        let want = format!("sum {file} {}", sha256_hex(&std::fs::read(file).unwrap()));
+        assert!(out.contains(&want.as_str()), "{file}: {}", log_text(&execution));
+    }
+    let writes: Vec<&&str> = out.iter().filter(|l| l.starts_with("write ")).collect();
+    assert_eq!(writes.len(), 4, "{}", log_text(&execution));
+    // Refused to the bot's user by the modes, and to anyone by the mount.
+    for line in writes {
+        assert!(
+            line.contains("Permission denied") || line.contains("Read-only file system"),
+            "{line}"
+        );
+    }
+    // Files are copies, not mounts (each mount costs bwrap time); the
+    // directories are bound.
+    let mounts: Vec<&str> = out.iter().filter_map(|l| l.strip_prefix("mount ")).collect();
+    assert!(mounts.contains(&"/etc/ssl"), "{mounts:?}");
+    for file in files.iter().chain(&["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]) {
+        assert!(!mounts.contains(file), "{file} is a mount: {mounts:?}");
+    }
+    let root = out.iter().find(|l| l.starts_with("root ")).unwrap();
+    assert!(root.starts_with("root ro,") || *root == "root ro", "{root}");
+    let certs = std::fs::read_dir("/etc/ssl/certs").unwrap().count();
+    assert!(certs > 0);
+    assert!(
+        out.contains(&format!("certs {certs}").as_str()),
+        "{}",
+        log_text(&execution)
+    );
+    let (uid, gid) = expected_ids(&env, id);
+    assert!(
+        out.contains(&format!("user paige:x:{uid}:{gid}:Paige bot:{HOME_DIR}:/bin/sh").as_str()),
+        "{}",
+        log_text(&execution)
+    );
+    let resolved = out.iter().find(|l| l.starts_with("resolve ")).unwrap();
+    assert!(resolved.ends_with("localhost"), "hosts and nsswitch.conf: {resolved}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projects_bots_at_once_see_neither_each_other_nor_the_operators_processes() {
     let env = Env::sqlite().await;

@@ -14,11 +14,15 @@ compared (a build against the one before it, paige against its floor).
 Each COMMAND is split as a shell would split it (no shell runs it) and
 started with posix_spawn, its stdout to /dev/null: Python's
 subprocess.run took 4.3 ms to start a 100-argument `env` that posix_spawn
-starts in 1.7. A command that fails stops the run, with its stderr.
+starts in 1.7. A word `N<PATH` (N a number of 3 or more) is a redirection,
+as in a shell: PATH opened read-only as the command's descriptor N (for
+bwrap's `--file N DEST`, as paige passes its /etc files). A command that
+fails stops the run, with its stderr.
 """
 
 import argparse
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -34,13 +38,23 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.pairs) % 2:
         parser.error("give a NAME and a COMMAND for each command")
-    commands = [(args.pairs[i], shlex.split(args.pairs[i + 1])) for i in range(0, len(args.pairs), 2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
+    commands = []
+    for i in range(0, len(args.pairs), 2):
+        argv, actions = [], [(os.POSIX_SPAWN_DUP2, devnull, 1)]
+        for word in shlex.split(args.pairs[i + 1]):
+            redirect = re.fullmatch(r"([3-9]|[1-9][0-9]+)<(.+)", word)
+            if redirect:
+                actions.append((os.POSIX_SPAWN_OPEN, int(redirect[1]), redirect[2], os.O_RDONLY, 0))
+            else:
+                argv.append(word)
+        commands.append((args.pairs[i], (argv, actions)))
     env = dict(os.environ)
 
-    def run(argv: list[str]) -> float:
+    def run(command: tuple[list[str], list]) -> float:
+        argv, actions = command
         started = time.perf_counter()
-        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
         _, status = os.waitpid(pid, 0)
         took = time.perf_counter() - started
         if status != 0:
@@ -48,12 +62,12 @@ def main() -> None:
         return took
 
     for _ in range(WARMUP_ROUNDS):
-        for _, argv in commands:
-            run(argv)
+        for _, command in commands:
+            run(command)
     times: dict[str, list[float]] = {name: [] for name, _ in commands}
     for _ in range(args.rounds):
-        for name, argv in commands:
-            times[name].append(run(argv))
+        for name, command in commands:
+            times[name].append(run(command))
     width = max(len(name) for name, _ in commands)
     for name, _ in commands:
         t = sorted(times[name])

@@ -41,9 +41,14 @@ for n in 10 100; do
 done
 
 # bubblewrap's own cost: bwrap with the layout paige gives a bot run from
-# here (runtime/bwrap.rs; its generated /etc files bound from plain files,
-# no info and block pipes, no cgroup), with the 100 variables, running
-# /bin/true, then the same with the user switch paige adds as root.
+# here (runtime/bwrap.rs; its generated /etc files from plain files, no
+# info and block pipes, no cgroup), with the 100 variables, running
+# /bin/true, then the same with the user switch paige adds as root. Like
+# paige, it copies the regular files of /etc (`--file N`, from descriptor
+# N) and binds the rest; `$files` holds the redirections (`N<PATH`) that
+# open them. hyperfine runs no shell, so its bwrap rows are
+# `bash -c 'exec …'`, less a `bash -c 'exec /bin/true'` row;
+# bench/alternate.py opens them itself.
 etc=$work/etc && mkdir -p "$etc"
 echo "paige:x:$(id -u):$(id -g):Paige bot:/tmp:/bin/sh" >"$etc/passwd"
 echo "paige:x:$(id -g):" >"$etc/group"
@@ -54,11 +59,20 @@ for d in /usr /bin /sbin /lib /lib32 /lib64 /libx32; do
   if [ -L "$d" ]; then bw="$bw --symlink $(readlink "$d") $d"; elif [ -d "$d" ]; then bw="$bw --ro-bind $d $d"; fi
 done
 bw="$bw --dir /etc"
+fd=3 files=""
 for e in /etc/ssl /etc/ca-certificates /etc/pki /etc/crypto-policies /etc/resolv.conf /etc/hosts /etc/host.conf \
   /etc/gai.conf /etc/services /etc/protocols /etc/ld.so.cache /etc/ld.so.conf /etc/ld.so.conf.d /etc/alternatives \
-  /etc/localtime /etc/mime.types; do bw="$bw --ro-bind-try $e $e"; done
+  /etc/localtime /etc/mime.types; do
+  if [ -f "$e" ] && [ -r "$e" ]; then
+    bw="$bw --perms 0444 --file $fd $e" files="$files $fd<$e" fd=$((fd + 1))
+  else
+    bw="$bw --ro-bind-try $e $e"
+  fi
+done
 bw="$bw --proc /proc --dev /dev --perms 01777 --size 67108864 --tmpfs /tmp --perms 01777 --size 67108864 --tmpfs /dev/shm"
-bw="$bw --ro-bind $etc/passwd /etc/passwd --ro-bind $etc/group /etc/group --ro-bind $etc/nsswitch.conf /etc/nsswitch.conf"
+for f in passwd group nsswitch.conf; do
+  bw="$bw --perms 0444 --file $fd /etc/$f" files="$files $fd<$etc/$f" fd=$((fd + 1))
+done
 here=$(pwd -P); parent=""
 for p in $(echo "${here#/}" | tr / ' '); do parent="$parent/$p"; [ "$parent" = "$here" ] || bw="$bw --dir $parent"; done
 bw="$bw --ro-bind $here $here --remount-ro / --chdir $here --cap-drop ALL"
@@ -85,8 +99,9 @@ hyperfine -N --warmup 30 --runs "$RUNS" --export-json "$json" \
   -n "env K=V (10) /bin/true" "${direct[10]}" \
   -n "paige run (10 secrets) -- /bin/true" "$PAIGE run bench-10 -- /bin/true" \
   -n "env K=V (100) /bin/true" "${direct[100]}" \
-  -n "bwrap (100) /bin/true" "${direct[100]/ \/bin\/true/} $bw -- /bin/true" \
-  -n "bwrap (100) + user switch /bin/true" "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true" \
+  -n "bash -c 'exec /bin/true'" "bash -c 'exec /bin/true'" \
+  -n "bwrap (100) /bin/true" "${direct[100]/ \/bin\/true/} bash -c 'exec $bw -- /bin/true $files'" \
+  -n "bwrap (100) + user switch /bin/true" "${direct[100]/ \/bin\/true/} bash -c 'exec $bw -- $switch /bin/true $files'" \
   -n "paige run (100 secrets) -- /bin/true" "$PAIGE run bench-100 -- /bin/true" \
   -n "paige run via serve (100) -- /bin/true" "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" \
   >/dev/null
@@ -104,9 +119,9 @@ for n in (10, 100):
     paige, direct = by[f"paige run ({n} secrets) -- /bin/true"], by[f"env K=V ({n}) /bin/true"]
     print(f"{n:>3} secrets: paige run {paige*1e3:.2f} ms, direct {direct*1e3:.2f} ms, "
           f"overhead {(paige-direct)*1e3:.2f} ms, ratio {paige/direct:.2f}x")
-# bwrap's own cost: bwrap running /bin/true against /bin/true; the goal is
-# paige <= the floor + that + 1 ms.
-true_, floor = by["/bin/true"], by["env K=V (100) /bin/true"]
+# bwrap's own cost: bwrap running /bin/true against /bin/true, each
+# started by `bash -c 'exec …'`; the goal is paige <= the floor + that + 1 ms.
+true_, floor = by["bash -c 'exec /bin/true'"], by["env K=V (100) /bin/true"]
 bwrap, switched = by["bwrap (100) /bin/true"], by["bwrap (100) + user switch /bin/true"]
 paige = by["paige run (100 secrets) -- /bin/true"]
 own, own_switched = bwrap - true_, switched - true_
@@ -129,7 +144,7 @@ if [ -n "${BASE:-}" ]; then
   bench/alternate.py --rounds "${ROUNDS:-200}" \
     /bin/true /bin/true \
     floor "${direct[100]}" \
-    bwrap "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true" \
+    bwrap "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true $files" \
     base "$BASE --data-dir $work/served-base run bench-100 -- /bin/true" \
     this "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" | tee "$work/alternated.txt"
   python3 - "$work/alternated.txt" <<'PY'

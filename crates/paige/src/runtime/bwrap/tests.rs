@@ -144,7 +144,8 @@ fn the_regular_files_of_etc_are_opened_to_be_copied_and_nothing_else() {
     let opened = open_etc_files();
     for (path, fd) in &opened {
         assert!(ETC_ENTRIES.contains(path), "{path}");
-        assert!(std::fs::metadata(path).unwrap().is_file(), "{path}");
+        let meta = std::fs::metadata(path).unwrap();
+        assert!(meta.is_file() && meta.len() <= ETC_COPY_MAX_BYTES, "{path}");
         let flags = rustix::io::fcntl_getfd(fd).unwrap();
         assert!(
             flags.contains(rustix::io::FdFlags::CLOEXEC),
@@ -152,15 +153,37 @@ fn the_regular_files_of_etc_are_opened_to_be_copied_and_nothing_else() {
         );
     }
     for entry in ETC_ENTRIES {
-        let is_file = std::fs::metadata(entry).is_ok_and(|m| m.is_file());
+        let small_file = std::fs::metadata(entry).is_ok_and(|m| m.is_file() && m.len() <= ETC_COPY_MAX_BYTES);
         let readable = std::fs::File::open(entry).is_ok();
         assert_eq!(
             opened.iter().any(|(path, _)| path == entry),
-            is_file && readable,
+            small_file && readable,
             "{entry}"
         );
     }
     // A Debian host has both kinds.
     assert!(opened.iter().any(|(path, _)| *path == "/etc/services"), "{opened:?}");
     assert!(!opened.iter().any(|(path, _)| *path == "/etc/ssl"));
+}
+
+#[test]
+fn only_small_regular_files_are_copied_and_a_fifo_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| -> &'static str { Box::leak(dir.path().join(name).to_str().unwrap().into()) };
+    let (small, large, sub, fifo, absent) = (path("small"), path("large"), path("sub"), path("fifo"), path("absent"));
+    std::fs::write(small, b"127.0.0.1 localhost\n").unwrap();
+    std::fs::write(large, vec![b'#'; ETC_COPY_MAX_BYTES as usize + 1]).unwrap();
+    std::fs::create_dir(sub).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+    // A blocking open of the FIFO would wait here for a writer for ever.
+    let opened = open_copyable(&[small, large, sub, fifo, absent]);
+    let names: Vec<&str> = opened.iter().map(|(p, _)| *p).collect();
+    assert_eq!(names, [small], "the others are bound, or skipped");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::fs::File::from(opened.into_iter().next().unwrap().1),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text, "127.0.0.1 localhost\n");
 }

@@ -44,8 +44,8 @@ done
 # here (runtime/bwrap.rs; its generated /etc files from plain files, no
 # info and block pipes, no cgroup), with the 100 variables, running
 # /bin/true, then the same with the user switch paige adds as root. Like
-# paige, it copies the regular files of /etc (`--file N`, from descriptor
-# N) and binds the rest; `$files` holds the redirections (`N<PATH`) that
+# paige, it copies the regular files of /etc up to 128 KiB (`--file N`,
+# from descriptor N) and binds the rest; `$files` holds the redirections (`N<PATH`) that
 # open them. hyperfine runs no shell, so its bwrap rows are
 # `bash -c 'exec …'`, less a `bash -c 'exec /bin/true'` row;
 # bench/alternate.py opens them itself.
@@ -63,7 +63,7 @@ fd=3 files=""
 for e in /etc/ssl /etc/ca-certificates /etc/pki /etc/crypto-policies /etc/resolv.conf /etc/hosts /etc/host.conf \
   /etc/gai.conf /etc/services /etc/protocols /etc/ld.so.cache /etc/ld.so.conf /etc/ld.so.conf.d /etc/alternatives \
   /etc/localtime /etc/mime.types; do
-  if [ -f "$e" ] && [ -r "$e" ]; then
+  if [ -f "$e" ] && [ -r "$e" ] && [ "$(stat -L -c %s "$e")" -le 131072 ]; then
     bw="$bw --perms 0444 --file $fd $e" files="$files $fd<$e" fd=$((fd + 1))
   else
     bw="$bw --ro-bind-try $e $e"

@@ -44,9 +44,10 @@ done
 # here (runtime/bwrap.rs; its generated /etc files from plain files, no
 # info and block pipes, no cgroup), with the 100 variables, running
 # /bin/true, then the same with the user switch paige adds as root. Like
-# paige, it copies the regular files of /etc up to 128 KiB (`--file N`,
-# from descriptor N) and binds the rest; `$files` holds the redirections (`N<PATH`) that
-# open them. hyperfine runs no shell, so its bwrap rows are
+# paige, it copies the regular files of /etc up to 128 KiB
+# (ETC_COPY_MAX_BYTES; `--file N`, from descriptor N) and binds the rest;
+# `$files` holds the redirections (`N<PATH`) that open them. hyperfine
+# runs no shell, so its bwrap rows are
 # `bash -c 'exec …'`, less a `bash -c 'exec /bin/true'` row;
 # bench/alternate.py opens them itself.
 etc=$work/etc && mkdir -p "$etc"

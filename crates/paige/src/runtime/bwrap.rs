@@ -41,9 +41,9 @@
 //! Descriptors: the bot gets stdin, stdout and stderr only. Paige's own
 //! descriptors are close-on-exec; the pipes and `/etc` files `bwrap`
 //! reads are passed under a lock (no other sandbox starts meanwhile) and
-//! closed by `bwrap` before the bot runs; descriptors inherited without close-on-exec by paige
-//! itself (from whatever started it) are closed by a shell in front of
-//! the bot.
+//! closed by `bwrap` before the bot runs; descriptors inherited without
+//! close-on-exec by paige itself (from whatever started it) are closed by
+//! a shell in front of the bot.
 
 use std::ffi::{OsStr, OsString};
 use std::io;

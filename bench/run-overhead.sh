@@ -77,12 +77,17 @@ done
 here=$(pwd -P); parent=""
 for p in $(echo "${here#/}" | tr / ' '); do parent="$parent/$p"; [ "$parent" = "$here" ] || bw="$bw --dir $parent"; done
 bw="$bw --ro-bind $here $here --remount-ro / --chdir $here --cap-drop ALL"
-# What paige puts between bwrap and the bot: as root, setpriv's switch to
-# the project's user; otherwise nothing (bwrap's PWD is the platform's).
-switch=""
+# What paige puts between bwrap and the bot: as root, paige-start's switch
+# to the project's user, run from a descriptor as paige does
+# (runtime/bwrap.rs); otherwise nothing (bwrap's PWD is the platform's).
+# `setpriv`, which did the switch before, is measured beside it.
+switch="" setpriv=""
 if [ "$(id -u)" = 0 ]; then
+  start=$(dirname "$PAIGE")/paige-start
+  [ -x "$start" ] || { echo "no $start beside $PAIGE: cargo build --release -p paige" >&2; exit 1; }
   bw="$bw --cap-add CAP_SETUID --cap-add CAP_SETGID --cap-add CAP_SETPCAP"
-  switch="/usr/bin/setpriv --reuid=200001 --regid=200001 --clear-groups --inh-caps=-all --bounding-set=-all --"
+  switch="/proc/self/fd/$fd 200001 200001" files="$files $fd<$start" fd=$((fd + 1))
+  setpriv="/usr/bin/setpriv --reuid=200001 --regid=200001 --clear-groups --inh-caps=-all --bounding-set=-all --"
 fi
 
 # The same store served: a copy of the data dir with `paige serve` on it,
@@ -146,13 +151,19 @@ if [ -n "${BASE:-}" ]; then
     /bin/true /bin/true \
     floor "${direct[100]}" \
     bwrap "${direct[100]/ \/bin\/true/} $bw -- $switch /bin/true $files" \
+    bwrap-alone "${direct[100]/ \/bin\/true/} $bw -- /bin/true $files" \
+    bwrap-setpriv "${direct[100]/ \/bin\/true/} $bw -- $setpriv /bin/true $files" \
     base "$BASE --data-dir $work/served-base run bench-100 -- /bin/true" \
     this "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" | tee "$work/alternated.txt"
   python3 - "$work/alternated.txt" <<'PY'
 import sys
 median = {line.split()[0]: float(line.split()[2]) for line in open(sys.argv[1])}
 own = median["bwrap"] - median["/bin/true"]
+alone = median["bwrap-alone"] - median["/bin/true"]
+print(f"user switch: paige-start {median['bwrap'] - median['bwrap-alone']:.2f} ms, "
+      f"setpriv {median['bwrap-setpriv'] - median['bwrap-alone']:.2f} ms")
 for name in ("base", "this"):
-    print(f"{name}: {median[name] - median['floor'] - own:.2f} ms over floor + bwrap (goal 1 ms)")
+    print(f"{name}: {median[name] - median['floor'] - own:.2f} ms over floor + bwrap with paige-start, "
+          f"{median[name] - median['floor'] - alone:.2f} ms over floor + bwrap alone (goal 1 ms)")
 PY
 fi

@@ -251,8 +251,13 @@ fn announce_bot_users(paige: &Paige) {
         tracing::warn!("{text}");
         return;
     }
-    if let Err(e) = bwrap::bwrap_path() {
-        let warning = format!("WARNING: {e}; no bot can run until it is");
+    let switch = match isolation {
+        // As root, the bot's user switch is paige-start's (runtime/bwrap.rs).
+        Isolation::PerProject { .. } => bwrap::start_path().err(),
+        Isolation::SameAsPaige { .. } => None,
+    };
+    for missing in bwrap::bwrap_path().err().into_iter().chain(switch) {
+        let warning = format!("WARNING: {missing}; no bot can run until it is");
         println!("  {warning}");
         tracing::warn!("{warning}");
     }

@@ -24,10 +24,13 @@
 //! cgroup; and, when paige is not root, user. The network is the host's.
 //!
 //! Who the bot is: when paige is root, `bwrap` runs as root (so it can bind
-//! any directory, `/root` included) and hands over to `setpriv`, which
-//! switches to the project's own uid and gid, drops the supplementary
-//! groups and every capability, then runs the bot. Without root, `bwrap`
-//! runs as paige's user in a user namespace of its own.
+//! any directory, `/root` included) and hands over to `paige-start`
+//! (`src/bin/paige-start.rs`, found beside paige's binary: see
+//! [`open_start`]), which switches to the project's own uid and gid, drops
+//! the supplementary groups and every capability, then runs the bot.
+//! `bwrap` runs it from a descriptor (`/proc/self/fd/N`), so no mount is
+//! made for it and the sandbox does not see where it is. Without root,
+//! `bwrap` runs as paige's user in a user namespace of its own.
 //!
 //! Start-up (`launch.rs`: `launch::spawn`, `Launch::start`): for an
 //! execution, `bwrap` first reads its late arguments (`--args`: the
@@ -41,9 +44,9 @@
 //! Descriptors: the bot gets stdin, stdout and stderr only. Paige's own
 //! descriptors are close-on-exec; the pipes and `/etc` files `bwrap`
 //! reads are passed under a lock (no other sandbox starts meanwhile) and
-//! closed by `bwrap` before the bot runs; descriptors inherited without
-//! close-on-exec by paige itself (from whatever started it) are closed by
-//! a shell in front of the bot.
+//! closed by `bwrap` before the bot runs (`paige-start`'s own by itself);
+//! descriptors inherited without close-on-exec by paige itself (from
+//! whatever started it) are closed by a shell in front of the bot.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -139,6 +142,49 @@ pub fn bwrap_path() -> io::Result<&'static Path> {
                 "bubblewrap is not installed (no bwrap in /usr/bin): install it (`apt-get install bubblewrap`)",
             )
         })
+}
+
+/// The name of the user switch's binary (`src/bin/paige-start.rs`).
+pub const START_NAME: &str = "paige-start";
+
+/// Where `paige-start` is: beside the running binary (`target/release/`,
+/// `/usr/local/bin/`…), or one directory up, where cargo puts the binaries
+/// its test programs (in `deps/`) run with. Found once.
+pub fn start_path() -> io::Result<&'static Path> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let exe = std::env::current_exe().ok()?;
+            let dir = exe.parent()?;
+            [Some(dir), dir.parent()]
+                .into_iter()
+                .flatten()
+                .map(|d| d.join(START_NAME))
+                .find(|p| p.is_file())
+        })
+        .as_deref()
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{START_NAME} is not beside paige's binary: build both (`cargo build --release` builds \
+                     target/release/{START_NAME}, `cargo install` installs it)"
+                ),
+            )
+        })
+}
+
+/// `paige-start`, opened for one sandbox's start (close-on-exec until
+/// made inheritable for that `bwrap`): opened at each start, so a binary
+/// replaced by an upgrade is the one that runs.
+pub fn open_start() -> io::Result<OwnedFd> {
+    let path = start_path()?;
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("cannot open {}: {e}", path.display()),
+        )
+    })
 }
 
 /// The largest file of [`ETC_ENTRIES`] copied rather than bound: on the
@@ -248,6 +294,9 @@ pub struct SetupFds<'a> {
     /// Entries of [`ETC_ENTRIES`] to copy, each from its open descriptor
     /// (see [`open_etc_files`]); the others are bound.
     pub etc_files: &'a [(&'static str, i32)],
+    /// `paige-start`, open (see [`open_start`]): needed when the bot
+    /// switches users ([`Spec::user`]).
+    pub start: Option<i32>,
 }
 
 impl Spec<'_> {
@@ -369,7 +418,7 @@ impl Spec<'_> {
         }
         a.flags(&["--cap-drop", "ALL"]);
         if self.user.is_some() {
-            // For setpriv only: it drops them all when it switches users.
+            // For paige-start only: it drops them all when it switches users.
             a.flags(&[
                 "--cap-add",
                 "CAP_SETUID",
@@ -397,19 +446,14 @@ impl Spec<'_> {
             );
             a.flags(&[shell, "-c", &script, "sh"]);
         }
-        // Otherwise bwrap execs the bot (or setpriv) itself: the PWD it
-        // sets is the platform's (see `env::WORKDIR_VAR`), so no `env`
+        // Otherwise bwrap execs the bot (or paige-start) itself: the PWD
+        // it sets is the platform's (see `env::WORKDIR_VAR`), so no `env`
         // in between (an exec, about 1 ms on the 2-core machine).
         if let Some((uid, gid)) = self.user {
-            a.flags(&[
-                "/usr/bin/setpriv",
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--",
-            ]);
+            let start = fds
+                .start
+                .ok_or_else(|| io::Error::other("paige-start is not open for this sandbox"))?;
+            a.flags(&[&format!("/proc/self/fd/{start}"), &uid.to_string(), &gid.to_string()]);
         }
         a.0.push(self.program.to_owned());
         a.0.extend(self.args.iter().cloned());

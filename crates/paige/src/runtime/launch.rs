@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 use super::bwrap::{
-    NSSWITCH, SetupFds, Spec, bwrap_path, group, inherited_fds, is_inheritable, open_etc_files, passwd,
+    NSSWITCH, SetupFds, Spec, bwrap_path, group, inherited_fds, is_inheritable, open_etc_files, open_start, passwd,
 };
 
 /// Held while descriptors meant for one `bwrap` are inheritable: no other
@@ -83,6 +83,10 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         for_child(fd)?;
     }
     let etc_fds: Vec<(&'static str, i32)> = etc_files.iter().map(|(path, fd)| (*path, fd.as_raw_fd())).collect();
+    let start = spec.user.map(|_| open_start()).transpose()?;
+    if let Some(fd) = &start {
+        for_child(fd)?;
+    }
     let late_args = if late_env {
         let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
         for_child(&read)?;
@@ -98,6 +102,7 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         group: group.as_raw_fd(),
         nsswitch: nsswitch.as_raw_fd(),
         etc_files: &etc_fds,
+        start: start.as_ref().map(AsRawFd::as_raw_fd),
     };
     // Still open and inheritable (a number may have been reused since).
     let close: Vec<i32> = inherited.iter().copied().filter(|&fd| is_inheritable(fd)).collect();
@@ -112,7 +117,7 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         drop(read);
         write
     });
-    drop((info_write, block_read, passwd, group, nsswitch, etc_files));
+    drop((info_write, block_read, passwd, group, nsswitch, etc_files, start));
     Ok(Launch {
         child: child?,
         info: Some(info_read),

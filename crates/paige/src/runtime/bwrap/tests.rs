@@ -22,6 +22,7 @@ fn fds() -> SetupFds<'static> {
         group: 14,
         nsswitch: 15,
         etc_files: &[("/etc/hosts", 21)],
+        start: Some(17),
     }
 }
 
@@ -81,8 +82,9 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     let at = position(&with_late, &["--args", "16"]).expect("the late arguments' pipe");
     assert!(at < position(&with_late, &["--"]).unwrap(), "{with_late:?}");
     assert!(position(&argv, &["--chdir", &s(&cwd)]).is_some());
-    // Root: no user namespace; setpriv switches users in front of the bot,
-    // after the shell that closes the inherited descriptor 7.
+    // Root: no user namespace; paige-start, from its descriptor, switches
+    // users in front of the bot, after the shell that closes the inherited
+    // descriptor 7.
     assert!(position(&argv, &["--unshare-user"]).is_none());
     let shell = position(
         &argv,
@@ -94,9 +96,14 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
         ],
     )
     .unwrap();
-    let setpriv = position(&argv, &["/usr/bin/setpriv", "--reuid=200001", "--regid=200001"]).unwrap();
-    assert!(shell < setpriv);
-    assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
+    let start = position(&argv, &["/proc/self/fd/17", "200001", "200001", "node", "app.js"]).unwrap();
+    assert!(shell < start);
+    assert_eq!(start + 5, argv.len(), "{argv:?}");
+    assert!(position(&argv, &["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]).is_some());
+    // Not open: no sandbox, rather than a bot left root.
+    let closed = SetupFds { start: None, ..fds() };
+    let err = spec.args(closed, &[]).unwrap_err();
+    assert!(err.to_string().contains("paige-start is not open"), "{err}");
 
     // Started inside paige's files: refused.
     let inside = Spec {
@@ -106,8 +113,8 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     let err = inside.args(fds(), &[]).unwrap_err();
     assert!(err.to_string().contains("inside paige's own files"), "{err}");
 
-    // Without root: a user namespace, no setpriv, a two-digit descriptor
-    // closed by bash.
+    // Without root: a user namespace, no user switch (paige-start's
+    // descriptor unused), a two-digit descriptor closed by bash.
     let own = Spec {
         user: None,
         cwd: Cwd::Code,
@@ -115,7 +122,8 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     };
     let argv = own.args(fds(), &[12]).unwrap();
     assert!(position(&argv, &["--unshare-user", "--disable-userns"]).is_some());
-    assert!(position(&argv, &["/usr/bin/setpriv"]).is_none());
+    assert!(position(&argv, &["/proc/self/fd/17"]).is_none(), "{argv:?}");
+    assert!(position(&argv, &["--cap-add"]).is_none(), "{argv:?}");
     assert!(
         position(
             &argv,

@@ -656,7 +656,9 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     let script = "const s = require('fs').readFileSync('/proc/self/status', 'utf8'); \
                   const f = (n) => s.split('\\n').find((l) => l.startsWith(n + ':')).split(/\\s+/).slice(1).join(' '); \
                   console.log(JSON.stringify({uid: f('Uid'), groups: f('Groups'), nnp: f('NoNewPrivs'), \
-                  caps: f('CapEff') + ' ' + f('CapPrm') + ' ' + f('CapBnd') + ' ' + f('CapAmb')}));";
+                  caps: ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'CapInh'].map(f).join(' '), \
+                  fds: require('fs').readdirSync('/proc/self/fd').map((n) => { \
+                    try { return require('fs').readlinkSync('/proc/self/fd/' + n); } catch { return n; } }).join(' ')}));";
     let out = env.cli(&["run", "local", "--", "node", "-e", script], b"");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -666,11 +668,16 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     assert_eq!(report["groups"], "", "{report}");
     // Set by `paige` at start and inherited: no set-uid program makes it root again.
     assert_eq!(report["nnp"], "1", "{report}");
-    // No capability of any kind.
+    // No capability of any kind (paige-start empties every set).
     assert_eq!(
         report["caps"],
-        "0000000000000000 0000000000000000 0000000000000000 0000000000000000"
+        "0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000"
     );
+    // What node opened itself (its event loop's, readdir's own), nothing
+    // of the start's: paige-start's binary was open until it ran the bot.
+    let fds = report["fds"].as_str().unwrap();
+    assert!(fds.contains("anon_inode:[eventpoll]"), "{report}");
+    assert!(!fds.contains("paige-start") && !fds.contains("/etc/"), "{report}");
 
     // The operator's explicit opt-out: no sandbox, as paige's user (root).
     let out = env.cli_with_env(
@@ -680,6 +687,70 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "0");
+}
+
+#[tokio::test]
+async fn without_paige_start_beside_paige_no_bot_runs_and_serve_says_why() {
+    use std::io::{BufRead, BufReader};
+    if !as_root() {
+        eprintln!("skipped: paige-start switches users only when paige is root");
+        return;
+    }
+    let env = Env::sqlite().await;
+    env.project("local").await;
+    // paige's binary alone in a directory (a link: the same file).
+    let alone_dir = env.dir.path().join("alone");
+    std::fs::create_dir(&alone_dir).unwrap();
+    let alone = alone_dir.join("paige");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_paige"), &alone).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_paige"), &alone).unwrap();
+    }
+    let from = |args: &[&str]| {
+        let like = env.command(args);
+        let mut command = std::process::Command::new(&alone);
+        command
+            .args(like.get_args())
+            .current_dir(like.get_current_dir().unwrap());
+        for (name, value) in like.get_envs() {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    };
+
+    // The bot never runs: not as root, not at all.
+    let out = from(&["run", "local", "--", "/bin/sh", "-c", "echo ran as $(id -u)"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("ran"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("paige-start is not beside paige's binary"),
+        "{}",
+        stderr(&out)
+    );
+
+    // And `paige serve` says so when it starts.
+    let mut child = from(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let banner: Vec<String> = lines.take_while(|l| !l.contains("Limits per execution")).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("WARNING: paige-start is not beside paige's binary")
+                && l.contains("no bot can run until it is")),
+        "{banner:?}"
+    );
 }
 
 #[tokio::test]

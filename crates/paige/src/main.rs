@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before paige opens anything: the descriptors it was given, made
-    // close-on-exec; any left inheritable are found, so that no bot gets them.
+    // close-on-exec (any left inheritable are found when the first sandbox
+    // starts: see `runtime::bwrap::inherited_fds`).
     paige::hardening::close_inherited_on_exec();
-    let _ = paige::runtime::bwrap::inherited_fds();
     if let Err(e) = paige::hardening::harden_process() {
         eprintln!("warning: could not disable core dumps and memory access: {e}");
     }

@@ -250,8 +250,15 @@ pub fn group(gid: u32) -> String {
 
 /// Descriptors (3 and up) that paige's process was started with and that
 /// are not close-on-exec: everything paige opens itself is, so these are
-/// the ones a child would inherit. Found once, at the first call: call it
-/// early (`main` does) so nothing of paige's own is open yet.
+/// the ones a child would inherit. Found once, at the first call: when
+/// the first sandbox starts (under `launch`'s spawn lock, so no other
+/// sandbox's descriptors are inheritable meanwhile), not at paige's start:
+/// a `paige run` handed to `paige serve` never starts one, and reading
+/// `/proc/self/fd` and each `fdinfo` was 7 % of its CPU time. `main` has
+/// made every descriptor it was started with close-on-exec by then
+/// (`hardening::close_inherited_on_exec`), so this finds one only where
+/// that failed, or one opened since without close-on-exec: either way,
+/// one no bot may get.
 pub fn inherited_fds() -> &'static [i32] {
     static FOUND: OnceLock<Vec<i32>> = OnceLock::new();
     FOUND.get_or_init(|| {

@@ -336,6 +336,9 @@ async fn local_command(cli: Cli) -> CliResult<ExitCode> {
         }
         // Its limits are found while the store opens (see `prepare_limits`).
         crate::runtime::jail::prepare_limits();
+        // Before the store opens its files: the scan reads one `fdinfo`
+        // per open descriptor (see `inherited_fds`), a few here.
+        let _ = crate::runtime::bwrap::inherited_fds();
     }
     let opening = std::time::Instant::now();
     let paige = Paige::open(&config).await?;

@@ -252,7 +252,8 @@ pub fn group(gid: u32) -> String {
 /// are not close-on-exec: everything paige opens itself is, so these are
 /// the ones a child would inherit. Found once, at the first call: when
 /// the first sandbox starts (under `launch`'s spawn lock, so no other
-/// sandbox's descriptors are inheritable meanwhile), not at paige's start:
+/// sandbox's descriptors are inheritable meanwhile), or, for a local
+/// `paige run`, before it opens the store; not at every start of paige:
 /// a `paige run` handed to `paige serve` never starts one, and reading
 /// `/proc/self/fd` and each `fdinfo` was 7 % of its CPU time. `main` has
 /// made every descriptor it was started with close-on-exec by then

@@ -148,15 +148,17 @@ pub fn bwrap_path() -> io::Result<&'static Path> {
 pub const START_NAME: &str = "paige-start";
 
 /// Where `paige-start` is: beside the running binary (`target/release/`,
-/// `/usr/local/bin/`…), or one directory up, where cargo puts the binaries
-/// its test programs (in `deps/`) run with. Found once.
+/// `/usr/local/bin/`…); for cargo's test programs, which run from
+/// `target/<profile>/deps/`, one directory up, where cargo puts the
+/// package's binaries. Found once.
 pub fn start_path() -> io::Result<&'static Path> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
             let exe = std::env::current_exe().ok()?;
             let dir = exe.parent()?;
-            [Some(dir), dir.parent()]
+            let cargo_tests = dir.file_name().is_some_and(|name| name == "deps");
+            [Some(dir), dir.parent().filter(|_| cargo_tests)]
                 .into_iter()
                 .flatten()
                 .map(|d| d.join(START_NAME))
@@ -176,15 +178,37 @@ pub fn start_path() -> io::Result<&'static Path> {
 
 /// `paige-start`, opened for one sandbox's start (close-on-exec until
 /// made inheritable for that `bwrap`): opened at each start, so a binary
-/// replaced by an upgrade is the one that runs.
+/// replaced by an upgrade is the one that runs. It runs as root until it
+/// switches, so, as sudo does for its files, it is refused unless it is a
+/// regular file owned by root or by paige's own user and writable by no
+/// one else (checked on the open file, not on the path).
 pub fn open_start() -> io::Result<OwnedFd> {
-    let path = start_path()?;
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+    open_trusted(start_path()?)
+}
+
+/// [`open_start`] of `path`.
+fn open_trusted(path: &Path) -> io::Result<OwnedFd> {
+    let cannot = |e: rustix::io::Errno| {
         io::Error::new(
             io::Error::from(e).kind(),
             format!("cannot open {}: {e}", path.display()),
         )
-    })
+    };
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(cannot)?;
+    let stat = rustix::fs::fstat(&fd).map_err(cannot)?;
+    let owner_ok = stat.st_uid == 0 || stat.st_uid == rustix::process::geteuid().as_raw();
+    let regular = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile;
+    if !regular || !owner_ok || stat.st_mode & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} must be a file owned by root (or paige's user) that no one else can write: \
+                 it runs as root in each sandbox until it switches users",
+                path.display()
+            ),
+        ));
+    }
+    Ok(fd)
 }
 
 /// The largest file of [`ETC_ENTRIES`] copied rather than bound: on the

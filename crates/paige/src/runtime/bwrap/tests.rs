@@ -148,6 +148,36 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
 }
 
 #[test]
+fn paige_start_is_opened_only_when_no_one_else_can_write_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("paige-start");
+    std::fs::write(&file, b"\x7fELF").unwrap();
+    let mode = |m: u32| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(0o755);
+    let fd = open_trusted(&file).unwrap();
+    assert!(
+        rustix::io::fcntl_getfd(&fd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    for writable in [0o775, 0o757, 0o777] {
+        mode(writable);
+        let err = open_trusted(&file).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{writable:o}");
+        assert!(err.to_string().contains("no one else can write"), "{err}");
+    }
+    mode(0o755);
+    assert!(open_trusted(dir.path()).is_err(), "a directory");
+    assert!(open_trusted(&dir.path().join("absent")).is_err());
+    if rustix::process::geteuid().is_root() {
+        // Owned by another user: refused, whatever its mode.
+        std::os::unix::fs::chown(&file, Some(4242), None).unwrap();
+        assert_eq!(open_trusted(&file).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+    }
+}
+
+#[test]
 fn the_regular_files_of_etc_are_opened_to_be_copied_and_nothing_else() {
     let opened = open_etc_files();
     for (path, fd) in &opened {

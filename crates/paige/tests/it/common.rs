@@ -293,7 +293,12 @@ impl Env {
     /// its data dir, database and bot users, `USER=tester`, and the
     /// fixtures as working directory (a local run uses the caller's).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_paige"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_paige")), args)
+    }
+
+    /// [`Env::command`] with another copy of the `paige` binary.
+    pub fn command_of(&self, paige: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(paige);
         command
             .args(args)
             .current_dir(fixtures())

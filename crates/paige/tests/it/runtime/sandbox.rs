@@ -705,20 +705,7 @@ async fn without_paige_start_beside_paige_no_bot_runs_and_serve_says_why() {
     if std::fs::hard_link(env!("CARGO_BIN_EXE_paige"), &alone).is_err() {
         std::fs::copy(env!("CARGO_BIN_EXE_paige"), &alone).unwrap();
     }
-    let from = |args: &[&str]| {
-        let like = env.command(args);
-        let mut command = std::process::Command::new(&alone);
-        command
-            .args(like.get_args())
-            .current_dir(like.get_current_dir().unwrap());
-        for (name, value) in like.get_envs() {
-            match value {
-                Some(value) => command.env(name, value),
-                None => command.env_remove(name),
-            };
-        }
-        command
-    };
+    let from = |args: &[&str]| env.command_of(&alone, args);
 
     // The bot never runs: not as root, not at all.
     let out = from(&["run", "local", "--", "/bin/sh", "-c", "echo ran as $(id -u)"])

@@ -125,23 +125,33 @@ pub struct Spec<'a> {
     pub socket_dir: Option<&'a Path>,
 }
 
-/// The `bwrap` binary, found once in the usual places.
+/// What `find` finds, kept in `found` once it is found, and looked for
+/// again until then: a binary installed after paige started is found at
+/// the next sandbox's start, as `paige serve`'s warning ("no bot can run
+/// until it is") promises, without a restart.
+fn found_once(found: &'static OnceLock<PathBuf>, find: impl FnOnce() -> Option<PathBuf>) -> Option<&'static Path> {
+    if let Some(path) = found.get() {
+        return Some(path);
+    }
+    let path = find()?;
+    Some(found.get_or_init(|| path))
+}
+
+/// The `bwrap` binary, found in the usual places (see [`found_once`]).
 pub fn bwrap_path() -> io::Result<&'static Path> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file())
-        })
-        .as_deref()
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "bubblewrap is not installed (no bwrap in /usr/bin): install it (`apt-get install bubblewrap`)",
-            )
-        })
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    found_once(&FOUND, || {
+        ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    })
+    .ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "bubblewrap is not installed (no bwrap in /usr/bin): install it (`apt-get install bubblewrap`)",
+        )
+    })
 }
 
 /// The name of the user switch's binary (`src/bin/paige-start.rs`).
@@ -150,30 +160,28 @@ pub const START_NAME: &str = "paige-start";
 /// Where `paige-start` is: beside the running binary (`target/release/`,
 /// `/usr/local/bin/`…); for cargo's test programs, which run from
 /// `target/<profile>/deps/`, one directory up, where cargo puts the
-/// package's binaries. Found once.
+/// package's binaries (see [`found_once`]).
 pub fn start_path() -> io::Result<&'static Path> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            let exe = std::env::current_exe().ok()?;
-            let dir = exe.parent()?;
-            let cargo_tests = dir.file_name().is_some_and(|name| name == "deps");
-            [Some(dir), dir.parent().filter(|_| cargo_tests)]
-                .into_iter()
-                .flatten()
-                .map(|d| d.join(START_NAME))
-                .find(|p| p.is_file())
-        })
-        .as_deref()
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{START_NAME} is not beside paige's binary: build both (`cargo build --release` builds \
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    found_once(&FOUND, || {
+        let exe = std::env::current_exe().ok()?;
+        let dir = exe.parent()?;
+        let cargo_tests = dir.file_name().is_some_and(|name| name == "deps");
+        [Some(dir), dir.parent().filter(|_| cargo_tests)]
+            .into_iter()
+            .flatten()
+            .map(|d| d.join(START_NAME))
+            .find(|p| p.is_file())
+    })
+    .ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{START_NAME} is not beside paige's binary: build both (`cargo build --release` builds \
                      target/release/{START_NAME}, `cargo install` installs it)"
-                ),
-            )
-        })
+            ),
+        )
+    })
 }
 
 /// `paige-start`, opened for one sandbox's start (close-on-exec until

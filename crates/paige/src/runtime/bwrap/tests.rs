@@ -148,6 +148,20 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
 }
 
 #[test]
+fn a_binary_missing_at_first_is_found_once_installed_then_kept() {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    assert_eq!(found_once(&FOUND, || None), None);
+    let installed = PathBuf::from("/usr/bin/installed-later");
+    assert_eq!(
+        found_once(&FOUND, || Some(installed.clone())),
+        Some(installed.as_path())
+    );
+    // Kept: not looked for again.
+    let kept = found_once(&FOUND, || panic!("looked for again"));
+    assert_eq!(kept, Some(installed.as_path()));
+}
+
+#[test]
 fn paige_start_is_opened_only_when_no_one_else_can_write_it() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

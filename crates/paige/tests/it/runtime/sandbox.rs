@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Rendezvous, all_gone, bot, escapes, host_processes_with, lines_of, log_text, run, stored, unique};
-use crate::common::{Env, actor, stderr, stdout};
+use crate::common::{Env, actor, contains, stderr, stdout};
 
 fn as_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -687,6 +687,44 @@ async fn paige_run_starts_the_bot_as_its_projects_user_without_new_privileges() 
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "0");
+}
+
+#[tokio::test]
+async fn paige_starts_own_error_is_masked_like_the_bots_output() {
+    if !as_root() {
+        eprintln!("skipped: paige-start runs only when paige is root");
+        return;
+    }
+    let env = Env::sqlite().await;
+    env.project("local").await;
+    let value = "plantedStartValue9f3e1c77";
+    env.set("local", "API_KEY", value).await;
+    // On the host (so paige's own check finds it), not in the sandbox: the
+    // bot's exec fails in paige-start, whose message names the program.
+    let program = env.scratch().join(value);
+    std::fs::write(&program, "#!/bin/sh\n").unwrap();
+    let out = env.cli(&["run", "local", "--", program.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("paige-start: cannot run")
+            && stderr(&out).contains("/[REDACTED:API_KEY]: No such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    for (what, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(
+            !contains(bytes, value.as_bytes()),
+            "{what}: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    for (path, bytes) in env.stored() {
+        assert!(
+            !contains(&bytes, value.as_bytes()),
+            "{} holds the value",
+            path.display()
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,6 +3,18 @@
 //! directory) runs it in place of the bot; it becomes the project's user
 //! and runs the bot in its own process (an `exec`, no fork).
 //!
+//! `paige-start --stdin [UID GID]`: the same for a sandbox `paige serve`
+//! prepares before an execution asks for it (`runtime/sandbox_pool.rs`).
+//! It waits for the bot's command and whole environment on its stdin,
+//! reads exactly that (unbuffered: what follows on stdin is the bot's),
+//! then switches (when given ids) and runs the bot with that environment
+//! and nothing of its own. The command, as `launch::command_message`
+//! writes it: a 4-byte little-endian length, then that many bytes of
+//! NUL-terminated fields: the number of arguments, the program and its
+//! arguments, then `NAME=VALUE` entries to the end. Stdin closed before
+//! a command came (a prepared sandbox paige let go of): it exits, 126,
+//! having run nothing.
+//!
 //! What it leaves the bot: uid and gid (real, effective, saved) the
 //! project's, no supplementary group, no capability in any set (bounding,
 //! inheritable, ambient, permitted, effective), and no descriptor but 0, 1
@@ -20,7 +32,7 @@
 //! `runtime/bwrap.rs`), so no mount is made for it. That descriptor, like
 //! any other but 0–2, is close-on-exec here, before the bot runs.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
@@ -36,8 +48,14 @@ use rustix::thread::{
 const NOT_FOUND: u8 = 127;
 const NOT_RUN: u8 = 126;
 
+/// The largest command read from stdin (arguments and environment).
+const MAX_COMMAND_BYTES: u32 = 64 << 20;
+
 fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.next_if(|arg| arg == "--stdin").is_some() {
+        return from_stdin(args);
+    }
     let (Some(uid), Some(gid), Some(program)) = (args.next().and_then(id), args.next().and_then(id), args.next())
     else {
         eprintln!("paige-start: usage: paige-start UID GID PROGRAM [ARG…] (UID and GID neither 0 nor -1)");
@@ -51,13 +69,111 @@ fn main() -> ExitCode {
         return ExitCode::from(NOT_RUN);
     }
     // Found in the PATH of the environment bwrap was given, as bwrap would.
-    let error = Command::new(&program).args(args).exec();
+    let mut command = Command::new(&program);
+    command.args(args);
+    run(command, &program)
+}
+
+/// `paige-start --stdin [UID GID]` (see the module docs).
+fn from_stdin(args: impl Iterator<Item = OsString>) -> ExitCode {
+    let Some(ids) = optional_ids(args) else {
+        eprintln!("paige-start: usage: paige-start --stdin [UID GID] (UID and GID neither 0 nor -1)");
+        return ExitCode::from(NOT_RUN);
+    };
+    close_fds::set_fds_cloexec(3, &[]);
+    let (argv, env) = match read_command() {
+        Ok(Some(command)) => command,
+        // Let go of before it was used: nothing to run, nothing to say.
+        Ok(None) => return ExitCode::from(NOT_RUN),
+        Err(e) => {
+            eprintln!("paige-start: cannot read the bot's command: {e}");
+            return ExitCode::from(NOT_RUN);
+        }
+    };
+    if let Some((uid, gid)) = ids
+        && let Err(e) = become_user(uid, gid)
+    {
+        eprintln!("paige-start: cannot switch to uid {uid} and gid {gid}: {e}");
+        return ExitCode::from(NOT_RUN);
+    }
+    let mut argv = argv.into_iter();
+    let Some(program) = argv.next() else {
+        eprintln!("paige-start: the bot's command is empty");
+        return ExitCode::from(NOT_RUN);
+    };
+    let mut command = Command::new(&program);
+    command.args(argv).env_clear();
+    for entry in env {
+        let (name, value) = entry.split_once('=').unwrap_or((&entry, ""));
+        command.env(name, value);
+    }
+    // Found in the PATH of the environment just set.
+    run(command, OsStr::new(&program))
+}
+
+/// `[UID GID]`: none, or both valid (see [`id`]); `None` if neither.
+fn optional_ids(mut args: impl Iterator<Item = OsString>) -> Option<Option<(u32, u32)>> {
+    match (args.next(), args.next(), args.next()) {
+        (None, None, None) => Some(None),
+        (Some(uid), Some(gid), None) => Some(Some((id(uid)?, id(gid)?))),
+        _ => None,
+    }
+}
+
+/// Execs `command`; if that fails, says why and returns the shell's status.
+fn run(mut command: Command, program: &OsStr) -> ExitCode {
+    let error = command.exec();
     eprintln!("paige-start: cannot run {}: {error}", program.to_string_lossy());
     ExitCode::from(if error.kind() == io::ErrorKind::NotFound {
         NOT_FOUND
     } else {
         NOT_RUN
     })
+}
+
+/// The bot's arguments (its program first) and environment entries, read
+/// from stdin (see the module docs); `None` if stdin ended before any.
+fn read_command() -> io::Result<Option<(Vec<String>, Vec<String>)>> {
+    let mut length = [0u8; 4];
+    if !read_exact(&mut length)? {
+        return Ok(None);
+    }
+    let length = u32::from_le_bytes(length);
+    if length > MAX_COMMAND_BYTES {
+        return Err(io::Error::other(format!("it is over {MAX_COMMAND_BYTES} bytes")));
+    }
+    let mut body = vec![0u8; length as usize];
+    if !read_exact(&mut body)? {
+        return Err(io::Error::other("stdin ended inside it"));
+    }
+    let text = String::from_utf8(body).map_err(|_| io::Error::other("it is not UTF-8"))?;
+    let mut fields = text.strip_suffix('\0').unwrap_or(&text).split('\0').map(str::to_owned);
+    let count: usize = fields
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io::Error::other("it does not start with its number of arguments"))?;
+    let argv: Vec<String> = fields.by_ref().take(count).collect();
+    if argv.len() != count {
+        return Err(io::Error::other("it has fewer arguments than it says"));
+    }
+    Ok(Some((argv, fields.filter(|entry| !entry.is_empty()).collect())))
+}
+
+/// Fills `buf` from stdin, one `read` at a time (nothing past it is
+/// taken: it is the bot's). False if stdin ended before anything was
+/// read; an error if it ended part way.
+fn read_exact(buf: &mut [u8]) -> io::Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::io::read(rustix::stdio::stdin(), &mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
 }
 
 /// A uid or gid from the command line: a number, neither root's nor -1

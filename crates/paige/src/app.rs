@@ -31,6 +31,9 @@ pub struct Paige {
     /// The redactors executions used last, by project and secrets
     /// generation (`secrets/redactor_cache.rs`).
     pub(crate) redactors: Arc<crate::secrets::redactor_cache::RedactorCache>,
+    /// The sandboxes prepared for the next executions (`paige serve` only:
+    /// `runtime/sandbox_pool.rs`).
+    pub(crate) sandboxes: Arc<crate::runtime::sandbox_pool::SandboxPool>,
 }
 
 impl Paige {
@@ -66,6 +69,7 @@ impl Paige {
             sealed: Arc::default(),
             listings: Arc::default(),
             redactors,
+            sandboxes: Arc::default(),
         };
         paige.recover_rotation().await?;
         Ok(paige)

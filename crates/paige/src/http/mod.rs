@@ -88,6 +88,8 @@ pub async fn serve(
             .sweep_abandoned_executions(crate::runtime::ABANDONED_SWEEP_EVERY),
     );
     let idle_stopper = tokio::spawn(paige.clone().stop_idle_bots(std::time::Duration::from_secs(5)));
+    // A server: each execution leaves a sandbox prepared for the next.
+    paige.sandboxes.enable();
     // No Nagle delay: a streamed answer (a webhook's, `hooks.rs`) writes
     // its head before its body, and the body's small segment must not wait
     // for the caller's delayed ACK (40 ms on Linux).
@@ -98,6 +100,7 @@ pub async fn serve(
     sweeper.abort();
     idle_stopper.abort();
     paige.stop_warm_bots().await;
+    paige.sandboxes.clear().await;
     paige.close().await;
     result
 }

@@ -39,7 +39,10 @@
 //! host pid to an info pipe, then waits on a block pipe before it starts
 //! the bot; meanwhile the runtime puts both processes into the execution's
 //! cgroup and sets the rlimits, so the bot's first instruction already runs
-//! under its limits.
+//! under its limits. `paige serve` also prepares sandboxes ahead
+//! (`sandbox_pool.rs`, [`Spec::awaits_command`]): the same layout with
+//! `paige-start --stdin` in place of the bot, which waits for the bot's
+//! command and environment on its stdin.
 //!
 //! Descriptors: the bot gets stdin, stdout and stderr only. Paige's own
 //! descriptors are close-on-exec; the pipes and `/etc` files `bwrap`
@@ -123,6 +126,10 @@ pub struct Spec<'a> {
     /// A host directory bound writable at [`SOCKET_DIR`]: a warm bot's
     /// private socket directory, reachable by no other sandbox.
     pub socket_dir: Option<&'a Path>,
+    /// A sandbox prepared before its execution (`sandbox_pool.rs`): it
+    /// runs `paige-start --stdin`, which waits for the bot's command and
+    /// environment on its stdin; `program` and `args` are not used.
+    pub awaits_command: bool,
 }
 
 /// What `find` finds, kept in `found` once it is found, and looked for
@@ -335,7 +342,7 @@ pub struct SetupFds<'a> {
     /// (see [`open_etc_files`]); the others are bound.
     pub etc_files: &'a [(&'static str, i32)],
     /// `paige-start`, open (see [`open_start`]): needed when the bot
-    /// switches users ([`Spec::user`]).
+    /// switches users ([`Spec::user`]) or [`Spec::awaits_command`].
     pub start: Option<i32>,
 }
 
@@ -348,8 +355,13 @@ impl Spec<'_> {
 
     /// The directory the bot starts in, inside the sandbox.
     pub fn inner_cwd(&self) -> io::Result<PathBuf> {
-        Ok(match self.cwd {
-            Cwd::Code if self.code.is_some() => PathBuf::from(CODE_DIR),
+        Self::inner_cwd_of(self.cwd, self.code)
+    }
+
+    /// [`Spec::inner_cwd`] of a sandbox starting in `cwd` and showing `code`.
+    pub fn inner_cwd_of(cwd: Cwd<'_>, code: Option<&Path>) -> io::Result<PathBuf> {
+        Ok(match cwd {
+            Cwd::Code if code.is_some() => PathBuf::from(CODE_DIR),
             Cwd::Code | Cwd::Home => PathBuf::from(HOME_DIR),
             Cwd::Host(dir) => canonical(dir)?,
         })
@@ -469,6 +481,18 @@ impl Spec<'_> {
             ]);
         }
         a.flags(&["--"]);
+        if self.awaits_command {
+            // paige-start makes every descriptor but 0-2 close-on-exec
+            // itself before it runs the bot: no shell to close them.
+            let start = fds
+                .start
+                .ok_or_else(|| io::Error::other("paige-start is not open for this sandbox"))?;
+            a.flags(&[&format!("/proc/self/fd/{start}"), "--stdin"]);
+            if let Some((uid, gid)) = self.user {
+                a.flags(&[&uid.to_string(), &gid.to_string()]);
+            }
+            return Ok(a.0);
+        }
         if !close.is_empty() {
             // dash takes single-digit descriptors only.
             let shell = if close.iter().all(|&fd| fd <= 9) {

@@ -8,7 +8,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
@@ -18,6 +17,7 @@ use super::jail::{self, Ending};
 use super::launch::LateEnv;
 use super::limits::{Backend, ResourceLimits};
 use super::sandbox::BotIdentity;
+use super::sandbox_pool::{self, Prepared};
 
 /// Everything a child process is started with.
 #[derive(Debug)]
@@ -53,13 +53,19 @@ impl ChildSpec<'_> {
     /// group, the standard streams, the environment. `workdir` is the
     /// working directory as the bot sees it.
     fn configure(&self, command: &mut Command, workdir: &Path) {
-        command
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        sandbox_pool::streams(command);
         self.env.apply(command, workdir);
+    }
+
+    /// Where the bot starts, for a sandbox showing `code` at `/app`.
+    pub(super) fn sandbox_cwd(&self, code: Option<&Path>) -> Cwd<'_> {
+        if code == Some(self.cwd.as_path()) {
+            Cwd::Code
+        } else if self.cwd == Path::new(HOME_DIR) {
+            Cwd::Home
+        } else {
+            Cwd::Host(&self.cwd)
+        }
     }
 
     /// Starts the child in a bubblewrap sandbox under `confinement`: the
@@ -79,13 +85,7 @@ impl ChildSpec<'_> {
         if let Some(missing) = missing_program(&self.program) {
             return Err(missing);
         }
-        let cwd = if confinement.code == Some(self.cwd.as_path()) {
-            Cwd::Code
-        } else if self.cwd == Path::new(HOME_DIR) {
-            Cwd::Home
-        } else {
-            Cwd::Host(&self.cwd)
-        };
+        let cwd = self.sandbox_cwd(confinement.code);
         let spec = Spec {
             program: &self.program,
             args: &self.args,
@@ -95,6 +95,7 @@ impl ChildSpec<'_> {
             hidden: &confinement.hidden,
             tmpfs_bytes: confinement.limits.tmpfs_bytes,
             socket_dir: confinement.socket_dir,
+            awaits_command: false,
         };
         let cannot_start =
             |e: std::io::Error| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy());
@@ -110,6 +111,39 @@ impl ChildSpec<'_> {
         )
         .await;
         launched.map(jail::Jailed::into_parts).map_err(cannot_start)
+    }
+
+    /// Runs the bot in a sandbox prepared for this layout
+    /// (`sandbox_pool.rs`), once `late_env` is found: as
+    /// [`ChildSpec::spawn_confined`] would, without waiting for `bwrap`.
+    /// `code` is the code tree the sandbox shows.
+    pub(super) async fn spawn_prepared(
+        &self,
+        prepared: Prepared,
+        code: Option<&Path>,
+        late_env: Option<LateEnv<'_>>,
+    ) -> Result<(Child, Ending), String> {
+        let cannot_start =
+            |e: std::io::Error| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy());
+        let message = async {
+            if let Some(missing) = missing_program(&self.program) {
+                return Err(missing);
+            }
+            let late = match late_env {
+                Some(future) => future.await.ok_or_else(String::new)?,
+                None => Vec::new(),
+            };
+            let workdir = Spec::inner_cwd_of(self.sandbox_cwd(code), code).map_err(cannot_start)?;
+            sandbox_pool::command_message(&self.program, &self.args, &self.env, &workdir, &late).map_err(cannot_start)
+        }
+        .await;
+        match message {
+            Ok(message) => prepared.run(&message).await.map_err(cannot_start),
+            Err(e) => {
+                prepared.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Starts the child. The error is a message for the execution's log

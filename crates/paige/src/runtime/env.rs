@@ -5,7 +5,7 @@
 //! reaches the bot. Secrets cannot use these names (SPEC §2 reserves
 //! `PAIGE_*` and the others), and if one somehow did, the platform value wins.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use secrecy::ExposeSecret;
@@ -82,21 +82,30 @@ impl ChildEnv<'_> {
     /// `workdir` is the working directory as the bot sees it.
     pub(super) fn apply(&self, command: &mut tokio::process::Command, workdir: &Path) {
         command.env_clear();
+        self.each(workdir, |name, value| {
+            command.env(name, value);
+        });
+    }
+
+    /// Calls `set` with each variable in the order they are set: where a
+    /// name comes twice, the later one wins.
+    /// `workdir` is the working directory as the bot sees it.
+    pub(super) fn each(&self, workdir: &Path, mut set: impl FnMut(&OsStr, &OsStr)) {
         for (key, value) in &self.secrets.secrets {
             if !PLATFORM_VARS.contains(&key.as_str()) {
-                command.env(key, value.expose_secret());
+                set(key.as_ref(), value.expose_secret().as_ref());
             }
         }
         for (name, value) in PLATFORM_VARS.iter().zip(platform_values(&self.platform)) {
             if let Some(value) = value {
-                command.env(name, value);
+                set(name.as_ref(), &value);
             }
         }
         // Set after the secrets: it wins over one of the same name.
-        command.env(WORKDIR_VAR, workdir);
+        set(WORKDIR_VAR.as_ref(), workdir.as_os_str());
         if let Some(port) = self.platform.port {
             // Set last: it wins over a secret of the same name.
-            command.env("PORT", port);
+            set("PORT".as_ref(), port.as_os_str());
         }
     }
 }

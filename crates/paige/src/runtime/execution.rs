@@ -39,6 +39,7 @@ use super::prepare::Prepared;
 use super::process::{self, LogSink, Running};
 use super::record::{self, End, Output};
 use super::sandbox::{self, BotIdentity, Isolation, Sandbox};
+use super::sandbox_pool::{Layout, LayoutKey};
 use super::timing::Phases;
 use super::{ExecutionRequest, LiveOutput, deadline};
 use crate::Paige;
@@ -344,7 +345,37 @@ impl<'a, 'l> Execution<'a, 'l> {
         // From the fields, not `self`: the futures hold them across the start.
         let platform = platform(&self.project, None, &self.request, Path::new(HOME_DIR));
         let child = child_spec(&self.argv, platform, cwd, &secrets, user);
-        // The record is written while `bwrap` execs; it waits for the id.
+        // A sandbox `paige serve` prepared for this layout, if there is
+        // one; and the layout to prepare the next one with.
+        let pool = Arc::clone(&self.paige.sandboxes);
+        let code = self.code.as_ref().map(|tree| tree.path.clone());
+        let layout = pool
+            .is_enabled()
+            .then(|| {
+                let ids = user.map(|bot| (bot.uid, bot.gid));
+                LayoutKey::new(
+                    self.project.id,
+                    ids,
+                    code.as_deref(),
+                    child.sandbox_cwd(code.as_deref()),
+                )
+            })
+            .flatten()
+            .map(|key| Layout {
+                key,
+                code: self.code.as_ref().and_then(|tree| tree.share().ok()),
+                hidden: confinement.hidden.clone(),
+                limits: confinement.limits,
+            });
+        let prepared = match &layout {
+            Some(layout) => pool.take(&layout.key).await,
+            None => None,
+        };
+        if prepared.is_some() {
+            self.phases.mark("prepared");
+        }
+        // The record is written while `bwrap` execs (or right away, in a
+        // prepared sandbox); it waits for the id.
         let (store, opening, phases) = (self.paige.store.as_ref(), &mut self.opening, &mut self.phases);
         let capture = &mut self.capture;
         let late_env: LateEnv<'_> = Box::pin(async move {
@@ -352,7 +383,24 @@ impl<'a, 'l> Execution<'a, 'l> {
             capture.begin_build();
             Some(vec![(EXECUTION_ID_VAR, id.to_string())])
         });
-        let spawned = child.spawn_confined(&confinement, Some(late_env)).await;
+        let spawned = match prepared {
+            Some(prepared) => {
+                // The next execution's, while this one's bot starts.
+                if let Some(layout) = layout {
+                    pool.prepare(layout, true);
+                }
+                child.spawn_prepared(prepared, code.as_deref(), Some(late_env)).await
+            }
+            None => {
+                let spawned = child.spawn_confined(&confinement, Some(late_env)).await;
+                // After this one's: two sandboxes starting at once on two
+                // cores would each take longer.
+                if let Some(layout) = layout {
+                    pool.prepare(layout, false);
+                }
+                spawned
+            }
+        };
         drop(child);
         drop(secrets);
         if let Opening::Failed(_) = self.opening {

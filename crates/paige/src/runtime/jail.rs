@@ -224,6 +224,14 @@ impl Jailed {
         Ok((output?, hit))
     }
 
+    /// Kills the sandbox, waits for `bwrap`, and removes its group.
+    pub async fn discard(self) {
+        let (mut child, ending) = self.into_parts();
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        ending.finish_and_remove().await;
+    }
+
     /// Splits off the child for supervision; the rest ends with [`Ending::finish`].
     pub fn into_parts(self) -> (Child, Ending) {
         (

@@ -83,7 +83,9 @@ pub fn spawn(spec: &Spec<'_>, late_env: bool, configure: impl FnOnce(&mut Comman
         for_child(fd)?;
     }
     let etc_fds: Vec<(&'static str, i32)> = etc_files.iter().map(|(path, fd)| (*path, fd.as_raw_fd())).collect();
-    let start = spec.user.map(|_| open_start()).transpose()?;
+    let start = (spec.user.is_some() || spec.awaits_command)
+        .then(open_start)
+        .transpose()?;
     if let Some(fd) = &start {
         for_child(fd)?;
     }

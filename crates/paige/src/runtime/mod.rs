@@ -17,7 +17,9 @@
 //!    (cgroup or rlimits, see [`jail`]), as the project's own Unix user
 //!    when paige is root (see [`sandbox`]), with an environment built from
 //!    nothing (see [`env`]: the platform set plus the secrets), the event
-//!    as JSON on its stdin;
+//!    as JSON on its stdin; on a server, in the sandbox the project's
+//!    previous execution left prepared for this layout, if there is one
+//!    (see [`sandbox_pool`]);
 //! 4. supervise (`process`, `capture`): streams stdout and stderr through
 //!    one [`paige_redact::Redactor`] built from the resolved values (one
 //!    stream each) into the log, written to the store every 100 ms while
@@ -51,6 +53,7 @@ mod prepare;
 mod process;
 mod record;
 pub mod sandbox;
+pub mod sandbox_pool;
 mod slots;
 mod timing;
 pub mod warm;

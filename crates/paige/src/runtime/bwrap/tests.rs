@@ -50,6 +50,7 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
         hidden: &hidden,
         tmpfs_bytes: 1 << 20,
         socket_dir: None,
+        awaits_command: false,
     };
     let argv = spec.args(fds(), &[7]).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
@@ -145,6 +146,43 @@ fn the_command_line_shows_the_code_read_only_and_hides_paiges_files() {
     assert!(position(&argv, &["/bin/sh"]).is_none() && position(&argv, &["/bin/bash"]).is_none());
     assert!(position(&argv, &["/usr/bin/env"]).is_none(), "{argv:?}");
     assert_eq!(&argv[argv.len() - 3..], ["--", "node", "app.js"]);
+}
+
+#[test]
+fn a_prepared_sandbox_runs_paige_start_waiting_on_its_stdin_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::fs::canonicalize(dir.path()).unwrap();
+    let spec = Spec {
+        program: OsStr::new(""),
+        args: &[],
+        code: None,
+        cwd: Cwd::Host(&cwd),
+        user: Some((200_001, 200_001)),
+        hidden: &[],
+        tmpfs_bytes: 1 << 20,
+        socket_dir: None,
+        awaits_command: true,
+    };
+    // Even with a descriptor to close: paige-start closes it itself.
+    let argv = spec.args(fds(), &[7]).unwrap();
+    assert_eq!(
+        &argv[argv.len() - 5..],
+        ["--", "/proc/self/fd/17", "--stdin", "200001", "200001"],
+        "{argv:?}"
+    );
+    assert!(position(&argv, &["--chdir", cwd.to_str().unwrap()]).is_some());
+    assert!(position(&argv, &["--cap-add", "CAP_SETUID"]).is_some());
+    // Without root: no ids, no switch; paige-start still reads the command.
+    let own = Spec {
+        user: None,
+        ..spec.clone()
+    };
+    let argv = own.args(fds(), &[]).unwrap();
+    assert_eq!(&argv[argv.len() - 3..], ["--", "/proc/self/fd/17", "--stdin"]);
+    assert!(position(&argv, &["--cap-add"]).is_none(), "{argv:?}");
+    // paige-start not open: no sandbox.
+    let closed = SetupFds { start: None, ..fds() };
+    assert!(spec.args(closed, &[]).is_err());
 }
 
 #[test]

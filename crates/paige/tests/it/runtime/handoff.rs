@@ -358,3 +358,176 @@ async fn a_client_that_stops_reading_does_not_keep_the_server_up() {
     client.kill().unwrap();
     client.wait().unwrap();
 }
+
+/// The parent of process `pid`, if it lives.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the parenthesised command name: state, then ppid.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `pid` and every live process below it.
+fn with_descendants(pid: u32) -> Vec<u32> {
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    let mut found = vec![pid];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(all.iter().filter(|&&p| parent_of(p) == Some(parent)));
+        at += 1;
+    }
+    found
+}
+
+/// The prepared sandboxes of the server `server`: its `bwrap` children
+/// that wait to run `paige-start --stdin`, with their command lines.
+fn prepared_of(server: u32) -> Vec<(u32, String)> {
+    with_descendants(server)
+        .into_iter()
+        .filter(|&pid| parent_of(pid) == Some(server) && !super::process_gone(pid, Duration::ZERO))
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("/usr/bin/bwrap") && cmdline.contains(" --stdin")).then_some((pid, cmdline))
+        })
+        .collect()
+}
+
+/// Waits up to 10 s for `server`'s prepared sandboxes to be the ones
+/// `expected` accepts.
+fn prepared_when(server: u32, expected: impl Fn(&[(u32, String)]) -> bool) -> Vec<(u32, String)> {
+    let started = Instant::now();
+    loop {
+        let prepared = prepared_of(server);
+        if expected(&prepared) {
+            return prepared;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the prepared sandboxes are not as expected: {prepared:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_served_run_takes_the_sandbox_its_previous_run_prepared_with_nothing_secret_in_it() {
+    const ROTATED: &str = "tok-handoff-rotated-77c1d93e";
+    let env = Env::sqlite().await;
+    env.project("bot").await;
+    env.set("bot", "API_TOKEN", TOKEN).await;
+    let event = env.dir.path().join("event.json");
+    std::fs::write(&event, r#"{"hello": "world"}"#).unwrap();
+    let event = event.to_str().unwrap().to_owned();
+    // The value by its hash (which the redactor does not mask), the
+    // execution's id, the user, the working directory, the event on stdin.
+    let script =
+        r#"printf %s "$API_TOKEN" | sha256sum | cut -c1-64; echo "execution $PAIGE_EXECUTION_ID"; id -u; pwd; cat"#;
+    let args = ["run", "bot", "--event", &event, "--", "sh", "-c", script];
+    let mut server = serve(&env, &[], "Runs: `paige run`");
+    let server_pid = server.child.id();
+    let hash = |value: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()));
+    let lines = |out: &Output| -> Vec<String> { stdout(out).lines().map(str::to_owned).collect() };
+
+    // The first run starts its sandbox, and leaves none prepared: a
+    // project run once may not run again soon.
+    let first = env.cli_with_env(&args, b"", DEBUG);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stderr(&first).contains(HANDED), "{}", stderr(&first));
+    assert!(prepared_of(server_pid).is_empty(), "{:?}", prepared_of(server_pid));
+    // The second within 30 s also starts its own, and leaves one for the next.
+    let second = env.cli_with_env(&args, b"", DEBUG);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let waiting = prepared_when(server_pid, |p| p.len() == 1);
+    let (waiting_pid, cmdline) = &waiting[0];
+    let workdir = fixtures().canonicalize().unwrap();
+    assert!(cmdline.contains(&format!("--chdir {}", workdir.display())), "{cmdline}");
+    // Nothing of the project's secrets in it while it waits: not in the
+    // environment of bwrap, its sandbox's init or paige-start.
+    let in_sandbox = with_descendants(*waiting_pid);
+    assert!(in_sandbox.len() >= 3, "bwrap, its init, paige-start: {in_sandbox:?}");
+    for pid in &in_sandbox {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(!contains(&environ, b"API_TOKEN"), "a waiting process holds the secret");
+    }
+
+    // The value changes: the next run, in the prepared sandbox, has the new one.
+    env.set("bot", "API_TOKEN", ROTATED).await;
+    let third = env.cli_with_env(&args, b"", DEBUG);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert!(
+        super::process_gone(*waiting_pid, Duration::from_secs(5)),
+        "the prepared sandbox was not the one used"
+    );
+    let records = executions(&env, "bot").await;
+    let project_id = env.paige.project("bot").await.unwrap().id;
+    let uid = if rustix::process::geteuid().is_root() {
+        u64::from(env.bot_uid_base()) + u64::try_from(project_id).unwrap()
+    } else {
+        u64::from(rustix::process::getuid().as_raw())
+    };
+    for (out, value, record) in [
+        (&first, TOKEN, &records[2]),
+        (&second, TOKEN, &records[1]),
+        (&third, ROTATED, &records[0]),
+    ] {
+        assert_eq!(
+            lines(out),
+            [
+                hash(value),
+                format!("execution {}", record.id),
+                uid.to_string(),
+                workdir.display().to_string(),
+                // The event, exactly: nothing of the command before it.
+                r#"{"hello":"world"}"#.to_owned(),
+            ],
+            "{}",
+            stderr(out)
+        );
+        assert_eq!(record.status, ExecutionStatus::Succeeded);
+        assert_eq!(record.secret_names, ["API_TOKEN"]);
+    }
+    let next = prepared_when(server_pid, |p| p.len() == 1 && p[0].0 != *waiting_pid);
+
+    // From another directory: another layout, started as before, and
+    // the one prepared for the old layout is let go.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere_path = elsewhere.path().canonicalize().unwrap();
+    let fourth = env.command(&args).current_dir(&elsewhere_path).output().unwrap();
+    assert_eq!(fourth.status.code(), Some(0), "{}", stderr(&fourth));
+    assert_eq!(lines(&fourth)[3], elsewhere_path.display().to_string());
+    assert!(
+        super::process_gone(next[0].0, Duration::from_secs(5)),
+        "the old layout's sandbox stayed"
+    );
+    // Run again there: now that layout is in use, and has one prepared.
+    let fifth = env.command(&args).current_dir(&elsewhere_path).output().unwrap();
+    assert_eq!(fifth.status.code(), Some(0), "{}", stderr(&fifth));
+    let chdir = format!("--chdir {}", elsewhere_path.display());
+    let last = prepared_when(server_pid, |p| p.len() == 1 && p[0].1.contains(&chdir));
+
+    // The server's end takes the prepared sandbox with it.
+    let in_sandbox = with_descendants(last[0].0);
+    server.terminate();
+    server.child.wait().unwrap();
+    for pid in in_sandbox {
+        assert!(
+            super::process_gone(pid, Duration::from_secs(5)),
+            "{pid} outlived the server"
+        );
+    }
+    let log = std::fs::read(&server.log).unwrap();
+    for (what, bytes) in [&first, &second, &third, &fourth, &fifth]
+        .into_iter()
+        .flat_map(|out| [("stdout", &out.stdout), ("stderr", &out.stderr)])
+        .chain([("server log", &log)])
+    {
+        for value in [TOKEN, ROTATED] {
+            assert!(!contains(bytes, value.as_bytes()), "a value is in a {what}");
+        }
+    }
+}

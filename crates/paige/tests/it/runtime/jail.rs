@@ -91,6 +91,7 @@ impl Run {
             hidden: &[],
             tmpfs_bytes: self.limits.tmpfs_bytes,
             socket_dir: None,
+            awaits_command: false,
         };
         jail::launch(
             &spec,

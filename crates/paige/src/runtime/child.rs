@@ -57,6 +57,11 @@ impl ChildSpec<'_> {
         self.env.apply(command, workdir);
     }
 
+    /// False if the program is found nowhere (its start would fail at once).
+    pub(super) fn program_exists(&self) -> bool {
+        missing_program(&self.program).is_none()
+    }
+
     /// Where the bot starts, for a sandbox showing `code` at `/app`.
     pub(super) fn sandbox_cwd(&self, code: Option<&Path>) -> Cwd<'_> {
         if code == Some(self.cwd.as_path()) {

@@ -346,11 +346,11 @@ impl<'a, 'l> Execution<'a, 'l> {
         let platform = platform(&self.project, None, &self.request, Path::new(HOME_DIR));
         let child = child_spec(&self.argv, platform, cwd, &secrets, user);
         // A sandbox `paige serve` prepared for this layout, if there is
-        // one; and the layout to prepare the next one with.
+        // one; and the layout to prepare the next one with (not for a
+        // program that is not there: its start fails before any sandbox).
         let pool = Arc::clone(&self.paige.sandboxes);
         let code = self.code.as_ref().map(|tree| tree.path.clone());
-        let layout = pool
-            .is_enabled()
+        let layout = (pool.is_enabled() && child.program_exists())
             .then(|| {
                 let ids = user.map(|bot| (bot.uid, bot.gid));
                 LayoutKey::new(

@@ -447,8 +447,21 @@ async fn a_served_run_takes_the_sandbox_its_previous_run_prepared_with_nothing_s
     let workdir = fixtures().canonicalize().unwrap();
     assert!(cmdline.contains(&format!("--chdir {}", workdir.display())), "{cmdline}");
     // Nothing of the project's secrets in it while it waits: not in the
-    // environment of bwrap, its sandbox's init or paige-start.
-    let in_sandbox = with_descendants(*waiting_pid);
+    // environment of bwrap, its sandbox's init or paige-start, once
+    // paige-start waits.
+    let started = Instant::now();
+    let in_sandbox = loop {
+        let in_sandbox = with_descendants(*waiting_pid);
+        let waits = in_sandbox.iter().any(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.starts_with(b"/proc/self/fd/") && contains(&cmdline, b"--stdin")
+        });
+        if waits {
+            break in_sandbox;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "paige-start never waited");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(in_sandbox.len() >= 3, "bwrap, its init, paige-start: {in_sandbox:?}");
     for pid in &in_sandbox {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();

@@ -9,8 +9,12 @@
 # command. BASE=path/to/another/paige adds a comparison of the two builds'
 # handed-off runs, alternated round after round by bench/alternate.py
 # (ROUNDS, default 200), each client handing off to a `paige serve` of its
-# own build: on a machine whose speed moves, the figures to compare. The data dir is a fresh temporary one (set TMPDIR to put it on
-# another file system: its fsync cost is part of the figure).
+# own build: on a machine whose speed moves, the figures to compare. A
+# server prepares the sandbox of a layout's next run from its second run
+# on (runtime/sandbox_pool.rs): the warm-up and the first rounds cover
+# the first two, so the handed-off rows are of runs that take one. The
+# data dir is a fresh temporary one (set TMPDIR to put it on another file
+# system: its fsync cost is part of the figure).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -225,7 +225,12 @@ impl SandboxPool {
             }
             taken?
         };
-        match ready.await {
+        // Should this execution be dropped while it waits, the sandbox is
+        // let go (killed, its cgroup removed), not left to its task.
+        let mut taking = Taking(Some(ready));
+        let ready = taking.0.as_mut()?.await;
+        taking.0 = None;
+        match ready {
             Ok(Ok(mut prepared)) => {
                 if prepared.is_alive() {
                     return Some(prepared);
@@ -305,11 +310,31 @@ fn expire(waiting: &mut Vec<Waiting>, now: Instant) {
 
 /// Kills a sandbox, prepared or still being prepared, in the background.
 fn let_go(waiting: Waiting) {
-    tokio::spawn(async move {
-        if let Ok(Ok(prepared)) = waiting.ready.await {
-            prepared.jailed.discard().await;
+    discard_when_ready(waiting.ready);
+}
+
+/// Once `ready` is, kills its sandbox and removes its cgroup, in the
+/// background (if a runtime is still there to do it; otherwise its
+/// handle's drop kills it).
+fn discard_when_ready(ready: JoinHandle<io::Result<Prepared>>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Ok(Ok(prepared)) = ready.await {
+                prepared.jailed.discard().await;
+            }
+        });
+    }
+}
+
+/// A prepared sandbox an execution waits for (see [`SandboxPool::take`]).
+struct Taking(Option<JoinHandle<io::Result<Prepared>>>);
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        if let Some(ready) = self.0.take() {
+            discard_when_ready(ready);
         }
-    });
+    }
 }
 
 /// Starts a sandbox for `layout` with `paige-start --stdin` waiting in it.

@@ -7,22 +7,23 @@
 //! executions within [`IDLE_FOR`], or one that took a prepared sandbox),
 //! each execution's start has the server prepare the next one's sandbox
 //! in the background: that layout, its own cgroup and limits, and
-//! `paige-start --stdin` waiting in it. The next execution of that project with that layout
-//! takes it, and only sends the bot's command and environment (with the
-//! secrets, after its opening record committed) on the sandbox's stdin
-//! (see `paige-start`'s docs and [`command_message`]).
+//! `paige-start --stdin` waiting in it. The next execution with that
+//! layout takes it, and only sends the bot's command and environment
+//! (with the secrets, once its opening record is committed) on the
+//! sandbox's stdin (see `paige-start`'s docs and [`command_message`]).
 //!
 //! What it costs: one idle `bwrap` and `paige-start` per layout in use,
 //! at most [`MAX_PREPARED`] of them; the CPU is spent as before, only
-//! earlier (a project run less often than every [`IDLE_FOR`] never has
-//! one prepared, which no execution would take). What it changes for a bot: nothing but
-//! when its sandbox was made. Nothing secret is in a prepared sandbox
-//! until an execution takes it; `paige-start` runs as root in it, not as
-//! the project's user, so the sweep of a project's leftover processes
-//! never kills it. A prepared sandbox older than [`IDLE_FOR`] is let go
-//! (its `/etc` copies are as old as it), and so is one whose working
-//! directory is no longer the same directory (replaced since: another
-//! inode). A layout's code tree stays leased while its sandbox waits.
+//! earlier. A project run less often than every [`IDLE_FOR`] never has
+//! one prepared: no execution would take it. What it changes for a bot:
+//! nothing but when its sandbox was made. Nothing secret is in a
+//! prepared sandbox until an execution takes it; as root, `paige-start`
+//! waits in it as root, not as the project's user, so the sweep of a
+//! project's leftover processes never kills it. A prepared sandbox older
+//! than [`IDLE_FOR`] is let go (its `/etc` copies are as old as it), and
+//! so is one whose working directory is no longer the same directory
+//! (replaced since: another inode), or whose project ran with another
+//! layout. A layout's code tree stays leased while its sandbox waits.
 //!
 //! Only `paige serve` prepares (`http::serve` enables the pool): a
 //! one-shot `paige run` would leave a sandbox to an exiting process.

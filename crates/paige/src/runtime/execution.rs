@@ -385,11 +385,14 @@ impl<'a, 'l> Execution<'a, 'l> {
         });
         let spawned = match prepared {
             Some(prepared) => {
-                // The next execution's, while this one's bot starts.
+                let spawned = child.spawn_prepared(prepared, code.as_deref(), Some(late_env)).await;
+                // The next execution's, while this one's bot runs (not
+                // before: its start would compete with the opening
+                // record's commit, which the bot waits for).
                 if let Some(layout) = layout {
                     pool.prepare(layout, true);
                 }
-                child.spawn_prepared(prepared, code.as_deref(), Some(late_env)).await
+                spawned
             }
             None => {
                 let spawned = child.spawn_confined(&confinement, Some(late_env)).await;

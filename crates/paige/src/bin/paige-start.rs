@@ -8,7 +8,7 @@
 //! It waits for the bot's command and whole environment on its stdin,
 //! reads exactly that (unbuffered: what follows on stdin is the bot's),
 //! then switches (when given ids) and runs the bot with that environment
-//! and nothing of its own. The command, as `launch::command_message`
+//! and nothing of its own. The command, as `sandbox_pool::command_message`
 //! writes it: a 4-byte little-endian length, then that many bytes of
 //! NUL-terminated fields: the number of arguments, the program and its
 //! arguments, then `NAME=VALUE` entries to the end. Stdin closed before
@@ -64,9 +64,8 @@ fn main() -> ExitCode {
     // Before anything else can open one: nothing of this process's but the
     // standard streams reaches the bot.
     close_fds::set_fds_cloexec(3, &[]);
-    if let Err(e) = become_user(uid, gid) {
-        eprintln!("paige-start: cannot switch to uid {uid} and gid {gid}: {e}");
-        return ExitCode::from(NOT_RUN);
+    if let Err(status) = switch_to(uid, gid) {
+        return status;
     }
     // Found in the PATH of the environment bwrap was given, as bwrap would.
     let mut command = Command::new(&program);
@@ -91,10 +90,9 @@ fn from_stdin(args: impl Iterator<Item = OsString>) -> ExitCode {
         }
     };
     if let Some((uid, gid)) = ids
-        && let Err(e) = become_user(uid, gid)
+        && let Err(status) = switch_to(uid, gid)
     {
-        eprintln!("paige-start: cannot switch to uid {uid} and gid {gid}: {e}");
-        return ExitCode::from(NOT_RUN);
+        return status;
     }
     let mut argv = argv.into_iter();
     let Some(program) = argv.next() else {
@@ -180,6 +178,14 @@ fn read_exact(buf: &mut [u8]) -> io::Result<bool> {
 /// (which the set*id calls read as "unchanged").
 fn id(arg: OsString) -> Option<u32> {
     arg.to_str()?.parse().ok().filter(|&id| id != 0 && id != u32::MAX)
+}
+
+/// [`become_user`], or says why not and gives the status to exit with.
+fn switch_to(uid: u32, gid: u32) -> Result<(), ExitCode> {
+    become_user(uid, gid).map_err(|e| {
+        eprintln!("paige-start: cannot switch to uid {uid} and gid {gid}: {e}");
+        ExitCode::from(NOT_RUN)
+    })
 }
 
 /// Becomes `uid` and `gid` for good, with no capability left. The order

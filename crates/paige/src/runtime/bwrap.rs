@@ -355,13 +355,8 @@ impl Spec<'_> {
 
     /// The directory the bot starts in, inside the sandbox.
     pub fn inner_cwd(&self) -> io::Result<PathBuf> {
-        Self::inner_cwd_of(self.cwd, self.code)
-    }
-
-    /// [`Spec::inner_cwd`] of a sandbox starting in `cwd` and showing `code`.
-    pub fn inner_cwd_of(cwd: Cwd<'_>, code: Option<&Path>) -> io::Result<PathBuf> {
-        Ok(match cwd {
-            Cwd::Code if code.is_some() => PathBuf::from(CODE_DIR),
+        Ok(match self.cwd {
+            Cwd::Code if self.code.is_some() => PathBuf::from(CODE_DIR),
             Cwd::Code | Cwd::Home => PathBuf::from(HOME_DIR),
             Cwd::Host(dir) => canonical(dir)?,
         })
@@ -484,10 +479,7 @@ impl Spec<'_> {
         if self.awaits_command {
             // paige-start makes every descriptor but 0-2 close-on-exec
             // itself before it runs the bot: no shell to close them.
-            let start = fds
-                .start
-                .ok_or_else(|| io::Error::other("paige-start is not open for this sandbox"))?;
-            a.flags(&[&format!("/proc/self/fd/{start}"), "--stdin"]);
+            a.flags(&[&start_program(fds)?, "--stdin"]);
             if let Some((uid, gid)) = self.user {
                 a.flags(&[&uid.to_string(), &gid.to_string()]);
             }
@@ -514,15 +506,20 @@ impl Spec<'_> {
         // it sets is the platform's (see `env::WORKDIR_VAR`), so no `env`
         // in between (an exec, about 1 ms on the 2-core machine).
         if let Some((uid, gid)) = self.user {
-            let start = fds
-                .start
-                .ok_or_else(|| io::Error::other("paige-start is not open for this sandbox"))?;
-            a.flags(&[&format!("/proc/self/fd/{start}"), &uid.to_string(), &gid.to_string()]);
+            a.flags(&[&start_program(fds)?, &uid.to_string(), &gid.to_string()]);
         }
         a.0.push(self.program.to_owned());
         a.0.extend(self.args.iter().cloned());
         Ok(a.0)
     }
+}
+
+/// `paige-start` as `bwrap` runs it: from its open descriptor.
+fn start_program(fds: SetupFds<'_>) -> io::Result<String> {
+    let start = fds
+        .start
+        .ok_or_else(|| io::Error::other("paige-start is not open for this sandbox"))?;
+    Ok(format!("/proc/self/fd/{start}"))
 }
 
 /// A directory the sandbox has already (a mount, or below a read-only

@@ -121,11 +121,9 @@ impl ChildSpec<'_> {
     /// Runs the bot in a sandbox prepared for this layout
     /// (`sandbox_pool.rs`), once `late_env` is found: as
     /// [`ChildSpec::spawn_confined`] would, without waiting for `bwrap`.
-    /// `code` is the code tree the sandbox shows.
     pub(super) async fn spawn_prepared(
         &self,
         prepared: Prepared,
-        code: Option<&Path>,
         late_env: Option<LateEnv<'_>>,
     ) -> Result<(Child, Ending), String> {
         let cannot_start =
@@ -138,8 +136,8 @@ impl ChildSpec<'_> {
                 Some(future) => future.await.ok_or_else(String::new)?,
                 None => Vec::new(),
             };
-            let workdir = Spec::inner_cwd_of(self.sandbox_cwd(code), code).map_err(cannot_start)?;
-            sandbox_pool::command_message(&self.program, &self.args, &self.env, &workdir, &late).map_err(cannot_start)
+            let workdir = prepared.workdir();
+            sandbox_pool::command_message(&self.program, &self.args, &self.env, workdir, &late).map_err(cannot_start)
         }
         .await;
         match message {

@@ -385,7 +385,7 @@ impl<'a, 'l> Execution<'a, 'l> {
         });
         let spawned = match prepared {
             Some(prepared) => {
-                let spawned = child.spawn_prepared(prepared, code.as_deref(), Some(late_env)).await;
+                let spawned = child.spawn_prepared(prepared, Some(late_env)).await;
                 // The next execution's, while this one's bot runs (not
                 // before: its start would compete with the opening
                 // record's commit, which the bot waits for).

@@ -133,11 +133,18 @@ impl LayoutKey {
 #[derive(Debug)]
 pub(super) struct Prepared {
     jailed: Jailed,
-    /// The code tree it shows, kept while it waits.
-    code: Option<CodeTree>,
+    /// The lease on the code tree it shows, held while it waits.
+    _code: Option<CodeTree>,
+    /// Its working directory as the bot sees it (`bwrap`'s `--chdir`).
+    workdir: PathBuf,
 }
 
 impl Prepared {
+    /// Its working directory as the bot sees it.
+    pub(super) fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
     /// Still waiting (not killed meanwhile).
     fn is_alive(&mut self) -> bool {
         matches!(self.jailed.child.try_wait(), Ok(None))
@@ -149,8 +156,7 @@ impl Prepared {
     /// sandbox cannot take it, it is let go.
     pub(super) async fn run(self, message: &[u8]) -> io::Result<(Child, Ending)> {
         use tokio::io::AsyncWriteExt;
-        let Self { mut jailed, code } = self;
-        drop(code);
+        let Self { mut jailed, .. } = self;
         let written = match jailed.child.stdin.as_mut() {
             Some(stdin) => stdin.write_all(message).await,
             None => Err(io::Error::other("the prepared sandbox has no stdin")),
@@ -356,6 +362,7 @@ async fn make(layout: Layout) -> io::Result<Prepared> {
         socket_dir: None,
         awaits_command: true,
     };
+    let workdir = spec.inner_cwd()?;
     let name = format!("exec-{:016x}", rand::random::<u64>());
     let jailed = jail::launch(&spec, Backend::detect(), &name, layout.limits, None, |command| {
         // Nothing in its environment: the bot's comes on its stdin.
@@ -365,7 +372,8 @@ async fn make(layout: Layout) -> io::Result<Prepared> {
     .await?;
     Ok(Prepared {
         jailed,
-        code: layout.code,
+        _code: layout.code,
+        workdir,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::http::{self, ServeOptions};
 use crate::runtime::bwrap;
 use crate::runtime::limits::{self, Backend, ResourceLimits};
 use crate::runtime::sandbox::{self, Isolation};
+use crate::runtime::sandbox_pool::{self, PreparedIdle};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -81,6 +82,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIGE_HOOK_BODY_KIB", value_name = "KIB", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub hook_body_kib: u64,
+    /// How long a sandbox prepared for a project's next execution waits for
+    /// it, in seconds (also the window in which two executions make the
+    /// project's layout worth preparing for); 0 prepares none.
+    #[arg(long, env = "PAIGE_PREPARED_IDLE_SECONDS", value_name = "SECONDS",
+          default_value_t = sandbox_pool::IDLE_FOR.as_secs(), value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub prepared_idle_seconds: u64,
     /// Serve /metrics on the main listener to `Authorization: Bearer <token>`,
     /// the token being this file's content (at least 32 characters).
     #[arg(long, env = "PAIGE_METRICS_TOKEN_FILE", value_name = "FILE")]
@@ -182,6 +189,7 @@ pub async fn serve(paige: &Paige, args: ServeArgs) -> Result<()> {
         secure_cookies: args.secure_cookies,
         setup_code,
         metrics_token,
+        prepared_idle: PreparedIdle(std::time::Duration::from_secs(args.prepared_idle_seconds)),
         ..ServeOptions::default()
     };
     let run_socket = RunSocket::bind(paige);

@@ -73,6 +73,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut options = options;
+    let prepared_idle = options.prepared_idle;
     let state = AppState {
         paige: paige.clone(),
         limiter: Arc::new(LoginLimiter::new(options.login_limits)),
@@ -88,8 +89,9 @@ pub async fn serve(
             .sweep_abandoned_executions(crate::runtime::ABANDONED_SWEEP_EVERY),
     );
     let idle_stopper = tokio::spawn(paige.clone().stop_idle_bots(std::time::Duration::from_secs(5)));
-    // A server: each execution leaves a sandbox prepared for the next.
-    paige.sandboxes.enable();
+    // A server: each execution leaves a sandbox prepared for the next
+    // (unless the operator set no idle time).
+    paige.sandboxes.enable(prepared_idle);
     // No Nagle delay: a streamed answer (a webhook's, `hooks.rs`) writes
     // its head before its body, and the body's small segment must not wait
     // for the caller's delayed ACK (40 ms on Linux).

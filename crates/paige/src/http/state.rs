@@ -9,6 +9,7 @@ use crate::Paige;
 use crate::auth::ratelimit::{LimitPolicy, LoginLimiter};
 use crate::auth::setup::{FirstRun, SetupCode};
 use crate::runtime::ExecutionSlots;
+use crate::runtime::sandbox_pool::PreparedIdle;
 
 /// Knobs of the server that tests and deployments may turn.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,9 @@ pub struct ServeOptions {
     /// The bearer token `/metrics` on the main listener answers; `None`
     /// leaves that route out.
     pub metrics_token: Option<Arc<SecretString>>,
+    /// How long a sandbox prepared for a layout's next execution waits
+    /// for it (`runtime/sandbox_pool.rs`); zero prepares none.
+    pub prepared_idle: PreparedIdle,
 }
 
 /// What every handler can reach.

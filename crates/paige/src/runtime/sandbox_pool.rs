@@ -4,7 +4,8 @@
 //! `/etc` copies) is most of a short execution's time: 5–7 ms of a
 //! handed-off `paige run … -- /bin/true` on the 2-core machine. Once a
 //! layout (project, user, code tree, working directory) is in use (two
-//! executions within [`IDLE_FOR`], or one that took a prepared sandbox),
+//! executions within its idle time, [`IDLE_FOR`] unless the operator
+//! sets another, or one that took a prepared sandbox),
 //! each execution's start has the server prepare the next one's sandbox
 //! in the background: that layout, its own cgroup and limits, and
 //! `paige-start --stdin` waiting in it. The next execution with that
@@ -14,19 +15,20 @@
 //!
 //! What it costs: one idle `bwrap` and `paige-start` per layout in use,
 //! at most [`MAX_PREPARED`] of them; the CPU is spent as before, only
-//! earlier. A project run less often than every [`IDLE_FOR`] never has
+//! earlier. A project run less often than its idle time never has
 //! one prepared: no execution would take it. What it changes for a bot:
 //! nothing but when its sandbox was made. Nothing secret is in a
 //! prepared sandbox until an execution takes it; as root, `paige-start`
 //! waits in it as root, not as the project's user, so the sweep of a
 //! project's leftover processes never kills it. A prepared sandbox older
-//! than [`IDLE_FOR`] is let go (its `/etc` copies are as old as it), and
+//! than the idle time is let go (its `/etc` copies are as old as it), and
 //! so is one whose working directory is no longer the same directory
 //! (replaced since: another inode), or whose project ran with another
 //! layout. A layout's code tree stays leased while its sandbox waits.
 //!
-//! Only `paige serve` prepares (`http::serve` enables the pool): a
-//! one-shot `paige run` would leave a sandbox to an exiting process.
+//! Only `paige serve` prepares (`http::serve` enables the pool, unless
+//! `--prepared-idle-seconds 0` says not to): a one-shot `paige run` would
+//! leave a sandbox to an exiting process.
 
 use std::ffi::OsString;
 use std::io;
@@ -46,8 +48,20 @@ use super::env::ChildEnv;
 use super::jail::{self, Ending, Jailed};
 use super::limits::{Backend, ResourceLimits};
 
-/// How long a prepared sandbox waits for an execution.
+/// How long a prepared sandbox waits for an execution, by default.
 pub const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// How long a prepared sandbox waits for an execution: also the window
+/// in which two executions make a layout one in use. Zero prepares none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreparedIdle(pub Duration);
+
+impl Default for PreparedIdle {
+    fn default() -> Self {
+        Self(IDLE_FOR)
+    }
+}
+
 /// The most sandboxes waiting at once, over all layouts (the oldest goes).
 pub const MAX_PREPARED: usize = 8;
 
@@ -59,11 +73,12 @@ pub struct SandboxPool {
 
 #[derive(Debug, Default)]
 struct State {
-    enabled: bool,
+    /// Set by [`SandboxPool::enable`]; `None`: none are prepared.
+    idle: Option<Duration>,
     next_id: u64,
     waiting: Vec<Waiting>,
-    /// The layouts started without a prepared sandbox in the last
-    /// [`IDLE_FOR`], and when (at most [`MAX_REMEMBERED`]).
+    /// The layouts started without a prepared sandbox within the idle
+    /// time, and when (at most [`MAX_REMEMBERED`]).
     seen: Vec<(LayoutKey, Instant)>,
 }
 
@@ -189,13 +204,14 @@ pub(super) struct Layout {
 }
 
 impl SandboxPool {
-    /// From now on, executions leave a sandbox prepared for the next.
-    pub fn enable(&self) {
-        self.lock().enabled = true;
+    /// From now on, executions leave a sandbox prepared for the next,
+    /// which waits `idle` for it (none if `idle` is zero).
+    pub fn enable(&self, idle: PreparedIdle) {
+        self.lock().idle = Some(idle.0).filter(|idle| !idle.is_zero());
     }
 
     pub(super) fn is_enabled(&self) -> bool {
-        self.lock().enabled
+        self.lock().idle.is_some()
     }
 
     /// Prepares no more, and lets every prepared sandbox go: killed, its
@@ -203,7 +219,7 @@ impl SandboxPool {
     pub async fn clear(&self) {
         let waiting = {
             let mut state = self.lock();
-            state.enabled = false;
+            state.idle = None;
             std::mem::take(&mut state.waiting)
         };
         for waiting in waiting {
@@ -219,7 +235,9 @@ impl SandboxPool {
     pub(super) async fn take(&self, key: &LayoutKey) -> Option<Prepared> {
         let ready = {
             let mut state = self.lock();
-            expire(&mut state.waiting, Instant::now());
+            if let Some(idle) = state.idle {
+                expire(&mut state.waiting, Instant::now(), idle);
+            }
             let mut taken = None;
             for waiting in std::mem::take(&mut state.waiting) {
                 if waiting.layout == *key && taken.is_none() {
@@ -255,15 +273,18 @@ impl SandboxPool {
     /// for the next one, unless one is waiting for it already, or the
     /// pool is not enabled. Only for a layout in use: one whose execution
     /// `took` a prepared sandbox, or whose previous one started within
-    /// [`IDLE_FOR`]; a project run less often would only pay for
+    /// the idle time; a project run less often would only pay for
     /// sandboxes no execution takes.
     pub(super) fn prepare(self: &Arc<Self>, layout: Layout, took: bool) {
         let mut state = self.lock();
-        if !state.enabled || state.waiting.iter().any(|w| w.layout == layout.key) {
+        let Some(idle) = state.idle else {
+            return;
+        };
+        if state.waiting.iter().any(|w| w.layout == layout.key) {
             return;
         }
         let now = Instant::now();
-        state.seen.retain(|(_, at)| now.duration_since(*at) < IDLE_FOR);
+        state.seen.retain(|(_, at)| now.duration_since(*at) < idle);
         let seen_before = state.seen.iter().any(|(key, _)| *key == layout.key);
         if !took && !seen_before {
             if state.seen.len() >= MAX_REMEMBERED {
@@ -273,7 +294,7 @@ impl SandboxPool {
             return;
         }
         state.seen.retain(|(key, _)| *key != layout.key);
-        expire(&mut state.waiting, now);
+        expire(&mut state.waiting, now, idle);
         while state.waiting.len() >= MAX_PREPARED {
             let oldest = state.waiting.remove(0);
             let_go(oldest);
@@ -291,7 +312,7 @@ impl SandboxPool {
         // Let go once it has waited too long, even if no execution comes.
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {
-            tokio::time::sleep(IDLE_FOR).await;
+            tokio::time::sleep(idle).await;
             if let Some(pool) = pool.upgrade() {
                 let mut state = pool.lock();
                 if let Some(at) = state.waiting.iter().position(|w| w.id == id) {
@@ -306,11 +327,11 @@ impl SandboxPool {
     }
 }
 
-/// Lets go of the sandboxes that waited [`IDLE_FOR`] or more.
-fn expire(waiting: &mut Vec<Waiting>, now: Instant) {
+/// Lets go of the sandboxes that waited `idle` or more.
+fn expire(waiting: &mut Vec<Waiting>, now: Instant, idle: Duration) {
     let (old, young): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(waiting)
         .into_iter()
-        .partition(|w| now.duration_since(w.since) >= IDLE_FOR);
+        .partition(|w| now.duration_since(w.since) >= idle);
     *waiting = young;
     old.into_iter().for_each(let_go);
 }
@@ -443,6 +464,17 @@ mod tests {
     use super::*;
     use crate::runtime::env::Platform;
     use crate::secrets::Resolved;
+
+    #[test]
+    fn a_pool_prepares_only_once_enabled_with_an_idle_time_above_zero() {
+        let pool = SandboxPool::default();
+        assert!(!pool.is_enabled(), "a pool prepares nothing until a server enables it");
+        pool.enable(PreparedIdle(Duration::ZERO));
+        assert!(!pool.is_enabled(), "an idle time of 0 prepares none");
+        pool.enable(PreparedIdle::default());
+        assert!(pool.is_enabled());
+        assert_eq!(pool.lock().idle, Some(IDLE_FOR));
+    }
 
     /// The message as `paige-start --stdin` reads it: the arguments, then
     /// the environment entries.

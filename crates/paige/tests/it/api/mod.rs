@@ -48,9 +48,7 @@ impl Server {
                     burst: 5,
                     drain_every: Duration::from_secs(2),
                 },
-                secure_cookies: false,
-                setup_code: None,
-                metrics_token: None,
+                ..ServeOptions::default()
             },
         )
         .await

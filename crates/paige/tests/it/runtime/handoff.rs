@@ -544,3 +544,78 @@ async fn a_served_run_takes_the_sandbox_its_previous_run_prepared_with_nothing_s
         }
     }
 }
+
+/// The cgroup (its name) that process `pid` runs in: an execution's
+/// `exec-…` group.
+fn exec_group_of(pid: u32) -> String {
+    let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    groups
+        .lines()
+        .filter_map(|line| line.rsplit('/').next())
+        .find(|name| name.starts_with("exec-"))
+        .unwrap_or_else(|| panic!("{pid} is in no execution's group: {groups}"))
+        .to_owned()
+}
+
+/// `--prepared-idle-seconds` (here by its variable): a prepared sandbox
+/// that no execution takes within that time is let go, its processes and
+/// its group; a layout last run longer ago than that gets none prepared;
+/// and 0 prepares none at all.
+#[tokio::test]
+async fn a_prepared_sandbox_waits_its_idle_time_then_goes_and_zero_prepares_none() {
+    let env = Env::sqlite().await;
+    env.project("bot").await;
+    env.set("bot", "API_TOKEN", TOKEN).await;
+    let args = ["run", "bot", "--", "true"];
+    let run = || {
+        let out = env.cli_with_env(&args, b"", DEBUG);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains(HANDED), "{}", stderr(&out));
+    };
+
+    let mut server = serve(&env, &[("PAIGE_PREPARED_IDLE_SECONDS", "3")], "Runs: `paige run`");
+    let server_pid = server.child.id();
+    run();
+    run();
+    let waiting = prepared_when(server_pid, |p| p.len() == 1);
+    let seen = Instant::now();
+    let in_sandbox = with_descendants(waiting[0].0);
+    let group = exec_group_of(waiting[0].0);
+    for pid in &in_sandbox {
+        assert!(
+            super::process_gone(*pid, Duration::from_secs(15)),
+            "{pid} of the prepared sandbox outlived its idle time"
+        );
+    }
+    let waited = seen.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "let go after {waited:?}, before its idle time of 3 s"
+    );
+    let started = Instant::now();
+    while !super::record::groups_named(Path::new("/sys/fs/cgroup"), &group, 6).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the let-go sandbox's group {group} stayed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The layout's last run is older than the idle time: the next run
+    // starts its own sandbox and leaves none behind.
+    run();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(prepared_of(server_pid).is_empty(), "{:?}", prepared_of(server_pid));
+    server.terminate();
+    server.child.wait().unwrap();
+
+    let mut zero = env.serve("serve-zero.log", &[("PAIGE_PREPARED_IDLE_SECONDS", "0")]);
+    zero.wait_for_stdout("Runs: `paige run`");
+    let zero_pid = zero.child.id();
+    for _ in 0..3 {
+        run();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(prepared_of(zero_pid).is_empty(), "{:?}", prepared_of(zero_pid));
+    zero.terminate();
+    zero.child.wait().unwrap();
+}

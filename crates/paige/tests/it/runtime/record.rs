@@ -124,7 +124,7 @@ async fn a_server_killed_right_after_its_answer_keeps_the_end_it_answered(env: E
 }
 
 /// The directories called `name` below `dir`, at most `depth` levels down.
-fn groups_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
+pub(super) fn groups_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

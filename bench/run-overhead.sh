@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The overhead of `paige run SLUG -- /bin/true` with 10 and 100 secrets,
 # against running /bin/true with the same variables set directly
-# (`env K=V... /bin/true`). Medians from hyperfine -N (no shell).
+# (`env K=V... /bin/true`). Medians from hyperfine -N (no shell). Also
+# `paige projects list`: a one-shot paige's own floor (start, open the
+# store, one read, close), which a `paige run` without a server pays
+# before anything of its execution.
 #
 #   cargo build --release -p paige && bench/run-overhead.sh
 #
@@ -114,6 +117,7 @@ hyperfine -N --warmup 30 --runs "$RUNS" --export-json "$json" \
   -n "bwrap (100) + user switch /bin/true" "${direct[100]/ \/bin\/true/} bash -c 'exec $bw -- $switch /bin/true $files'" \
   -n "paige run (100 secrets) -- /bin/true" "$PAIGE run bench-100 -- /bin/true" \
   -n "paige run via serve (100) -- /bin/true" "$PAIGE --data-dir $work/served run bench-100 -- /bin/true" \
+  -n "paige projects list" "$PAIGE projects list" \
   >/dev/null
 
 python3 - "$json" <<'PY'
@@ -138,6 +142,12 @@ own, own_switched = bwrap - true_, switched - true_
 print(f"bwrap's own cost {own*1e3:.2f} ms ({own_switched*1e3:.2f} ms with paige's user switch); "
       f"goal floor + bwrap + 1 ms = {(floor+own)*1e3+1:.2f} ms ({(floor+own_switched)*1e3+1:.2f} ms); "
       f"paige run is {(paige-floor-own)*1e3:.2f} ms ({(paige-floor-own_switched)*1e3:.2f} ms) over floor + bwrap")
+# A one-shot process's own floor: start, open the store, one read, close
+# (nothing written, no sandbox); what it costs over /bin/true is spent
+# before `paige run` does anything of an execution's.
+one_shot = by["paige projects list"] - by["/bin/true"]
+print(f"a one-shot paige's own floor (projects list over /bin/true): {one_shot*1e3:.2f} ms "
+      f"of the goal's 1 ms")
 served = by["paige run via serve (100) -- /bin/true"]
 print(f"handed to paige serve: {served*1e3:.2f} ms, {(served-floor-own)*1e3:.2f} ms "
       f"({(served-floor-own_switched)*1e3:.2f} ms) over floor + bwrap; {served/paige:.2f}x paige run alone")

@@ -57,6 +57,11 @@ impl ChildSpec<'_> {
         self.env.apply(command, workdir);
     }
 
+    /// Why the bot's sandbox did not start, for the execution's log.
+    fn cannot_start(&self, e: std::io::Error) -> String {
+        format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy())
+    }
+
     /// False if the program is found nowhere (its start would fail at once).
     pub(super) fn program_exists(&self) -> bool {
         missing_program(&self.program).is_none()
@@ -102,8 +107,7 @@ impl ChildSpec<'_> {
             socket_dir: confinement.socket_dir,
             awaits_command: false,
         };
-        let cannot_start =
-            |e: std::io::Error| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy());
+        let cannot_start = |e| self.cannot_start(e);
         // The PWD bwrap sets, and so the platform's.
         let workdir = spec.inner_cwd().map_err(cannot_start)?;
         let launched = jail::launch(
@@ -126,8 +130,7 @@ impl ChildSpec<'_> {
         prepared: Prepared,
         late_env: Option<LateEnv<'_>>,
     ) -> Result<(Child, Ending), String> {
-        let cannot_start =
-            |e: std::io::Error| format!("cannot start `{}` in its sandbox: {e}", self.program.to_string_lossy());
+        let cannot_start = |e| self.cannot_start(e);
         let message = async {
             if let Some(missing) = missing_program(&self.program) {
                 return Err(missing);

@@ -30,7 +30,7 @@
 //! `--prepared-idle-seconds 0` says not to): a one-shot `paige run` would
 //! leave a sandbox to an exiting process.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -415,8 +415,10 @@ pub(super) fn streams(command: &mut Command) {
 /// arguments, the program and its arguments, then `NAME=VALUE` for each
 /// variable of `env` (`workdir` as the bot sees it) and of `late`, in the
 /// order they are set (a later one wins). It holds the secrets: zeroed
-/// when dropped. An error if a field holds a NUL byte or is not UTF-8
-/// (neither could reach the bot's `exec`).
+/// when dropped, and written into one buffer sized beforehand, since a
+/// buffer that grows leaves its old copy behind unzeroed. An error if a
+/// field holds a NUL byte or is not UTF-8 (neither could reach the bot's
+/// `exec`).
 pub(super) fn command_message(
     program: &OsString,
     args: &[OsString],
@@ -424,36 +426,45 @@ pub(super) fn command_message(
     workdir: &Path,
     late: &[(&str, String)],
 ) -> io::Result<Zeroizing<Vec<u8>>> {
-    let mut body = Zeroizing::new(Vec::with_capacity(8192));
-    let mut bad = None;
-    let mut field = |body: &mut Vec<u8>, parts: &[&std::ffi::OsStr]| {
+    let count = (1 + args.len()).to_string();
+    // Each field, as its parts, in order: run once to size the message
+    // and check it, once to write it.
+    let each_field = |emit: &mut dyn FnMut(&[&OsStr])| {
+        emit(&[count.as_ref()]);
+        emit(&[program]);
+        for arg in args {
+            emit(&[arg]);
+        }
+        env.each(workdir, |name, value| emit(&[name, "=".as_ref(), value]));
+        for (name, value) in late {
+            emit(&[name.as_ref(), "=".as_ref(), value.as_ref()]);
+        }
+    };
+    let (mut length, mut bad) = (0usize, false);
+    each_field(&mut |parts| {
         for part in parts {
             match part.to_str() {
-                Some(text) if !text.contains('\0') => body.extend_from_slice(text.as_bytes()),
-                _ => bad = Some(()),
+                Some(text) if !text.contains('\0') => length += text.len(),
+                _ => bad = true,
             }
         }
-        body.push(0);
-    };
-    field(&mut body, &[(1 + args.len()).to_string().as_ref()]);
-    field(&mut body, &[program]);
-    for arg in args {
-        field(&mut body, &[arg]);
-    }
-    env.each(workdir, |name, value| field(&mut body, &[name, "=".as_ref(), value]));
-    for (name, value) in late {
-        field(&mut body, &[name.as_ref(), "=".as_ref(), value.as_ref()]);
-    }
-    if bad.is_some() {
+        length += 1;
+    });
+    if bad {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "an argument or variable holds a NUL byte or is not UTF-8",
         ));
     }
-    let length = u32::try_from(body.len()).map_err(|_| io::Error::other("the bot's command is too large"))?;
-    let mut message = Zeroizing::new(Vec::with_capacity(4 + body.len()));
-    message.extend_from_slice(&length.to_le_bytes());
-    message.extend_from_slice(&body);
+    let prefix = u32::try_from(length).map_err(|_| io::Error::other("the bot's command is too large"))?;
+    let mut message = Zeroizing::new(Vec::with_capacity(4 + length));
+    message.extend_from_slice(&prefix.to_le_bytes());
+    each_field(&mut |parts| {
+        for part in parts {
+            message.extend_from_slice(part.as_encoded_bytes());
+        }
+        message.push(0);
+    });
     Ok(message)
 }
 
